@@ -44,6 +44,10 @@ def atomic_path(target: Path) -> Iterator[Path]:
         raise OutputError(f"{target}: cannot write ({exc.strerror or exc})") from exc
     os.close(fd)
     tmp = Path(tmp_name)
+    # mkstemp makes 0600 files; give the result the permissions a plain open() would.
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
     try:
         yield tmp
         # fsync so that the rename never exposes a file whose data is not on disk yet.

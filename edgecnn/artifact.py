@@ -1,0 +1,99 @@
+"""What an exported file is: its tensors and the record kept in ``manifest.json``.
+
+TF-free on purpose: the runtime, verify and bench read these without TensorFlow.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+FORMATS = ("tflite", "onnx", "c")
+PRECISIONS = ("float32", "int8", "dynamic", "float16")
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """One model input or output: name, shape (-1 for the dynamic batch), dtype, int8 quantization."""
+
+    name: str
+    shape: tuple[int, ...]
+    dtype: str
+    scale: float | None = None  # set for int8 tensors: real = scale * (q - zero_point)
+    zero_point: int | None = None
+
+    @property
+    def quantized(self) -> bool:
+        return self.scale is not None and self.dtype in ("int8", "uint8")
+
+    def to_json(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["shape"] = list(self.shape)
+        return {k: v for k, v in out.items() if v is not None}
+
+    @classmethod
+    def from_json(cls, obj: dict[str, Any]) -> TensorSpec:
+        return cls(obj["name"], tuple(obj["shape"]), obj["dtype"], obj.get("scale"), obj.get("zero_point"))
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """An exported file and everything a device app needs to know about it."""
+
+    path: Path
+    format: str  # one of FORMATS
+    precision: str  # one of PRECISIONS
+    bytes: int
+    sha256: str
+    inputs: tuple[TensorSpec, ...] = ()
+    outputs: tuple[TensorSpec, ...] = ()
+    export_seconds: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)  # calibration, opset, companion files …
+
+    @property
+    def key(self) -> str:
+        """Manifest key: one entry per (format, precision)."""
+        return f"{self.format}/{self.precision}"
+
+    def to_json(self, root: Path) -> dict[str, Any]:
+        """The manifest entry; ``path`` relative to the manifest's folder."""
+        try:
+            rel = Path(self.path).resolve().relative_to(Path(root).resolve())
+        except ValueError:
+            rel = Path(self.path)
+        return {
+            "path": rel.as_posix(),
+            "format": self.format,
+            "precision": self.precision,
+            "bytes": self.bytes,
+            "sha256": self.sha256,
+            "inputs": [t.to_json() for t in self.inputs],
+            "outputs": [t.to_json() for t in self.outputs],
+            "export_seconds": round(self.export_seconds, 3),
+            **self.extra,
+        }
+
+    @classmethod
+    def from_json(cls, obj: dict[str, Any], root: Path) -> Artifact:
+        known = {"path", "format", "precision", "bytes", "sha256", "inputs", "outputs", "export_seconds"}
+        return cls(
+            path=Path(root) / obj["path"],
+            format=obj["format"],
+            precision=obj["precision"],
+            bytes=int(obj["bytes"]),
+            sha256=obj["sha256"],
+            inputs=tuple(TensorSpec.from_json(t) for t in obj.get("inputs", ())),
+            outputs=tuple(TensorSpec.from_json(t) for t in obj.get("outputs", ())),
+            export_seconds=float(obj.get("export_seconds", 0.0)),
+            extra={k: v for k, v in obj.items() if k not in known},
+        )
+
+
+def precision_of(path: Path) -> str:
+    """Best guess of a file's precision from edgecnn's naming (``mnist_cnn_int8.tflite``)."""
+    stem = Path(path).stem.lower()
+    for precision in ("int8", "float16", "dynamic", "float32"):
+        if precision in stem:
+            return precision
+    return "float32"

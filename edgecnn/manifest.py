@@ -1,0 +1,54 @@
+"""``manifest.json``: the list of exported artifacts and what a device needs to know about them."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from edgecnn import __version__, fileio
+from edgecnn.artifact import Artifact
+from edgecnn.data import LABELS, PREPROCESSING
+from edgecnn.env import library_versions
+from edgecnn.errors import OutputError
+
+MANIFEST = "manifest.json"
+
+
+def manifest_path(out_dir: Path) -> Path:
+    return Path(out_dir) / MANIFEST
+
+
+def read_manifest(out_dir: Path) -> dict[str, Any]:
+    """The manifest as JSON, or an empty skeleton when there is none yet."""
+    path = manifest_path(out_dir)
+    if not path.is_file():
+        return {"artifacts": []}
+    obj = fileio.read_json(path)
+    if not isinstance(obj, dict) or not isinstance(obj.get("artifacts"), list):
+        raise OutputError(f"{path}: not an edgecnn manifest (no 'artifacts' list)")
+    return obj
+
+
+def load_artifacts(out_dir: Path) -> list[Artifact]:
+    """Every artifact the manifest in ``out_dir`` lists (paths resolved against ``out_dir``)."""
+    return [Artifact.from_json(entry, Path(out_dir)) for entry in read_manifest(out_dir)["artifacts"]]
+
+
+def update_manifest(out_dir: Path, artifacts: list[Artifact], source: dict[str, Any]) -> Path:
+    """Add or replace the entries of ``artifacts`` (by format/precision), keep the others, write atomically."""
+    out_dir = Path(out_dir)
+    old = read_manifest(out_dir)
+    entries = {f"{e['format']}/{e['precision']}": e for e in old["artifacts"]}
+    for artifact in artifacts:
+        entries[artifact.key] = artifact.to_json(out_dir)
+    manifest = {
+        "edgecnn_version": __version__,
+        "updated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "source_model": source,
+        "labels": list(LABELS),
+        "preprocessing": PREPROCESSING,
+        "versions": library_versions(),
+        "artifacts": list(entries.values()),
+    }
+    return fileio.write_json(manifest_path(out_dir), manifest)

@@ -1,0 +1,143 @@
+"""The Predictor interface shared by the TFLite and ONNX runtimes, and input checking."""
+
+from __future__ import annotations
+
+import json
+import logging
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgecnn.artifact import TensorSpec, precision_of
+from edgecnn.data import IMAGE_SHAPE, LABELS, NUM_CLASSES, preprocess
+from edgecnn.errors import InputError, ModelError
+
+log = logging.getLogger(__name__)
+
+METADATA_KEY = "edgecnn"  # key of the JSON metadata embedded in exported files
+
+
+@dataclass(frozen=True)
+class RuntimeOptions:
+    """Runtime settings that change speed, never results."""
+
+    num_threads: int = 1  # one thread: the honest per-core figure for small edge devices
+    xnnpack: bool = True  # TFLite: XNNPACK delegate (LiteRT's default CPU path)
+    ort_optimization: str = "extended"  # ONNX Runtime level: measured fastest for this model
+    ort_spinning: bool = False  # ONNX Runtime intra-op spin-waiting burns a core for little gain here
+
+
+def to_model_input(images: Any) -> np.ndarray:
+    """Check images and apply the one preprocessing: -> float32 (N, 28, 28, 1) in [0, 1].
+
+    Accepts uint8 pixels (0-255) or floats already in [0, 1], shaped (28, 28),
+    (N, 28, 28) or (N, 28, 28, 1). Anything else raises a ValueError (InputError)
+    that says what was expected.
+    """
+    arr = np.asarray(images)
+    if arr.dtype == np.uint8:
+        pass
+    elif arr.dtype in (np.float16, np.float32, np.float64):
+        if arr.size and not np.isfinite(arr).all():
+            raise InputError("input holds NaN or inf; expected finite values in [0, 1]")
+        if arr.size and (arr.min() < 0.0 or arr.max() > 1.0):
+            raise InputError(
+                f"float input spans [{arr.min():.3g}, {arr.max():.3g}]; expected [0, 1] "
+                "(pass uint8 for raw 0-255 pixels)"
+            )
+    else:
+        raise InputError(f"input dtype {arr.dtype} not supported; expected uint8 pixels or float in [0, 1]")
+    if arr.shape == IMAGE_SHAPE:
+        arr = arr[np.newaxis]
+    if arr.ndim == 4 and arr.shape[-1] == 1:
+        arr = arr[..., 0]
+    if arr.ndim != 3 or arr.shape[1:] != IMAGE_SHAPE:
+        raise InputError(
+            f"input shape {np.asarray(images).shape} not supported; expected (28, 28), (N, 28, 28) or (N, 28, 28, 1)"
+        )
+    if arr.dtype == np.uint8:
+        return preprocess(arr)
+    return arr.astype(np.float32, copy=False)[..., np.newaxis]
+
+
+def quantize(x: np.ndarray, spec: TensorSpec) -> np.ndarray:
+    """float -> int8/uint8 with the tensor's own scale and zero point."""
+    info = np.iinfo(spec.dtype)
+    q = np.round(x / np.float32(spec.scale)) + spec.zero_point
+    return np.clip(q, info.min, info.max).astype(spec.dtype)
+
+
+def dequantize(q: np.ndarray, spec: TensorSpec) -> np.ndarray:
+    """int8/uint8 -> float32 with the tensor's own scale and zero point."""
+    return (np.float32(spec.scale) * (q.astype(np.float32) - np.float32(spec.zero_point))).astype(np.float32)
+
+
+class Predictor(ABC):
+    """A loaded model: ``predict`` gives probabilities, ``classify`` digits and confidences."""
+
+    format: str = ""
+
+    def __init__(self, path: Path, options: RuntimeOptions) -> None:
+        self.path = Path(path)
+        self.options = options
+        self.input_spec: TensorSpec
+        self.output_spec: TensorSpec
+        self.metadata: dict[str, Any] = {}
+
+    # -- what subclasses provide -------------------------------------------------------
+    @abstractmethod
+    def run(self, x: np.ndarray) -> np.ndarray:
+        """One raw call: ``x`` already in the input tensor's dtype; returns the raw output."""
+
+    # -- derived ----------------------------------------------------------------------
+    @property
+    def labels(self) -> tuple[str, ...]:
+        labels = self.metadata.get("labels")
+        return tuple(str(x) for x in labels) if isinstance(labels, list) and len(labels) == NUM_CLASSES else LABELS
+
+    @property
+    def precision(self) -> str:
+        return str(self.metadata.get("precision") or ("int8" if self.input_spec.quantized else precision_of(self.path)))
+
+    def prepare(self, images: Any) -> np.ndarray:
+        """Validate, preprocess and (for int8 inputs) quantize: the array ``run`` takes."""
+        x = to_model_input(images)
+        return quantize(x, self.input_spec) if self.input_spec.quantized else x
+
+    def finish(self, raw: np.ndarray) -> np.ndarray:
+        """Raw output -> float32 probabilities (dequantized for int8 outputs)."""
+        return dequantize(raw, self.output_spec) if self.output_spec.quantized else raw.astype(np.float32, copy=False)
+
+    def predict(self, images: Any) -> np.ndarray:
+        """Probabilities (N x 10) for images (see ``to_model_input`` for what is accepted)."""
+        return self.finish(self.run(self.prepare(images)))
+
+    def classify(self, images: Any) -> tuple[np.ndarray, np.ndarray]:
+        """(digits, confidences): the top class of each image and its probability."""
+        probs = self.predict(images)
+        return probs.argmax(axis=1), probs.max(axis=1)
+
+    def _check_io(self) -> None:
+        """Refuse models that are not shaped like the reference CNN."""
+        ishape, oshape = tuple(self.input_spec.shape), tuple(self.output_spec.shape)
+        if len(ishape) != 4 or ishape[1:] != (*IMAGE_SHAPE, 1):
+            raise ModelError(f"{self.path}: input is {list(ishape)}, expected [N, 28, 28, 1]")
+        if len(oshape) != 2 or oshape[1] != NUM_CLASSES:
+            raise ModelError(f"{self.path}: output is {list(oshape)}, expected [N, 10]")
+
+    @staticmethod
+    def _parse_metadata(text: str | bytes | None) -> dict[str, Any]:
+        if not text:
+            return {}
+        try:
+            obj = json.loads(text)
+        except (ValueError, UnicodeDecodeError):
+            log.warning("ignoring unreadable embedded metadata")
+            return {}
+        return obj if isinstance(obj, dict) else {}
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({str(self.path)!r}, precision={self.precision!r})"
