@@ -45,4 +45,4 @@ def test_folder_under_a_file_is_output_error(tmp_path):
 
 def test_sha256_file(tmp_path):
     path = fileio.write_bytes(tmp_path / "b.bin", b"abc")
-    assert fileio.sha256_file(path) == "ba7816bf8f01cfea414140de5dc22223b00361a396177a9cb410ff61f20015ad"
+    assert fileio.sha256_file(path) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
