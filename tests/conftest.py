@@ -33,3 +33,12 @@ def trained_dir(tmp_path_factory, mnist) -> Path:
 @pytest.fixture(scope="session")
 def trained_model_path(trained_dir) -> Path:
     return trained_dir / "mnist_cnn.keras"
+
+
+@pytest.fixture(scope="session")
+def exported_dir(trained_dir) -> Path:
+    """``trained_dir`` plus the four standard artifacts and their manifest.json."""
+    from edgecnn.export import STANDARD, export_models
+
+    export_models(trained_dir / "mnist_cnn.keras", trained_dir, STANDARD)
+    return trained_dir

@@ -54,3 +54,26 @@ REGISTRY: dict[tuple[str, str], ExportTarget] = {
 }
 # What `--format all` and `edgecnn run` export.
 STANDARD = [("tflite", "float32"), ("tflite", "int8"), ("onnx", "float32"), ("onnx", "int8")]
+
+
+def export_models(
+    model_path: Path, out_dir: Path, targets: list[tuple[str, str]], options: ExportOptions | None = None
+) -> list[Artifact]:
+    """Export ``targets`` from the ``.keras`` file at ``model_path`` and update the manifest."""
+    from edgecnn import fileio
+    from edgecnn.manifest import update_manifest
+    from edgecnn.model import load_model
+
+    options = options or ExportOptions()
+    model = load_model(model_path)
+    if not options.source_sha256:
+        from dataclasses import replace
+
+        options = replace(options, source_sha256=fileio.sha256_file(model_path))
+    fileio.ensure_dir(Path(out_dir))
+    artifacts = []
+    for key in targets:
+        target = REGISTRY[key]
+        artifacts.append(target.load()(model, out_dir, filename=target.filename, options=options))
+    update_manifest(out_dir, artifacts, {"path": str(model_path), "sha256": options.source_sha256})
+    return artifacts
