@@ -182,4 +182,11 @@ def format_layers(table: dict[str, Any]) -> str:
         f"({table['samples']:,} test images vs {table['reference']}; own = error of this tensor's int8 grid alone, "
         "rmse/rel = accumulated error)"
     )
+    flagged = [(i, x) for i, x in enumerate(table["layers"]) if x["flag"]]
+    if flagged:
+        i, x = flagged[0]
+        text.append(
+            f"First layer out of range: #{i} {x['layer']} {x['op']} ({x['clipped']:.1%} of its float values fall "
+            "outside the int8 range): recalibrate with representative images"
+        )
     return "\n".join(text)

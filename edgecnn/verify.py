@@ -317,7 +317,8 @@ def verify(
     tolerances = dict(tolerances or DEFAULT_TOLERANCES)
     started = time.perf_counter()
     images, labels = data.x_test, data.y_test.astype(np.int64)
-    keras_probs = keras_reference(model_path, images, options.batch_size)
+    keras_probs = keras_reference(model_path, images, options.batch_size)  # a missing model: ModelError
+    model_sha256 = fileio.sha256_file(model_path)
     keras_accuracy = float((keras_probs.argmax(axis=1) == labels).mean())
     log.info("Keras accuracy %.4f on %d images", keras_accuracy, len(images))
     rows = []
@@ -334,13 +335,15 @@ def verify(
         rows.append(row)
     return VerifyReport(
         rows=tuple(rows), keras_accuracy=keras_accuracy, model_path=Path(model_path),
-        model_sha256=fileio.sha256_file(model_path), samples=len(images), data_source=data.source,
+        model_sha256=model_sha256, samples=len(images), data_source=data.source,
         tolerances=tolerances, seconds=time.perf_counter() - started,
         keras_predictions=keras_probs.argmax(axis=1), labels=labels,
     )
 
 
-def _with_quant_debug(row: ArtifactCheck, model_path: Path, images: np.ndarray, options: VerifyOptions) -> ArtifactCheck:
+def _with_quant_debug(
+    row: ArtifactCheck, model_path: Path, images: np.ndarray, options: VerifyOptions
+) -> ArtifactCheck:
     from edgecnn.quantdebug import debug_tflite_int8
 
     try:

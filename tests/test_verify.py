@@ -179,7 +179,9 @@ def test_png_is_written_and_readable(verified):
 def test_debug_quant_on_the_standard_int8_model(exported_dir, mnist):
     from edgecnn.quantdebug import debug_tflite_int8, format_layers
 
-    table = debug_tflite_int8(exported_dir / "mnist_cnn_int8.tflite", exported_dir / "mnist_cnn.keras", mnist.x_test[:500])
+    table = debug_tflite_int8(
+        exported_dir / "mnist_cnn_int8.tflite", exported_dir / "mnist_cnn.keras", mnist.x_test[:500]
+    )
     layers = table["layers"]
     assert table["samples"] == 500
     assert [x["op"] for x in layers][:3] == ["CONV_2D", "TANH", "MAX_POOL_2D"] and layers[-1]["op"] == "SOFTMAX"
@@ -194,7 +196,6 @@ def test_debug_quant_on_the_standard_int8_model(exported_dir, mnist):
 
 
 def test_broken_and_corrupt_artifacts_fail(broken_dir):
-    good = broken_dir / "good.onnx"
     result = _verify(
         broken_dir / "perturbed_float32.tflite", broken_dir / "blank_int8.tflite", broken_dir / "corrupt.tflite",
         broken_dir / "missing.onnx", "--output-dir", broken_dir, "--debug-quant",
@@ -203,7 +204,7 @@ def test_broken_and_corrupt_artifacts_fail(broken_dir):
     assert "0 of 4 artifacts pass" in result.output
     report = json.loads((broken_dir / "verify.json").read_text())
     rows = {row["path"]: row for row in report["artifacts"]}
-    assert report["passed"] is False and not good.exists()
+    assert report["passed"] is False
 
     perturbed = rows["perturbed_float32.tflite"]
     assert perturbed["precision"] == "float32" and perturbed["passed"] is False
@@ -259,3 +260,14 @@ def test_verify_module_and_help_do_not_import_tensorflow():
         "assert not heavy, heavy\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, timeout=60)
+
+
+def test_missing_model_is_one_error_line(exported_dir, tmp_path):
+    result = CliRunner().invoke(cli, [
+        "verify", str(exported_dir / "mnist_cnn_int8.onnx"), "--model", str(tmp_path / "nope.keras"),
+        "--output-dir", str(tmp_path),
+    ])
+    assert result.exit_code == 1
+    last = result.output.strip().splitlines()[-1]
+    assert last == f"Error: {tmp_path / 'nope.keras'}: model not found (run `edgecnn train` first)"
+    assert not (tmp_path / "verify.json").exists()
