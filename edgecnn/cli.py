@@ -76,6 +76,76 @@ def train(epochs: int, batch_size: int, seed: int, h5: bool, output_dir: Path, d
     )
 
 
+@cli.command()
+@click.argument("artifacts", nargs=-1, type=click.Path(dir_okay=False, path_type=Path))
+@output_dir_option
+@click.option(
+    "--model", type=click.Path(dir_okay=False, path_type=Path), default=None,
+    help="Keras reference model  [default: <output-dir>/mnist_cnn.keras]",
+)
+@data_option
+@click.option("--max-abs-diff", type=click.FloatRange(min=0), default=None,
+              help="Override max |Δ| of the probabilities (float32/float16; defaults 1e-4 / 1e-2).")
+@click.option("--min-agreement", type=click.FloatRange(0, 100), default=None,
+              help="Override the top-1 agreement with Keras, in percent (every precision; defaults 99.99 / 99.5).")
+@click.option("--max-accuracy-drop", type=click.FloatRange(min=0), default=None,
+              help="Override the accuracy drop vs Keras, in points (int8/dynamic; default 0.3).")
+@click.option("--warn-only", is_flag=True, help="Report failures but exit 0.")
+@click.option("--debug-quant", is_flag=True, help="Per-layer int8 error table for TFLite int8 artifacts.")
+def verify(
+    artifacts: tuple[Path, ...], output_dir: Path, model: Path | None, data: Path | None,
+    max_abs_diff: float | None, min_agreement: float | None, max_accuracy_drop: float | None,
+    warn_only: bool, debug_quant: bool,
+) -> None:
+    """Prove every exported file predicts what Keras predicts (full 10k test set).
+
+    With no ARTIFACTS, checks everything in <output-dir>/manifest.json; any .tflite or
+    .onnx file can be named. Writes verify.json and disagreements.png into
+    <output-dir>; exits 1 if any artifact fails (unless --warn-only).
+    """
+    from edgecnn import verify as verify_lib
+    from edgecnn.data import load_mnist
+    from edgecnn.manifest import load_artifacts, read_manifest
+
+    model = model or output_dir / "mnist_cnn.keras"
+    targets = list(artifacts) or load_artifacts(output_dir)
+    if not targets:
+        raise click.ClickException(
+            f"no artifacts to verify: {output_dir / 'manifest.json'} lists none "
+            "(run `edgecnn export`, or name .tflite/.onnx files)"
+        )
+    tolerances = verify_lib.override_tolerances(
+        verify_lib.DEFAULT_TOLERANCES, max_abs_diff=max_abs_diff,
+        min_agreement=None if min_agreement is None else min_agreement / 100.0,
+        max_accuracy_drop=max_accuracy_drop,
+    )
+    mnist = load_mnist(data)
+    options = verify_lib.VerifyOptions(debug_quant=debug_quant)
+    click.echo(f"Verifying {len(targets)} artifact(s) against {model} on {len(mnist.x_test):,} test images")
+    report = verify_lib.verify(model, targets, mnist, tolerances, options)
+    source = read_manifest(output_dir).get("source_model", {}).get("sha256") if not artifacts else None
+    if source and source != report.model_sha256:
+        click.echo(f"Warning: the manifest's artifacts were exported from another model (sha256 {source[:12]}…)",
+                   err=True)
+    click.echo(verify_lib.format_table(report, root=output_dir))
+    for row in report.rows:
+        if row.quant_debug is not None:
+            click.echo(f"\nint8 layer diagnosis of {row.path.name}:")
+            click.echo(verify_lib.format_quant_debug(row.quant_debug))
+    if debug_quant and not any(row.quant_debug is not None for row in report.rows):
+        click.echo("\n--debug-quant: no loadable TFLite int8 artifact among those verified")
+    json_path, png_path = verify_lib.write_report(report, output_dir, mnist.x_test, options.max_images)
+    click.echo(f"Wrote {json_path} and {png_path}")
+    if not report.passed:
+        failed = sum(not row.passed for row in report.rows)
+        message = f"{failed} of {len(report.rows)} artifact(s) FAILED parity with Keras"
+        if warn_only:
+            click.echo(f"Warning: {message} (--warn-only: exit 0)", err=True)
+        else:
+            click.echo(f"Error: {message}", err=True)
+            sys.exit(1)
+
+
 def main() -> None:
     """Console-script entry point."""
     cli(prog_name="edgecnn")

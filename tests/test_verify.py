@@ -1,0 +1,273 @@
+"""`edgecnn verify`: parity of the four standard artifacts, broken and corrupt files, outputs."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from edgecnn.cli import cli
+from edgecnn.errors import InputError
+from edgecnn.verify import DEFAULT_TOLERANCES, Tolerance, compare, override_tolerances
+
+
+def _verify(*args):
+    # click >= 8.2: result.output holds stdout and stderr interleaved, result.stderr stderr alone.
+    return CliRunner().invoke(cli, ["verify", *map(str, args)])
+
+
+@pytest.fixture(scope="module")
+def verified(exported_dir, tmp_path_factory):
+    """A copy of the exported folder after one `edgecnn verify` run: (folder, result, verify.json)."""
+    out = tmp_path_factory.mktemp("verified")
+    shutil.copytree(exported_dir, out, dirs_exist_ok=True)
+    result = _verify("--output-dir", out)
+    return out, result, json.loads((out / "verify.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def broken_dir(exported_dir, tmp_path_factory, mnist):
+    """Two deliberately broken artifacts built from the session model, and a corrupt file."""
+    import tensorflow as tf
+
+    from edgecnn.export import ExportOptions
+    from edgecnn.export.tflite import export_float32
+    from edgecnn.model import load_model
+
+    out = tmp_path_factory.mktemp("broken")
+    shutil.copy(exported_dir / "mnist_cnn.keras", out)
+
+    # A float model whose dense kernel drifted: the kind of bug a bad weight copy makes.
+    model = load_model(out / "mnist_cnn.keras")
+    kernel, bias = model.get_layer("dense").get_weights()
+    kernel = kernel + np.random.default_rng(0).normal(0.0, 0.05, kernel.shape).astype(np.float32)
+    model.get_layer("dense").set_weights([kernel, bias])
+    export_float32(model, out, filename="perturbed_float32.tflite", options=ExportOptions())
+
+    # An int8 model calibrated on blank images: every activation range is far too narrow.
+    model = load_model(out / "mnist_cnn.keras")
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = lambda: ([np.zeros((1, 28, 28, 1), np.float32)] for _ in range(20))
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.inference_input_type = tf.int8
+    converter.inference_output_type = tf.int8
+    (out / "blank_int8.tflite").write_bytes(converter.convert())
+
+    (out / "corrupt.tflite").write_bytes(b"TFL3" + bytes(range(256)) * 4)
+    return out
+
+
+# -- the pure comparison on synthetic arrays ---------------------------------------------
+
+
+def _synthetic(n=10_000, seed=0):
+    rng = np.random.default_rng(seed)
+    logits = rng.normal(size=(n, 10)) * 4
+    keras = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    labels = keras.argmax(1).copy()
+    labels[:300] = (labels[:300] + 1) % 10  # Keras is right on 97 %
+    return keras.astype(np.float32), labels
+
+
+def test_compare_identical_and_tiny_noise_pass():
+    keras, labels = _synthetic()
+    keras_acc = float((keras.argmax(1) == labels).mean())
+    assert keras_acc == pytest.approx(0.97)
+    same = compare(keras, keras, labels, "float32", DEFAULT_TOLERANCES["float32"], keras_acc)
+    assert same.passed and same.reasons == () and same.agreement == 1.0 and same.disagreements == 0
+    assert same.max_abs_diff == 0.0 and same.accuracy == pytest.approx(0.97) and same.accuracy_delta == 0.0
+
+    noisy = keras + np.float32(5e-5) * np.sign(np.random.default_rng(1).normal(size=keras.shape)).astype(np.float32)
+    r = compare(noisy, keras, labels, "float32", DEFAULT_TOLERANCES["float32"], keras_acc)
+    assert r.max_abs_diff == pytest.approx(5e-5, rel=1e-3) and r.mean_abs_diff == pytest.approx(5e-5, rel=1e-3)
+    assert r.agreement >= 0.9999 and r.passed
+    assert json.loads(json.dumps(r.to_json()))["tolerance"] == {
+        "max_abs_diff": 1e-4, "min_agreement": 0.9999, "max_accuracy_drop": None,
+    }
+
+
+def test_compare_counts_disagreements_and_accuracy_drop():
+    keras, labels = _synthetic()
+    keras_acc = float((keras.argmax(1) == labels).mean())
+    probs = keras.copy()
+    # 40 images where Keras was right now predict the next digit: agreement 99.6 %, accuracy -0.4 points.
+    idx = np.arange(300, 340)
+    probs[idx] = np.roll(keras[idx], 1, axis=1)
+    assert (probs[idx].argmax(1) != keras[idx].argmax(1)).all()
+
+    r = compare(probs, keras, labels, "int8", DEFAULT_TOLERANCES["int8"], keras_acc)
+    assert r.disagreements == 40 and r.agreement == pytest.approx(0.996)
+    assert r.accuracy_delta == pytest.approx(-0.4)
+    assert not r.passed and r.reasons == ("accuracy drop 0.40 points > 0.3",)
+
+    looser = override_tolerances(DEFAULT_TOLERANCES, max_accuracy_drop=0.5)
+    assert compare(probs, keras, labels, "int8", looser["int8"], keras_acc).passed
+    r32 = compare(probs, keras, labels, "float32", DEFAULT_TOLERANCES["float32"], keras_acc)
+    assert not r32.passed and len(r32.reasons) == 2  # max |Δ| and agreement, not accuracy
+    assert r32.reasons[1] == "agreement 99.60% < 99.99%"
+
+
+def test_compare_rejects_nan_and_bad_shapes():
+    keras, labels = _synthetic(100)
+    bad = keras.copy()
+    bad[3, 4] = np.nan
+    r = compare(bad, keras, labels, "float16", DEFAULT_TOLERANCES["float16"], 0.97)
+    assert not r.passed and "probabilities hold NaN or inf" in r.reasons
+    with pytest.raises(InputError, match="must both be"):
+        compare(keras[:, :9], keras, labels, "float32", Tolerance(), 0.97)
+    with pytest.raises(InputError, match="labels"):
+        compare(keras, keras, labels[:5], "float32", Tolerance(), 0.97)
+
+
+def test_override_applies_only_where_the_default_checks():
+    table = override_tolerances(DEFAULT_TOLERANCES, max_abs_diff=1e-3, min_agreement=0.98, max_accuracy_drop=1.0)
+    assert table["float32"] == Tolerance(max_abs_diff=1e-3, min_agreement=0.98)
+    assert table["float16"] == Tolerance(max_abs_diff=1e-3, min_agreement=0.98)
+    assert table["int8"] == table["dynamic"] == Tolerance(min_agreement=0.98, max_accuracy_drop=1.0)
+    assert DEFAULT_TOLERANCES["float32"].max_abs_diff == 1e-4  # the defaults are untouched
+
+
+# -- the four standard artifacts --------------------------------------------------------
+
+
+def test_standard_artifacts_pass_on_the_full_test_set(verified):
+    out, result, report = verified
+    assert result.exit_code == 0, result.output
+    assert "4 of 4 artifacts pass" in result.output
+    rows = {row["path"]: row for row in report["artifacts"]}
+    assert sorted(rows) == [
+        "mnist_cnn_float32.onnx", "mnist_cnn_float32.tflite", "mnist_cnn_int8.onnx", "mnist_cnn_int8.tflite",
+    ]
+    assert report["data"]["samples"] == 10_000 and report["passed"] is True
+    assert 0.95 < report["keras_accuracy"] < 0.99
+    assert report["model"]["sha256"] == json.loads((out / "train.json").read_text())["model_sha256"]
+    assert report["tolerances"]["int8"] == {"max_abs_diff": None, "min_agreement": 0.995, "max_accuracy_drop": 0.3}
+    assert report["platforms"] == {}
+    for path, row in rows.items():
+        assert row["passed"] is True and row["reason"] == "" and row["samples"] == 10_000, path
+        assert row["agreement"] >= 0.995 and row["disagreements"] == len(row["disagreement_indices"])
+        if row["precision"] == "float32":
+            assert row["max_abs_diff"] < 1e-5 and row["mean_abs_diff"] < 1e-7, path
+            assert row["agreement"] == 1.0 and row["accuracy_delta"] == 0.0, path
+        else:
+            assert row["precision"] == "int8"
+            assert 1e-3 < row["max_abs_diff"] < 0.5 and abs(row["accuracy_delta"]) <= 0.3, path
+        assert row["accuracy"] == pytest.approx(report["keras_accuracy"] + row["accuracy_delta"] / 100)
+
+
+def test_png_is_written_and_readable(verified):
+    from PIL import Image
+
+    out, _, report = verified
+    png = out / "disagreements.png"
+    with Image.open(png) as img:
+        img.load()
+        width, height = img.size
+    assert img.format == "PNG" and width > 500 and height > 100
+    # One block per artifact with disagreements: taller than the "no disagreements" note.
+    if any(row["disagreements"] for row in report["artifacts"]):
+        assert height > 200
+    assert not list(out.glob(".*.tmp*"))  # atomic writes leave no temporary files
+
+
+def test_debug_quant_on_the_standard_int8_model(exported_dir, mnist):
+    from edgecnn.quantdebug import debug_tflite_int8, format_layers
+
+    table = debug_tflite_int8(
+        exported_dir / "mnist_cnn_int8.tflite", exported_dir / "mnist_cnn.keras", mnist.x_test[:500]
+    )
+    layers = table["layers"]
+    assert table["samples"] == 500
+    assert [x["op"] for x in layers][:3] == ["CONV_2D", "TANH", "MAX_POOL_2D"] and layers[-1]["op"] == "SOFTMAX"
+    assert [x["layer"] for x in layers][:2] == ["conv1", "conv1"] and layers[-1]["layer"] == "probabilities"
+    for layer in layers:  # a well-calibrated model: rounding error only, small accumulated error
+        assert 0.1 < layer["own_rmse_steps"] < 0.5 and not layer["flag"], layer
+        assert layer["rel_error"] < 0.05, layer
+    assert "conv1" in format_layers(table) and "check calibration" not in format_layers(table)
+
+
+# -- broken and corrupt artifacts -------------------------------------------------------
+
+
+def test_broken_and_corrupt_artifacts_fail(broken_dir):
+    result = _verify(
+        broken_dir / "perturbed_float32.tflite", broken_dir / "blank_int8.tflite", broken_dir / "corrupt.tflite",
+        broken_dir / "missing.onnx", "--output-dir", broken_dir, "--debug-quant",
+    )
+    assert result.exit_code == 1, result.output
+    assert "0 of 4 artifacts pass" in result.output
+    report = json.loads((broken_dir / "verify.json").read_text())
+    rows = {row["path"]: row for row in report["artifacts"]}
+    assert report["passed"] is False
+
+    perturbed = rows["perturbed_float32.tflite"]
+    assert perturbed["precision"] == "float32" and perturbed["passed"] is False
+    assert perturbed["max_abs_diff"] > 1e-2 and perturbed["reason"].startswith("max |Δ|")
+
+    blank = rows["blank_int8.tflite"]
+    assert blank["precision"] == "int8" and blank["passed"] is False
+    assert blank["agreement"] < 0.9 and "agreement" in blank["reason"] and "accuracy drop" in blank["reason"]
+    # The diagnosis points at the first conv: its range, calibrated on blank images, clips real inputs.
+    first = blank["quant_debug"]["layers"][0]
+    assert first["layer"] == "conv1" and first["flag"] and first["clipped"] > 0.2
+    assert "check calibration" in result.output
+
+    corrupt = rows["corrupt.tflite"]
+    assert corrupt["passed"] is False and corrupt["accuracy"] is None
+    assert "corrupt.tflite: not a loadable TFLite model" in corrupt["reason"]
+    assert rows["missing.onnx"]["reason"].endswith("missing.onnx: file not found")
+
+    with __import__("PIL").Image.open(broken_dir / "disagreements.png") as img:
+        assert img.size[1] > 300  # two blocks: the perturbed and the blank-calibrated model
+
+
+def test_warn_only_reports_but_exits_zero(broken_dir):
+    result = _verify(broken_dir / "corrupt.tflite", "--output-dir", broken_dir, "--warn-only")
+    assert result.exit_code == 0, result.output
+    assert "FAIL: " in result.output and "--warn-only: exit 0" in result.stderr
+    report = json.loads((broken_dir / "verify.json").read_text())
+    assert [row["passed"] for row in report["artifacts"]] == [False]
+
+
+def test_tolerance_override_turns_a_failure_into_a_pass(broken_dir):
+    result = _verify(broken_dir / "perturbed_float32.tflite", "--output-dir", broken_dir,
+                     "--max-abs-diff", "1", "--min-agreement", "50")
+    assert result.exit_code == 0, result.output
+    report = json.loads((broken_dir / "verify.json").read_text())
+    assert report["tolerances"]["float32"] == {"max_abs_diff": 1.0, "min_agreement": 0.5, "max_accuracy_drop": None}
+    assert report["artifacts"][0]["passed"] is True
+
+
+def test_no_artifacts_is_one_error_line(tmp_path):
+    result = CliRunner().invoke(cli, ["verify", "--output-dir", str(tmp_path)])
+    assert result.exit_code == 1
+    assert "no artifacts to verify" in result.output and "manifest.json" in result.output
+
+
+def test_verify_module_and_help_do_not_import_tensorflow():
+    # compare()/evaluate() must run where only numpy and a runtime exist (an emulated Raspberry Pi).
+    code = (
+        "import sys; import edgecnn.verify; from edgecnn.cli import cli\n"
+        "try: cli(['verify', '--help'], prog_name='edgecnn')\n"
+        "except SystemExit as e: assert e.code == 0, e.code\n"
+        "heavy = [m for m in ('tensorflow', 'keras', 'onnxruntime', 'matplotlib') if m in sys.modules]\n"
+        "assert not heavy, heavy\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, timeout=60)
+
+
+def test_missing_model_is_one_error_line(exported_dir, tmp_path):
+    result = CliRunner().invoke(cli, [
+        "verify", str(exported_dir / "mnist_cnn_int8.onnx"), "--model", str(tmp_path / "nope.keras"),
+        "--output-dir", str(tmp_path),
+    ])
+    assert result.exit_code == 1
+    last = result.output.strip().splitlines()[-1]
+    assert last == f"Error: {tmp_path / 'nope.keras'}: model not found (run `edgecnn train` first)"
+    assert not (tmp_path / "verify.json").exists()
