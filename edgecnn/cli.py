@@ -106,7 +106,8 @@ def predict(model_path: Path, top: int, as_json: bool, inputs: tuple[Path, ...])
             arr = load_input(path)
             probs = predictor.predict(arr)
         except ValueError as exc:  # InputError: a bad file; report it and go on with the others
-            click.echo(f"Error: {exc}", err=True)
+            message = str(exc) if str(exc).startswith(str(path)) else f"{path}: {exc}"
+            click.echo(f"Error: {message}", err=True)
             failed += 1
             continue
         single = arr.ndim == 2  # one (28, 28) image; batches are named file[i]
