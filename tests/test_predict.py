@@ -187,3 +187,14 @@ def test_predictor_is_thread_safe(exported_dir, mnist, name):
 def test_empty_batch_gives_empty_probabilities(int8_model):
     probs = runtime.load(int8_model).predict(np.zeros((0, 28, 28), np.uint8))
     assert probs.shape == (0, 10) and probs.dtype == np.float32
+
+
+def test_metadata_preprocessing_and_labels_are_used(exported_dir, mnist):
+    predictor = runtime.load(exported_dir / "mnist_cnn_float32.tflite")
+    x = mnist.x_test[:2]
+    base = predictor.prepare(x)
+    predictor.metadata = {"preprocessing": {"scale": 1 / 255, "offset": 0.0}, "labels": list("abcdefghij")}
+    np.testing.assert_array_equal(predictor.prepare(x), base)
+    assert predictor.labels == tuple("abcdefghij")
+    predictor.metadata = {"preprocessing": {"scale": 2 / 255, "offset": -1.0}}  # a file asking for [-1, 1]
+    np.testing.assert_allclose(predictor.prepare(x), base * 2 - 1, atol=1e-6)
