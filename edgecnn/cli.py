@@ -145,6 +145,76 @@ def verify(
             click.echo(f"Error: {message}", err=True)
             sys.exit(1)
 
+@click.option(
+    "--model", "model_path", type=click.Path(dir_okay=False, path_type=Path),
+    default=DEFAULT_OUTPUT_DIR / "mnist_cnn_int8.tflite", show_default=True,
+    help="A .tflite or .onnx file exported by edgecnn.",
+)
+@click.option("--top", type=click.IntRange(1, 10), default=1, show_default=True, help="Show the K most likely digits.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON document on stdout.")
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
+def predict(model_path: Path, top: int, as_json: bool, inputs: tuple[Path, ...]) -> None:
+    """Classify digit images (PNG/JPEG, any size or polarity) or .npy arrays without TensorFlow.
+
+    Prints `file digit confidence` per input (`file[i]` for each row of an .npy batch).
+    A bad input gives an `Error:` line; the others are still classified (exit 1).
+    """
+    import json
+
+    import numpy as np
+
+    from edgecnn import runtime
+    from edgecnn.images import load_input
+
+    predictor = runtime.load(model_path)
+    labels = predictor.labels
+    results, failed = [], 0
+    for path in inputs:
+        try:
+            arr = load_input(path)
+            probs = predictor.predict(arr)
+        except ValueError as exc:  # InputError: a bad file; report it and go on with the others
+            message = str(exc) if str(exc).startswith(str(path)) else f"{path}: {exc}"
+            click.echo(f"Error: {message}", err=True)
+            failed += 1
+            continue
+        single = arr.ndim == 2  # one (28, 28) image; batches are named file[i]
+        for i, p in enumerate(probs):
+            order = np.argsort(-p, kind="stable")[:top]
+            results.append({
+                "input": str(path) if single else f"{path}[{i}]",
+                "digit": labels[order[0]],
+                "confidence": round(float(p[order[0]]), 6),
+                "top": [{"digit": labels[k], "probability": round(float(p[k]), 6)} for k in order],
+            })
+    if as_json:
+        doc = {"model": str(model_path), "precision": predictor.precision, "results": results, "errors": failed}
+        click.echo(json.dumps(doc, indent=2))
+    else:
+        for r in results:
+            extra = "".join(f" {t['digit']} {t['probability']:.4f}" for t in r["top"][1:])
+            click.echo(f"{r['input']} {r['digit']} {r['confidence']:.4f}{extra}")
+    if failed:
+        raise SystemExit(1)
+
+
+from edgecnn.bundle import TARGETS as BUNDLE_TARGETS  # noqa: E402  (light: no numpy, no runtime)
+
+
+@cli.command()
+@output_dir_option
+@click.option(
+    "--target", type=click.Choice(["all", *BUNDLE_TARGETS]), default="all", show_default=True,
+    help="Which folder to write under <output-dir>/bundle/.",
+)
+def bundle(output_dir: Path, target: str) -> None:
+    """Write ready-to-copy folders for a Raspberry Pi, Android/iOS and TensorFlow Lite Micro."""
+    from edgecnn.bundle import build_bundles
+
+    names = list(BUNDLE_TARGETS) if target == "all" else [target]
+    for name, files in build_bundles(output_dir, names).items():
+        click.echo(f"{name}: {files[0].parent} ({', '.join(f.name for f in files)})")
+
 
 def main() -> None:
     """Console-script entry point."""

@@ -8,11 +8,8 @@ network download.
 
 from __future__ import annotations
 
-import gzip
-import hashlib
 import logging
 import os
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -79,6 +76,11 @@ def preprocess(images: np.ndarray) -> np.ndarray:
 
 def read_idx(path: Path, expected_sha256: str | None = None) -> np.ndarray:
     """Read an IDX file (gzip or raw), checking magic, dimensions and optionally its checksum."""
+    # gzip/hashlib/zipfile are imported where used: the TF-free runtime imports this module
+    # for the preprocessing, and `edgecnn predict`'s cold start should not pay for them.
+    import gzip
+    import hashlib
+
     path = Path(path)
     try:
         raw = path.read_bytes()
@@ -119,6 +121,8 @@ def _find_idx(folder: Path, stem: str) -> Path:
 
 def load_idx_dir(folder: Path, verify_checksums: bool = True) -> Mnist:
     """Load the four IDX files from ``folder``; by default their checksums must be MNIST's."""
+    import hashlib
+
     arrays, sums = {}, {}
     for key, stem in _SPLITS.items():
         expected = CHECKSUMS[stem] if verify_checksums else None
@@ -130,6 +134,9 @@ def load_idx_dir(folder: Path, verify_checksums: bool = True) -> Mnist:
 
 def load_npz(path: Path) -> Mnist:
     """Load Keras' ``mnist.npz`` (x_train, y_train, x_test, y_test)."""
+    import hashlib
+    import zipfile
+
     path = Path(path)
     try:
         with np.load(path, allow_pickle=False) as npz:

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from edgecnn.artifact import TensorSpec, precision_of
-from edgecnn.data import IMAGE_SHAPE, LABELS, NUM_CLASSES, preprocess
+from edgecnn.data import IMAGE_SHAPE, LABELS, NUM_CLASSES, PREPROCESSING, preprocess
 from edgecnn.errors import InputError, ModelError
 
 log = logging.getLogger(__name__)
@@ -102,18 +102,39 @@ class Predictor(ABC):
     def precision(self) -> str:
         return str(self.metadata.get("precision") or ("int8" if self.input_spec.quantized else precision_of(self.path)))
 
+    @property
+    def preprocessing(self) -> dict[str, Any]:
+        """The preprocessing the file says it expects (embedded metadata), else edgecnn's own."""
+        pre = self.metadata.get("preprocessing")
+        return pre if isinstance(pre, dict) else dict(PREPROCESSING)
+
     def prepare(self, images: Any) -> np.ndarray:
         """Validate, preprocess and (for int8 inputs) quantize: the array ``run`` takes."""
         x = to_model_input(images)
+        scale, offset = self._scale_offset()
+        if not (np.isclose(scale, PREPROCESSING["scale"], rtol=1e-6, atol=0) and abs(offset) < 1e-9):
+            # to_model_input gives pixels / 255; a file that asks for another affine map gets it.
+            x = (x * np.float32(255.0 * scale) + np.float32(offset)).astype(np.float32)
         return quantize(x, self.input_spec) if self.input_spec.quantized else x
 
     def finish(self, raw: np.ndarray) -> np.ndarray:
         """Raw output -> float32 probabilities (dequantized for int8 outputs)."""
         return dequantize(raw, self.output_spec) if self.output_spec.quantized else raw.astype(np.float32, copy=False)
 
+    def _scale_offset(self) -> tuple[float, float]:
+        pre = self.preprocessing
+        try:
+            return float(pre.get("scale", PREPROCESSING["scale"])), float(pre.get("offset", PREPROCESSING["offset"]))
+        except (TypeError, ValueError):
+            log.warning("%s: ignoring unreadable preprocessing metadata", self.path)
+            return PREPROCESSING["scale"], PREPROCESSING["offset"]
+
     def predict(self, images: Any) -> np.ndarray:
         """Probabilities (N x 10) for images (see ``to_model_input`` for what is accepted)."""
-        return self.finish(self.run(self.prepare(images)))
+        x = self.prepare(images)
+        if len(x) == 0:  # an empty batch: nothing to run (LiteRT cannot resize to 0)
+            return np.zeros((0, NUM_CLASSES), np.float32)
+        return self.finish(self.run(x))
 
     def classify(self, images: Any) -> tuple[np.ndarray, np.ndarray]:
         """(digits, confidences): the top class of each image and its probability."""

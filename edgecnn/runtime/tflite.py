@@ -26,19 +26,15 @@ def _interpreter_class():
 
 def read_tflite_metadata(model_bytes: bytes) -> str | None:
     """The JSON text stored under the ``edgecnn`` metadata entry of a TFLite flatbuffer."""
-    try:
-        from ai_edge_litert import schema_py_generated as schema
-    except ImportError:
+    from edgecnn.runtime.flatbuffer import read_metadata
+
+    data = read_metadata(model_bytes, METADATA_KEY)
+    if data is None:
         return None
     try:
-        model = schema.Model.GetRootAs(model_bytes, 0)
-        for i in range(model.MetadataLength()):
-            entry = model.Metadata(i)
-            if entry.Name() == METADATA_KEY.encode():
-                return model.Buffers(entry.Buffer()).DataAsNumpy().tobytes().decode("utf-8")
-    except Exception:  # a malformed flatbuffer: metadata is optional, the load decides
+        return data.decode("utf-8")
+    except UnicodeDecodeError:  # metadata is optional: unreadable text is ignored, the load decides
         return None
-    return None
 
 
 def _spec(detail: dict[str, Any]) -> TensorSpec:

@@ -1,0 +1,100 @@
+"""The int8 model as a C array for TensorFlow Lite Micro: compiles, and holds the .tflite bytes."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+from edgecnn import runtime
+from edgecnn.export import REGISTRY, ExportOptions
+from edgecnn.export.c_array import write_c_array
+from edgecnn.tflm import builtin_ops, plan_arena
+
+needs_gxx = pytest.mark.skipif(shutil.which("g++") is None, reason="g++ not installed")
+
+# Links against the generated pair, checks alignment, length and the "TFL3" identifier, and
+# writes the array to stdout so that the test can compare it with the .tflite file byte for byte.
+MAIN = r"""
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include "mnist_cnn_int8.h"
+int main() {
+  if (reinterpret_cast<std::uintptr_t>(g_mnist_cnn_int8) % 16 != 0) return 3;
+  if (g_mnist_cnn_int8_len != EXPECTED_LEN) return 4;
+  if (std::memcmp(g_mnist_cnn_int8 + 4, "TFL3", 4) != 0) return 5;
+  std::fwrite(g_mnist_cnn_int8, 1, g_mnist_cnn_int8_len, stdout);
+  return 0;
+}
+"""
+
+
+def _embedded(cc_text: str) -> bytes:
+    body = cc_text.split("{", 1)[1].split("}", 1)[0]
+    return bytes(int(h, 16) for h in re.findall(r"0x([0-9a-f]{2})", body))
+
+
+def _compile_and_dump(folder, expected_len: int) -> bytes:
+    (folder / "main.cc").write_text(MAIN)
+    subprocess.run(
+        ["g++", "-std=c++11", "-Wall", "-Werror", "-c", "mnist_cnn_int8.cc", "-o", "model.o"], cwd=folder, check=True
+    )
+    subprocess.run(
+        ["g++", "-std=c++11", f"-DEXPECTED_LEN={expected_len}u", "main.cc", "model.o", "-o", "check"],
+        cwd=folder, check=True,
+    )
+    return subprocess.run([folder / "check"], check=True, capture_output=True).stdout
+
+
+@needs_gxx
+def test_c_pair_from_tflite_compiles_and_embeds_the_same_bytes(tmp_path, exported_dir):
+    data = (exported_dir / "mnist_cnn_int8.tflite").read_bytes()
+    source, header = write_c_array(data, tmp_path, "mnist_cnn_int8")
+    text = source.read_text()
+    assert "alignas(16) const unsigned char g_mnist_cnn_int8[]" in text
+    assert f"const unsigned int g_mnist_cnn_int8_len = {len(data)};" in text
+    assert "extern const unsigned int g_mnist_cnn_int8_len;" in header.read_text()
+    assert _embedded(text) == data
+    assert _compile_and_dump(tmp_path, len(data)) == data
+    assert not list(tmp_path.glob(".*tmp*"))  # atomic writes leave no temporary files
+
+
+@needs_gxx
+def test_registry_exporter_writes_a_working_c_pair(tmp_path, trained_model_path, exported_dir, mnist):
+    from edgecnn.model import load_model
+
+    target = REGISTRY[("c", "int8")]
+    artifact = target.load()(load_model(trained_model_path), tmp_path, filename=target.filename, options=ExportOptions())
+    assert artifact.path == tmp_path / "mnist_cnn_int8.cc" and artifact.format == "c" and artifact.precision == "int8"
+    assert artifact.extra["header"] == "mnist_cnn_int8.h" and (tmp_path / "mnist_cnn_int8.h").is_file()
+    assert artifact.bytes == artifact.path.stat().st_size
+    assert artifact.inputs[0].dtype == "int8" and artifact.inputs[0].scale > 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mnist_cnn_int8.cc", "mnist_cnn_int8.h"]
+    data = _embedded(artifact.path.read_text())
+    assert len(data) == artifact.extra["tflite_bytes"]
+    assert _compile_and_dump(tmp_path, len(data)) == data
+    # The embedded model is the int8 TFLite model: it predicts like the exported .tflite file.
+    (tmp_path / "embedded.tflite").write_bytes(data)
+    ours = runtime.load(tmp_path / "embedded.tflite").predict(mnist.x_test[:500])
+    ref = runtime.load(exported_dir / "mnist_cnn_int8.tflite").predict(mnist.x_test[:500])
+    assert (ours.argmax(1) == ref.argmax(1)).mean() >= 0.995
+
+
+def test_tflm_ops_and_arena(exported_dir):
+    data = (exported_dir / "mnist_cnn_int8.tflite").read_bytes()
+    ops = builtin_ops(data)
+    assert {"CONV_2D", "MAX_POOL_2D", "FULLY_CONNECTED", "SOFTMAX"} <= set(ops)
+    assert "TANH" in ops  # the reference CNN's activations
+    assert "QUANTIZE" not in ops and "DEQUANTIZE" not in ops  # int8 in and out: no conversions
+    plan = plan_arena(data)
+    # The largest activation is conv1's 26x26x6 int8 output; it and its tanh output live together.
+    assert plan.largest_tensor == 26 * 26 * 6
+    assert 2 * 4064 <= plan.activations <= 4064 * 2 + 1024 + 784
+    assert plan.recommended >= plan.activations + plan.persistent
+    # Never more than a naive plan that gives every activation its own slot.
+    assert plan.activations < sum(np.prod(s) for s in [(28, 28), (26, 26, 6), (26, 26, 6), (13, 13, 6),
+                                                         (12, 12, 16), (12, 12, 16), (6, 6, 16), (576,)])
