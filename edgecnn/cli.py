@@ -145,6 +145,8 @@ def verify(
             click.echo(f"Error: {message}", err=True)
             sys.exit(1)
 
+
+@cli.command()
 @click.option(
     "--model", "model_path", type=click.Path(dir_okay=False, path_type=Path),
     default=DEFAULT_OUTPUT_DIR / "mnist_cnn_int8.tflite", show_default=True,
