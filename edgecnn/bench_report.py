@@ -91,16 +91,45 @@ def recommendation_lines(result: BenchResult) -> list[str]:
     lines = ["Which file to ship:"]
     s = rec["smallest"]
     lines.append(f"  smallest:           {s['file']} ({_size(s['bytes'])})")
-    f = rec["fastest_single"]
+    f, e = rec["fastest_single"], rec["fastest_single_e2e"]
     lines.append(f"  fastest at batch {f['batch']}:  {f['file']} on {f['runtime']} "
-                 f"(end-to-end p50 {f['p50_us']:,.1f} µs)")
-    b = rec["fastest_bulk"]
+                 f"(p50 {f['p50_us']:,.1f} µs, input already in the model's dtype)")
+    if (e["file"], e["runtime"]) != (f["file"], f["runtime"]):
+        lines.append(f"    but from float32 images: {e['file']} on {e['runtime']} "
+                     f"(p50 {e['p50_us']:,.1f} µs, int8 (de)quantization counted)")
+    b, e = rec["fastest_bulk"], rec["fastest_bulk_e2e"]
     lines.append(f"  fastest in bulk:    {b['file']} on {b['runtime']} "
                  f"({b['throughput']:,.0f} images/s at batch {b['batch']})")
+    if (e["file"], e["runtime"]) != (b["file"], b["runtime"]):
+        lines.append(f"    but from float32 images: {e['file']} on {e['runtime']} "
+                     f"({e['throughput']:,.0f} images/s, int8 (de)quantization counted)")
     a = rec["most_accurate"]
     lines.append(f"  most accurate:      {a['file']} ({a['accuracy']:.2%})" if a
                  else "  most accurate:      unknown (no verify.json: run `edgecnn verify`)")
     return lines
+
+
+def summary_table(result: BenchResult) -> str:
+    """One Markdown row per model and runtime: the README's results table."""
+    threads = result.settings["threads"][0]
+    small, big = min(result.settings["batch_sizes"]), max(result.settings["batch_sizes"])
+    rows = [r for r in result.rows if r["threads"] == threads]
+    lines = [
+        f"| file | runtime | precision | size | accuracy | p50 µs, batch {small} | "
+        f"e2e p50 µs, batch {small} | images/s, batch {big} | p50 ÷ Keras, batch {small} | cold start ms | peak RSS MB |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        if r["batch"] != small:
+            continue
+        bulk = next((b for b in rows if b["batch"] == big and b["path"] == r["path"] and b["runtime"] == r["runtime"]), r)
+        lines.append(
+            f"| {r['file']} | {r['runtime']}{' (partial)' if r['partial_delegation'] else ''} | {r['precision']} "
+            f"| {_size(r['bytes'])} | {_num(r['accuracy'], '{:.2%}')} | {_num(r['p50_us'])} "
+            f"| {_num(r['e2e_p50_us'])} | {_num(bulk['throughput'], '{:,.0f}')} | {_num(r['ratio'], '{:.3f}')} "
+            f"| {_num(r['cold_start_ms'], '{:,.0f}')} | {_num(r['peak_rss_mb'], '{:,.0f}')} |"
+        )
+    return "\n".join(lines)
 
 
 def to_csv(result: BenchResult) -> str:
@@ -126,6 +155,12 @@ def to_markdown(result: BenchResult) -> str:
         f"in {st['rounds']} interleaved rounds.",
         "",
         "Timed call: " + "; ".join(f"**{k}**: {v}" for k, v in st["timing"].items()) + ".",
+        "",
+        "## Summary",
+        "",
+        summary_table(result),
+        "",
+        "## Every configuration",
         "",
         "| " + " | ".join(HEADER) + " |",
         "|" + "|".join("---" if i < 8 else "---:" for i in range(len(HEADER))) + "|",
