@@ -3,9 +3,10 @@
     python benchmarks/harness_overhead.py [--dir exports] [--batch 1] [--seconds 3]
 
 For each exported model: the harness's timed call (``edgecnn.bench.timed_calls`` timed by
-``edgecnn.bench.time_rounds``: ``Predictor.run`` on inputs in the model's dtype) against a bare
-loop (``set_tensor``/``invoke``/``get_tensor`` on a LiteRT interpreter; ``session.run`` with a
-pre-built feed on ONNX Runtime), same file, same settings, same process, interleaved in blocks.
+``edgecnn.bench.time_rounds``, as ``edgecnn bench --seconds`` runs it: ``Predictor.run`` on inputs
+in the model's dtype) against a bare loop written out here (``set_tensor``/``invoke``/
+``get_tensor`` on a LiteRT interpreter; ``session.run`` with a pre-built feed on ONNX Runtime):
+same file, same settings, same input array, same process, interleaved in blocks.
 Prints both p50s and their ratio; goal: harness / bare ≤ 1.10.
 """
 
@@ -19,42 +20,60 @@ import numpy as np
 
 from _common import need
 
-from edgecnn.bench import BenchConfig, make_subjects, load_subject, time_rounds, timed_calls, warm_up
+from edgecnn.bench import BenchConfig, load_subject, make_subjects, time_rounds, timed_calls, warm_up
 from edgecnn.data import load_mnist
 from edgecnn.runtime import RuntimeOptions
 
 GOAL = 1.10
 
 
-def bare_tflite(path: Path, x: np.ndarray, threads: int):
-    """The minimal LiteRT loop body: XNNPACK on (LiteRT's default), input resized once."""
-    from edgecnn.runtime.tflite import _interpreter_class
+class BareTFLite:
+    """The minimal LiteRT loop: XNNPACK on (LiteRT's default), input resized once."""
 
-    Interpreter, _ = _interpreter_class()
-    interp = Interpreter(model_path=str(path), num_threads=threads)
-    i, o = interp.get_input_details()[0]["index"], interp.get_output_details()[0]["index"]
-    interp.resize_tensor_input(i, list(x.shape))
-    interp.allocate_tensors()
-    set_tensor, invoke, get_tensor = interp.set_tensor, interp.invoke, interp.get_tensor
+    def __init__(self, path: Path, x: np.ndarray, threads: int) -> None:
+        from edgecnn.runtime.tflite import _interpreter_class
 
-    def call():
-        set_tensor(i, x)
-        invoke()
-        return get_tensor(o)
+        Interpreter, _ = _interpreter_class()
+        self.interp = Interpreter(model_path=str(path), num_threads=threads)
+        self.i = self.interp.get_input_details()[0]["index"]
+        self.o = self.interp.get_output_details()[0]["index"]
+        self.interp.resize_tensor_input(self.i, list(x.shape))
+        self.interp.allocate_tensors()
+        self.x = x
 
-    return call
+    def time(self, n: int) -> np.ndarray:
+        set_tensor, invoke, get_tensor = self.interp.set_tensor, self.interp.invoke, self.interp.get_tensor
+        i, o, x, clock, times = self.i, self.o, self.x, time.perf_counter_ns, []
+        for _ in range(n):
+            t0 = clock()
+            set_tensor(i, x)
+            invoke()
+            get_tensor(o)
+            times.append(clock() - t0)
+        return np.asarray(times)
 
 
-def bare_onnx(path: Path, x: np.ndarray, threads: int):
-    """The minimal ONNX Runtime loop body, with the same session settings edgecnn uses."""
-    import onnxruntime as ort
+class BareOnnx:
+    """The minimal ONNX Runtime loop, with the session settings edgecnn uses."""
 
-    from edgecnn.runtime.onnx import session_options
+    def __init__(self, path: Path, x: np.ndarray, threads: int) -> None:
+        import onnxruntime as ort
 
-    session = ort.InferenceSession(str(path), sess_options=session_options(RuntimeOptions(num_threads=threads)),
-                                   providers=["CPUExecutionProvider"])
-    run, feed = session.run, {session.get_inputs()[0].name: x}
-    return lambda: run(None, feed)
+        from edgecnn.runtime.onnx import session_options
+
+        self.session = ort.InferenceSession(
+            str(path), sess_options=session_options(RuntimeOptions(num_threads=threads)),
+            providers=["CPUExecutionProvider"],
+        )
+        self.feed = {self.session.get_inputs()[0].name: x}
+
+    def time(self, n: int) -> np.ndarray:
+        run, feed, clock, times = self.session.run, self.feed, time.perf_counter_ns, []
+        for _ in range(n):
+            t0 = clock()
+            run(None, feed)
+            times.append(clock() - t0)
+        return np.asarray(times)
 
 
 def main() -> int:
@@ -71,18 +90,19 @@ def main() -> int:
     worst = 0.0
     print(f"batch {args.batch}, {args.threads} thread(s), {args.seconds} s per loop in {args.blocks} interleaved blocks")
     print(f"{'model':<26} {'harness p50 µs':>15} {'bare p50 µs':>12} {'ratio':>7}")
-    for key, path in paths.items():
+    for path in paths.values():
         (subject,) = make_subjects([path], config, {})
         load_subject(subject, config, args.threads)
         harness, _ = timed_calls(subject, images)
         x = subject.handle.prepare(images)  # the same array the harness feeds, in the model's dtype
-        bare = (bare_tflite if subject.format == "tflite" else bare_onnx)(path, x, args.threads)
-        per_call = max(warm_up(harness, 0.5, 5), warm_up(bare, 0.5, 5))
-        block = max(1, int(args.seconds / args.blocks / per_call))
+        bare = (BareTFLite if subject.format == "tflite" else BareOnnx)(path, x, args.threads)
+        warm_up(harness, 0.5, 5)
+        warm = bare.time(1000)
+        block = max(1, int(args.seconds / args.blocks / (np.median(warm) / 1e9)))
         h, b = [], []
         for _ in range(args.blocks):  # alternate blocks so drift hits both loops alike
-            h.append(time_rounds([harness], [block], 1)[0])
-            b.append(time_rounds([bare], [block], 1)[0])
+            h.append(time_rounds([harness], 1, seconds=args.seconds / args.blocks)[0])
+            b.append(bare.time(block))
         hp50, bp50 = np.median(np.concatenate(h)) / 1e3, np.median(np.concatenate(b)) / 1e3
         ratio = hp50 / bp50
         worst = max(worst, ratio)
@@ -93,7 +113,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    started = time.perf_counter()
-    code = main()
-    print(f"({time.perf_counter() - started:.0f} s)")
-    raise SystemExit(code)
+    raise SystemExit(main())

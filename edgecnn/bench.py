@@ -65,7 +65,7 @@ class BenchConfig:
 
     batch_sizes: tuple[int, ...] = (1, 32, 256)  # one image (latency) and two bulk sizes (throughput)
     threads: tuple[int, ...] = (1,)  # one thread: the honest per-core figure; a list sweeps
-    seconds: float = 1.0  # timed seconds per runtime and configuration (ignored when runs is set)
+    seconds: float = 1.0  # seconds of timed calls per runtime and configuration (unless runs is set)
     runs: int | None = None  # a fixed number of timed calls per runtime and configuration instead
     min_runs: int = 10  # --seconds never times fewer calls than this (percentiles need samples)
     warmup_seconds: float = 0.5  # warm-up per runtime and configuration: caches, allocators, traces …
@@ -338,7 +338,7 @@ def timed_calls(subject: Subject, images: np.ndarray) -> tuple[Callable[[], Any]
 
 
 def warm_up(call: Callable[[], Any], seconds: float, calls: int) -> float:
-    """Call until both ``calls`` calls and ``seconds`` have passed; the median call time in s."""
+    """Call until both ``calls`` calls and ``seconds`` have passed; the median late call in s."""
     clock = time.perf_counter_ns
     times: list[int] = []
     deadline = clock() + int(seconds * 1e9)
@@ -349,18 +349,36 @@ def warm_up(call: Callable[[], Any], seconds: float, calls: int) -> float:
     return float(np.median(times[len(times) // 2:])) / 1e9
 
 
-def time_rounds(calls: Sequence[Callable[[], Any]], counts: Sequence[int], rounds: int) -> list[np.ndarray]:
-    """Time ``counts[i]`` calls of ``calls[i]``, interleaved in ``rounds`` rounds; ns per call."""
+def time_rounds(calls: Sequence[Callable[[], Any]], rounds: int, *, runs: int | None = None,
+                seconds: float | None = None, min_runs: int = 1) -> list[np.ndarray]:
+    """Time each call ``runs`` times, or for ``seconds`` of timed calls, in interleaved rounds; ns per call.
+
+    Each round gives every call ``runs / rounds`` calls or ``seconds / rounds`` of timed calls
+    in turn, so drift of a shared machine hits them all alike. With ``seconds``, the last round
+    tops a call up to ``min_runs`` samples.
+    """
+    if (runs is None) == (seconds is None):
+        raise ValueError("give runs or seconds")
     clock = time.perf_counter_ns
     samples: list[list[int]] = [[] for _ in calls]
-    per_round = [max(1, math.ceil(n / rounds)) for n in counts]
-    for _ in range(rounds):
-        for call, n, k, out in zip(calls, counts, per_round, samples):
+    per_round = math.ceil(runs / rounds) if runs else 0
+    slice_ns = int(seconds * 1e9 / rounds) if seconds else 0
+    for r in range(rounds):
+        for call, out in zip(calls, samples):
             append = out.append
-            for _ in range(min(k, n - len(out))):
+            if runs:
+                for _ in range(min(per_round, runs - len(out))):
+                    t0 = clock()
+                    call()
+                    append(clock() - t0)
+                continue
+            spent, floor = 0, min_runs if r == rounds - 1 else 0
+            while spent < slice_ns or len(out) < floor:
                 t0 = clock()
                 call()
-                append(clock() - t0)
+                elapsed = clock() - t0
+                append(elapsed)
+                spent += elapsed
     return [np.asarray(s, dtype=np.int64) for s in samples]
 
 
@@ -530,11 +548,12 @@ def _measure(subjects: list[Subject], config: BenchConfig, images: np.ndarray, t
         if e2e is not None:
             calls.append(e2e)
             owners.append((subject, "e2e"))
-    counts = []
     for call in calls:
-        per_call = warm_up(call, config.warmup_seconds, config.warmup_calls)
-        counts.append(config.runs or max(config.min_runs, int(config.seconds / max(per_call, 1e-9))))
-    timed = time_rounds(calls, counts, min(config.rounds, max(counts)))
+        warm_up(call, config.warmup_seconds, config.warmup_calls)
+    if config.runs:
+        timed = time_rounds(calls, min(config.rounds, config.runs), runs=config.runs)
+    else:
+        timed = time_rounds(calls, config.rounds, seconds=config.seconds, min_runs=config.min_runs)
     by_subject: dict[int, dict[str, np.ndarray]] = {}
     for (subject, kind), ns in zip(owners, timed):
         by_subject.setdefault(id(subject), {})[kind] = ns
