@@ -72,7 +72,7 @@ class BenchConfig:
     warmup_calls: int = 5  # … and at least this many calls
     rounds: int = 10  # the timed calls are split into this many interleaved rounds
     xnnpack: tuple[bool, ...] = (True,)  # TFLite with XNNPACK (LiteRT's default); (True, False) sweeps
-    keras: bool = True  # also time the Keras model as the baseline
+    keras: bool = True  # time .keras files (the baseline); False drops them from the run
     cold_start: bool = True  # cold start + peak RSS, one fresh subprocess per model
     ort_optimization: str = "extended"  # passed to RuntimeOptions (the ONNX runtime owns the default)
     ort_spinning: bool = False
@@ -213,6 +213,8 @@ def make_subjects(paths: Sequence[Path], config: BenchConfig, accuracies: dict[s
     for path in paths:
         path = check_model_path(path)
         fmt = {".tflite": "tflite", ".onnx": "onnx", ".keras": "keras"}[path.suffix]
+        if fmt == "keras" and not config.keras:
+            continue
         for xnn in config.xnnpack if fmt == "tflite" else (None,):
             subjects.append(Subject(
                 path=path, format=fmt, precision=precision_of(path), runtime=runtime_label(fmt, xnn),
@@ -581,11 +583,10 @@ def _add_ratios(rows: list[dict[str, Any]]) -> None:
     """``ratio`` = p50 / the baseline's p50 at the same batch (Keras if measured, else the first model)."""
     for batch in {r["batch"] for r in rows}:
         same = [r for r in rows if r["batch"] == batch]
-        base = next((r for r in same if r["format"] == "keras"), None) or next(
-            (r for r in same if r["threads"] == same[0]["threads"]), None)
+        base = next((r for r in same if r["format"] == "keras"), same[0])
         for row in same:
-            row["baseline"] = base["file"] if base else None
-            row["ratio"] = row["p50_us"] / base["p50_us"] if base else None
+            row["baseline"] = f"{base['file']} [{base['runtime']}]"
+            row["ratio"] = row["p50_us"] / base["p50_us"]
 
 
 def _subject_json(subject: Subject) -> dict[str, Any]:

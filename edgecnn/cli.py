@@ -120,8 +120,6 @@ def bench(artifacts: tuple[Path, ...], output_dir: Path, data: Path | None, batc
     if seconds is not None and runs is not None:
         raise click.UsageError("give --seconds or --runs, not both")
     paths = [check_model_path(p) for p in artifacts] if artifacts else default_paths(output_dir, not no_keras)
-    if no_keras:
-        paths = [p for p in paths if p.suffix != ".keras"]
     config = with_options(
         BenchConfig(), batch_sizes=batch_sizes, threads=threads, seconds=seconds, runs=runs,
         warmup_seconds=warmup, xnnpack={"on": (True,), "off": (False,), "both": (True, False)}[xnnpack],
