@@ -494,6 +494,10 @@ def run_bench(
     say = progress or (lambda msg: log.info(msg))
     accuracies = read_accuracies(out_dir) if out_dir is not None else {}
     subjects = make_subjects(paths, config, accuracies)
+    if not subjects:
+        raise ModelError("nothing to benchmark (only .keras files were named, and the Keras baseline is off)")
+    for subject in subjects:  # load everything first: a bad file fails in a second, not after the cold starts
+        load_subject(subject, config, config.threads[0])
     if config.cold_start:
         for i, subject in enumerate(subjects, 1):
             say(f"cold start {i}/{len(subjects)}: {subject.name}")
@@ -505,8 +509,9 @@ def run_bench(
     for threads in config.threads:
         # Keras cannot change its thread pools once started: it runs with the first count only.
         active = [s for s in subjects if not (s.is_baseline and threads != config.threads[0])]
-        for subject in active:
-            load_subject(subject, config, threads)
+        if threads != config.threads[0]:
+            for subject in active:
+                load_subject(subject, config, threads)
         for batch in config.batch_sizes:
             step += 1
             say(f"[{step}/{steps}] threads {threads}, batch {batch}: {len(active)} runtimes")

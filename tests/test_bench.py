@@ -172,3 +172,11 @@ def test_percentiles_ordered_on_skewed_samples():
     stats = bench.summarize(ns, batch=2)
     assert stats["p50_us"] == 1.0 and stats["p50_us"] <= stats["p90_us"] <= stats["p99_us"] <= 1000.0
     assert stats["throughput"] == pytest.approx(2e6)
+
+
+def test_corrupt_file_fails_before_cold_starts(tmp_path):
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"not onnx")
+    result = CliRunner().invoke(cli, ["bench", str(bad), "--output-dir", str(tmp_path)])  # cold start on
+    assert result.exit_code == 1 and "Error: " in result.output and "bad.onnx" in result.output
+    assert "cold start" not in result.output
