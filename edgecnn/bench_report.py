@@ -1,0 +1,233 @@
+"""What ``edgecnn bench`` writes: the console table, bench.json/csv/md and bench.png."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+from edgecnn import fileio
+from edgecnn.bench import BENCH_CSV, BENCH_JSON, BENCH_MD, BENCH_PNG, BenchResult
+
+CSV_FIELDS = (
+    "path", "format", "precision", "runtime", "xnnpack", "bytes", "accuracy", "batch", "threads",
+    "p50_us", "p90_us", "p99_us", "min_us", "mean_us", "std_us", "runs", "throughput",
+    "e2e_p50_us", "e2e_p99_us", "e2e_throughput", "quantize_in_timed_call", "ratio", "baseline",
+    "cold_start_ms", "peak_rss_mb", "partial_delegation",
+)
+HEADER = ("file", "format", "precision", "size", "accuracy", "runtime", "thr", "batch",
+          "p50 µs", "p99 µs", "e2e p50 µs", "images/s", "p50 ÷ base")
+
+
+def _size(n: int) -> str:
+    return f"{n / 1024:.0f} KiB" if n < 2**20 else f"{n / 2**20:.1f} MiB"
+
+
+def _num(x: float | None, fmt: str = "{:,.1f}") -> str:
+    return "—" if x is None else fmt.format(x)
+
+
+def table_rows(result: BenchResult) -> list[tuple[str, ...]]:
+    out = []
+    for r in result.rows:
+        out.append((
+            r["file"], r["format"], r["precision"], _size(r["bytes"]),
+            _num(r["accuracy"], "{:.2%}"), r["runtime"] + (" (partial)" if r["partial_delegation"] else ""),
+            str(r["threads"]), str(r["batch"]), _num(r["p50_us"]), _num(r["p99_us"]),
+            _num(r["e2e_p50_us"]) if r["quantize_in_timed_call"] else "=",
+            _num(r["throughput"], "{:,.0f}"), _num(r["ratio"], "{:.3f}"),
+        ))
+    return out
+
+
+def format_table(result: BenchResult) -> str:
+    """The console table, then the cold starts and the recommendation."""
+    rows = [HEADER, *table_rows(result)]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(HEADER))]
+    lines = ["  ".join(cell.ljust(w) if i < 8 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths)))
+             for row in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    lines += ["", *cold_start_lines(result), "", *what_runs_lines(result), "", *recommendation_lines(result)]
+    return "\n".join(lines)
+
+
+def cold_start_lines(result: BenchResult) -> list[str]:
+    lines = []
+    for s in result.subjects:
+        cold = s["cold_start"]
+        if not cold:
+            continue
+        name = f"{Path(s['path']).name} [{s['runtime']}]"
+        if "error" in cold:
+            lines.append(f"cold start {name}: failed ({cold['error']})")
+        else:
+            lines.append(
+                f"cold start {name}: {cold['cold_start_ms']:,.0f} ms (import {cold['import_ms']:,.0f}, "
+                f"load {cold['load_ms']:,.1f}, first call {cold['first_inference_ms']:,.1f}), "
+                f"peak RSS {cold['peak_rss_mb']:,.0f} MB"
+            )
+    return lines
+
+
+def what_runs_lines(result: BenchResult) -> list[str]:
+    lines = []
+    for s in result.subjects:
+        g, name = s["graph"], f"{Path(s['path']).name} [{s['runtime']}]"
+        if g.get("delegate"):
+            left = ", ".join(f"{op}×{n}" for op, n in g["not_delegated"].items()) or "none"
+            flag = "PARTIAL: " if g["partial"] else ""
+            lines.append(f"{flag}{name}: XNNPACK took {g['delegated_nodes']}/{g['nodes']} nodes in "
+                         f"{g['partitions']} partition(s); on the reference kernels: {left}")
+        elif "ops" in g:
+            ops = ", ".join(f"{op}×{n}" for op, n in g["ops"].items())
+            lines.append(f"{name}: {g['nodes']} nodes after ORT '{g['optimization']}' "
+                         f"({g['nodes_in_file']} in the file): {ops}")
+    return lines
+
+
+def recommendation_lines(result: BenchResult) -> list[str]:
+    rec = result.recommendation
+    if not rec:
+        return []
+    lines = ["Which file to ship:"]
+    s = rec["smallest"]
+    lines.append(f"  smallest:           {s['file']} ({_size(s['bytes'])})")
+    f, e = rec["fastest_single"], rec["fastest_single_e2e"]
+    lines.append(f"  fastest at batch {f['batch']}:  {f['file']} on {f['runtime']} "
+                 f"(p50 {f['p50_us']:,.1f} µs, input already in the model's dtype)")
+    if (e["file"], e["runtime"]) != (f["file"], f["runtime"]):
+        lines.append(f"    but from float32 images: {e['file']} on {e['runtime']} "
+                     f"(p50 {e['p50_us']:,.1f} µs, int8 (de)quantization counted)")
+    b, e = rec["fastest_bulk"], rec["fastest_bulk_e2e"]
+    lines.append(f"  fastest in bulk:    {b['file']} on {b['runtime']} "
+                 f"({b['throughput']:,.0f} images/s at batch {b['batch']})")
+    if (e["file"], e["runtime"]) != (b["file"], b["runtime"]):
+        lines.append(f"    but from float32 images: {e['file']} on {e['runtime']} "
+                     f"({e['throughput']:,.0f} images/s, int8 (de)quantization counted)")
+    a = rec["most_accurate"]
+    lines.append(f"  most accurate:      {a['file']} ({a['accuracy']:.2%})" if a
+                 else "  most accurate:      unknown (no verify.json: run `edgecnn verify`)")
+    return lines
+
+
+def summary_table(result: BenchResult) -> str:
+    """One Markdown row per model and runtime: the README's results table."""
+    threads = result.settings["threads"][0]
+    small, big = min(result.settings["batch_sizes"]), max(result.settings["batch_sizes"])
+    rows = [r for r in result.rows if r["threads"] == threads]
+    lines = [
+        f"| file | runtime | precision | size | accuracy | p50 µs, batch {small} | "
+        f"e2e p50 µs, batch {small} | images/s, batch {big} | p50 ÷ Keras, batch {small} | cold start ms | peak RSS MB |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        if r["batch"] != small:
+            continue
+        bulk = next((b for b in rows if b["batch"] == big and b["path"] == r["path"] and b["runtime"] == r["runtime"]), r)
+        lines.append(
+            f"| {r['file']} | {r['runtime']}{' (partial)' if r['partial_delegation'] else ''} | {r['precision']} "
+            f"| {_size(r['bytes'])} | {_num(r['accuracy'], '{:.2%}')} | {_num(r['p50_us'])} "
+            f"| {_num(r['e2e_p50_us'])} | {_num(bulk['throughput'], '{:,.0f}')} | {_num(r['ratio'], '{:.3f}')} "
+            f"| {_num(r['cold_start_ms'], '{:,.0f}')} | {_num(r['peak_rss_mb'], '{:,.0f}')} |"
+        )
+    return "\n".join(lines)
+
+
+def to_csv(result: BenchResult) -> str:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=CSV_FIELDS, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(result.rows)
+    return buf.getvalue()
+
+
+def to_markdown(result: BenchResult) -> str:
+    m, st = result.machine, result.settings
+    lines = [
+        "# edgecnn bench",
+        "",
+        f"Machine: {m['cpu']}, {m['cores']} cores, {m['system']} ({m['machine']}). "
+        + ", ".join(f"{k} {v}" for k, v in result.versions.items()) + ".",
+        "",
+        f"Settings: threads {st['threads']}, XNNPACK {st['xnnpack']}, ONNX Runtime level "
+        f"'{st['ort_optimization']}', spinning {'on' if st['ort_spinning'] else 'off'}, inter-op 1; "
+        + (f"{st['runs']} timed calls" if st["runs"] else f"{st['seconds']} s of timed calls")
+        + f" per runtime and batch after ≥ {st['warmup_calls']} calls and {st['warmup_seconds']} s of warm-up, "
+        f"in {st['rounds']} interleaved rounds.",
+        "",
+        "Timed call: " + "; ".join(f"**{k}**: {v}" for k, v in st["timing"].items()) + ".",
+        "",
+        "## Summary",
+        "",
+        summary_table(result),
+        "",
+        "## Every configuration",
+        "",
+        "| " + " | ".join(HEADER) + " |",
+        "|" + "|".join("---" if i < 8 else "---:" for i in range(len(HEADER))) + "|",
+        *("| " + " | ".join(row) + " |" for row in table_rows(result)),
+        "",
+        "“e2e p50” includes int8 input quantization and output dequantization (“=” when the model "
+        "has none); “p50 ÷ base” is the p50 over the baseline's p50 at the same batch (lower is faster).",
+        "",
+        "## Cold start and memory (fresh process each)",
+        "",
+        *(f"- {line}" for line in cold_start_lines(result)),
+        "",
+        "## What actually runs",
+        "",
+        *(f"- {line}" for line in what_runs_lines(result)),
+        "",
+        "## " + (recommendation_lines(result) or ["Which file to ship"])[0].rstrip(":"),
+        "",
+        *(f"- {line.strip()}" for line in recommendation_lines(result)[1:]),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def plot(result: BenchResult, target: Path) -> Path:
+    """bench.png: batch-1 latency distribution per runtime, and throughput against batch size."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    threads = result.settings["threads"][0]
+    small = min(result.settings["batch_sizes"])
+    names = list(dict.fromkeys(name for (name, _, _) in result.samples))  # run order, no duplicates
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 0.5 * len(names) + 3.5))
+    data = [result.samples.get((n, small, threads)) for n in names]
+    shown = [(n, d) for n, d in zip(names, data) if d is not None and len(d)]
+    if shown:
+        ax1.boxplot([d for _, d in shown], vert=False, whis=(1, 99), showfliers=False)
+        ax1.set_yticks(range(1, len(shown) + 1), [n for n, _ in shown], fontsize=8)
+        ax1.set_xscale("log")
+    ax1.set_xlabel(f"µs per call at batch {small} (box p25–p75, whiskers p1–p99), log scale")
+    ax1.set_title(f"Latency, batch {small}, {threads} thread(s)")
+    for n in names:
+        pts = sorted((r["batch"], r["throughput"]) for r in result.rows
+                     if f"{r['file']} [{r['runtime']}]" == n and r["threads"] == threads)
+        ax2.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=n)
+    ax2.set_xscale("log", base=2)
+    ax2.set_yscale("log")
+    ax2.set_xlabel("batch size")
+    ax2.set_ylabel("images/s (batch / p50)")
+    ax2.set_title("Throughput")
+    ax2.legend(fontsize=7)
+    ax2.grid(True, which="both", alpha=0.3)
+    fig.tight_layout()
+    with fileio.atomic_path(Path(target)) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)
+    return Path(target)
+
+
+def write_outputs(result: BenchResult, out_dir: Path) -> dict[str, Path]:
+    """bench.json, bench.csv, bench.md and bench.png in ``out_dir`` (each written atomically)."""
+    out_dir = Path(out_dir)
+    return {
+        "json": fileio.write_json(out_dir / BENCH_JSON, result.to_json()),
+        "csv": fileio.write_text(out_dir / BENCH_CSV, to_csv(result)),
+        "md": fileio.write_text(out_dir / BENCH_MD, to_markdown(result)),
+        "png": plot(result, out_dir / BENCH_PNG),
+    }

@@ -1,0 +1,182 @@
+"""The bench harness on the session's small model: consistent figures, outputs, errors, bounds.
+
+Short runs only (CI has 2 cores): these check the figures' consistency, never their speed.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import time
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from edgecnn import bench
+from edgecnn.cli import cli
+from edgecnn.manifest import load_artifacts
+
+FAST = dict(warmup_seconds=0.05, warmup_calls=3, cold_start=False, keras=False)
+KEYS = {"path", "runtime", "precision", "batch", "threads", "p50_us", "p90_us", "p99_us", "min_us", "mean_us",
+        "std_us", "throughput", "cold_start_ms", "peak_rss_mb", "ratio", "e2e_p50_us"}
+
+
+@pytest.fixture(scope="module")
+def paths(exported_dir):
+    return {a.key: a.path for a in load_artifacts(exported_dir)}
+
+
+@pytest.fixture(scope="module")
+def bench_copy(exported_dir, tmp_path_factory):
+    """A private copy of the exported folder, so bench outputs never touch the shared fixture."""
+    out = tmp_path_factory.mktemp("bench") / "exports"
+    shutil.copytree(exported_dir, out)
+    return out
+
+
+def _check_row(row):
+    assert KEYS <= row.keys()
+    assert 0 < row["min_us"] <= row["p50_us"] <= row["p90_us"] <= row["p99_us"]
+    assert row["min_us"] <= row["mean_us"] and row["std_us"] >= 0
+    assert row["throughput"] == pytest.approx(row["batch"] * 1e6 / row["p50_us"])
+    assert row["runs"] >= 1
+
+
+def test_harness_figures_are_consistent(paths, mnist):
+    config = bench.BenchConfig(batch_sizes=(1, 4), runs=40, rounds=4, **FAST)
+    chosen = [paths["tflite/float32"], paths["tflite/int8"], paths["onnx/float32"]]
+    result = bench.run_bench(chosen, config, mnist.x_test)
+    assert len(result.rows) == 3 * 2
+    for row in result.rows:
+        _check_row(row)
+        assert row["runs"] == 40  # --runs is exact
+        assert row["ratio"] == pytest.approx(row["p50_us"] / result.rows[0 if row["batch"] == 1 else 3]["p50_us"])
+    by = {(r["precision"], r["runtime"], r["batch"]): r for r in result.rows}
+    # int8 TFLite takes int8 input: quantization is timed only in the end-to-end figure.
+    assert by["int8", "litert+xnnpack", 1]["quantize_in_timed_call"] is True
+    assert by["float32", "onnxruntime", 1]["quantize_in_timed_call"] is False
+    assert by["float32", "onnxruntime", 1]["e2e_p50_us"] == by["float32", "onnxruntime", 1]["p50_us"]
+    assert {k[1:] for k in result.samples} == {(1, 1), (4, 1)}
+    assert result.machine["cores"] >= 1 and "numpy" in result.versions
+    json.dumps(result.to_json())  # everything recorded is JSON
+
+
+def test_what_actually_runs(paths):
+    config = bench.BenchConfig(**FAST)
+    subjects = bench.make_subjects([paths["tflite/float32"], paths["tflite/int8"], paths["onnx/int8"]],
+                                   config, {})
+    for subject in subjects:
+        bench.load_subject(subject, config, threads=1)
+    tfl_f32, tfl_i8, onnx_i8 = (s.graph for s in subjects)
+    for g in (tfl_f32, tfl_i8):
+        assert g["nodes"] >= 8 and 0 < g["delegated_nodes"] <= g["nodes"]  # the CNN has ≥ 8 layers' ops
+        assert g["partial"] == (g["delegated_nodes"] < g["nodes"])
+        assert g["delegated_nodes"] + sum(g["not_delegated"].values()) == g["nodes"]
+    assert sum(onnx_i8["ops"].values()) == onnx_i8["nodes"] <= onnx_i8["nodes_in_file"]
+    assert any(op.startswith("QLinear") for op in onnx_i8["ops"])  # ORT fused QDQ into integer kernels
+    off = bench.make_subjects([paths["tflite/float32"]], bench.BenchConfig(xnnpack=(False,)), {})[0]
+    bench.load_subject(off, config, threads=1)
+    assert off.runtime == "litert" and off.graph == {}
+
+
+def test_cold_start_in_fresh_process(paths):
+    cold = bench.cold_start(paths["tflite/int8"])
+    assert "error" not in cold, cold
+    assert 0 < cold["import_ms"] < cold["cold_start_ms"] < cold["process_ms"]
+    assert cold["load_ms"] > 0 and cold["first_inference_ms"] > 0
+    assert 5 < cold["peak_rss_mb"] < 2000  # a TF-free process: tens of MB, not TensorFlow's hundreds
+
+
+def test_cli_default_run_writes_every_output(bench_copy):
+    (bench_copy / "verify.json").write_text(json.dumps({
+        "keras_accuracy": 0.97, "artifacts": [{"path": "mnist_cnn_int8.tflite", "accuracy": 0.99}],
+    }))
+    args = ["bench", "--output-dir", str(bench_copy), "--batch-sizes", "1,8", "--runs", "30",
+            "--warmup", "0.05", "--no-cold-start"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    out = json.loads((bench_copy / "bench.json").read_text())
+    rows = out["results"]
+    assert {r["runtime"] for r in rows} == {"litert+xnnpack", "onnxruntime", "keras"}
+    assert len(rows) == 5 * 2  # four artifacts + the Keras baseline, two batch sizes
+    for row in rows:
+        _check_row(row)
+        base = next(r for r in rows if r["format"] == "keras" and r["batch"] == row["batch"])
+        assert row["ratio"] == pytest.approx(row["p50_us"] / base["p50_us"])
+    assert out["recommendation"]["most_accurate"] == {"file": "mnist_cnn_int8.tflite", "accuracy": 0.99}
+    assert out["recommendation"]["smallest"]["bytes"] == min(r["bytes"] for r in rows)
+    assert out["settings"]["threads"] == [1] and out["settings"]["ort_spinning"] is False
+    assert out["machine"]["cpu"] and out["versions"]["onnxruntime"]
+    with open(bench_copy / "bench.csv", newline="") as fh:
+        assert len(list(csv.DictReader(fh))) == len(rows)
+    md = (bench_copy / "bench.md").read_text()
+    assert "Which file to ship" in md and "| mnist_cnn_float32.onnx |" in md
+    assert (bench_copy / "bench.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "p50 µs" in result.output and "Which file to ship" in result.output
+    assert "most accurate:      mnist_cnn_int8.tflite (99.00%)" in result.output
+
+
+def test_seconds_bounds_the_run(paths, tmp_path):
+    seconds, warmup = 0.3, 0.1
+    args = ["bench", str(paths["tflite/float32"]), "--output-dir", str(tmp_path), "--batch-sizes", "1,16",
+            "--seconds", str(seconds), "--warmup", str(warmup), "--no-cold-start", "--no-keras"]
+    started = time.perf_counter()
+    result = CliRunner().invoke(cli, args)
+    wall = time.perf_counter() - started
+    assert result.exit_code == 0, result.output
+    rows = json.loads((tmp_path / "bench.json").read_text())["results"]
+    for row in rows:
+        timed = row["runs"] * row["mean_us"] / 1e6
+        assert row["runs"] >= 10 and timed < 3 * seconds  # the timed calls stop near the budget
+    # Generous: two configurations of (warm-up + seconds) plus loading MNIST and drawing the plot.
+    assert wall < 2 * (seconds + warmup) + 20
+
+
+@pytest.mark.parametrize("name, content", [("notes.txt", b"hello"), ("broken.tflite", b"\x00" * 64),
+                                           ("missing.onnx", None)], ids=["text", "corrupt", "missing"])
+def test_non_model_file_is_one_line_error(tmp_path, name, content):
+    path = tmp_path / name
+    if content is not None:
+        path.write_bytes(content)
+    result = CliRunner().invoke(cli, ["bench", str(path), "--output-dir", str(tmp_path), "--no-cold-start"])
+    assert result.exit_code == 1
+    lines = [line for line in result.output.splitlines() if line.startswith("Error:")]
+    assert len(lines) == 1 and name in lines[0]
+    assert not (tmp_path / "bench.json").exists()
+
+
+def test_bad_lists_and_both_budgets_are_usage_errors(tmp_path):
+    for args in (["--batch-sizes", "1,x"], ["--threads", "0"], ["--seconds", "1", "--runs", "5"]):
+        result = CliRunner().invoke(cli, ["bench", "--output-dir", str(tmp_path), *args])
+        assert result.exit_code == 2, (args, result.output)
+
+
+def test_recommendation_from_figures():
+    def row(file, batch, p50, e2e, size, acc):
+        return {"file": file, "format": "tflite", "runtime": "litert", "threads": 1, "batch": batch,
+                "bytes": size, "accuracy": acc, "p50_us": p50, "e2e_p50_us": e2e,
+                "throughput": batch * 1e6 / p50, "e2e_throughput": batch * 1e6 / e2e}
+
+    rows = [row("a", 1, 10.0, 10.0, 600, 0.99), row("b", 1, 6.0, 20.0, 160, 0.98),
+            row("a", 256, 1000.0, 1000.0, 600, 0.99), row("b", 256, 1200.0, 1300.0, 160, 0.98)]
+    rec = bench.recommend(rows)
+    assert rec["smallest"]["file"] == "b" and rec["most_accurate"]["file"] == "a"
+    assert rec["fastest_single"]["file"] == "b" and rec["fastest_single_e2e"]["file"] == "a"
+    assert rec["fastest_bulk"]["file"] == "a" and rec["fastest_bulk"]["throughput"] == pytest.approx(256_000)
+
+
+def test_percentiles_ordered_on_skewed_samples():
+    ns = np.array([1_000] * 97 + [50_000, 90_000, 1_000_000], dtype=np.int64)
+    stats = bench.summarize(ns, batch=2)
+    assert stats["p50_us"] == 1.0 and stats["p50_us"] <= stats["p90_us"] <= stats["p99_us"] <= 1000.0
+    assert stats["throughput"] == pytest.approx(2e6)
+
+
+def test_corrupt_file_fails_before_cold_starts(tmp_path):
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"not onnx")
+    result = CliRunner().invoke(cli, ["bench", str(bad), "--output-dir", str(tmp_path)])  # cold start on
+    assert result.exit_code == 1 and "Error: " in result.output and "bad.onnx" in result.output
+    assert "cold start" not in result.output
