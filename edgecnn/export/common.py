@@ -124,9 +124,12 @@ def write_artifact(data: bytes, target: Path, fmt: str, precision: str, started:
     with fileio.atomic_path(target) as tmp:
         tmp.write_bytes(data)
         predictor = sanity_check(tmp)
+    return _record(predictor, target, fmt, precision, len(data), fileio.sha256_bytes(data), started, extra)
+
+
+def _record(predictor, path: Path, fmt: str, precision: str, size: int, sha256: str, started: float, extra) -> Artifact:
     return Artifact(
-        path=target, format=fmt, precision=precision,
-        bytes=len(data), sha256=fileio.sha256_bytes(data),
+        path=Path(path), format=fmt, precision=precision, bytes=size, sha256=sha256,
         inputs=(predictor.input_spec,), outputs=(predictor.output_spec,),
         export_seconds=time.perf_counter() - started, extra=extra,
     )
@@ -135,12 +138,7 @@ def write_artifact(data: bytes, target: Path, fmt: str, precision: str, started:
 def make_artifact(path: Path, fmt: str, precision: str, started: float, **extra: Any) -> Artifact:
     """Describe a file already written, reading its tensors back through edgecnn's runtime."""
     predictor = sanity_check(Path(path))
-    return Artifact(
-        path=Path(path), format=fmt, precision=precision,
-        bytes=Path(path).stat().st_size, sha256=fileio.sha256_file(path),
-        inputs=(predictor.input_spec,), outputs=(predictor.output_spec,),
-        export_seconds=time.perf_counter() - started, extra=extra,
-    )
+    return _record(predictor, path, fmt, precision, Path(path).stat().st_size, fileio.sha256_file(path), started, extra)
 
 
 __all__ = [

@@ -3,8 +3,9 @@
 tf2onnx keeps the input NHWC and converts the convolutions to NCHW, so Keras' Flatten
 (which flattens NHWC order) arrives as Transpose(NCHW->NHWC) + Reshape before the first
 Dense. ``clean_graph`` folds that Transpose into the Dense weights (permuting their rows
-once at export instead of the activations at every call), turns MatMul + Add into Gemm
-and drops what is left unused, so the graph is the network and nothing else.
+once at export instead of the activations at every call), turns MatMul + Add into Gemm,
+pools before the (monotonic) tanh and drops what is left unused, so the graph is the
+network and nothing else.
 """
 
 from __future__ import annotations
@@ -105,6 +106,34 @@ def _matmul_add_to_gemm(model) -> int:
     return fused
 
 
+MONOTONIC = ("Tanh", "Relu", "Sigmoid")  # elementwise, non-decreasing: max(f(a), f(b)) == f(max(a, b))
+
+
+def _pool_before_activation(model) -> int:
+    """Activation -> MaxPool becomes MaxPool -> activation: same values, a quarter of the tanh work.
+
+    Measured (benchmarks/onnx_choice.py): ~8 % more batch-256 throughput in ONNX Runtime,
+    batch-1 unchanged. Only for ONNX: in int8 TFLite it would move the quantization points.
+    """
+    graph = model.graph
+    nodes = list(graph.node)
+    swapped = 0
+    for i, act in enumerate(nodes[:-1]):
+        users = _consumers(graph, act.output[0])
+        if act.op_type not in MONOTONIC or len(users) != 1 or users[0].op_type != "MaxPool" or len(users[0].output) != 1:
+            continue
+        pool = users[0]
+        pooled = act.output[0] + "_pooled"
+        pool.input[0], act.input[0] = act.input[0], pooled
+        act.output[0], pool.output[0] = pool.output[0], pooled
+        j = nodes.index(pool)
+        nodes[i], nodes[j] = pool, act  # the pool now runs first
+        swapped += 1
+    del graph.node[:]
+    graph.node.extend(nodes)
+    return swapped
+
+
 def _drop_unused(model) -> None:
     graph = model.graph
     used = {name for node in graph.node for name in node.input}
@@ -115,15 +144,16 @@ def _drop_unused(model) -> None:
         model.opset_import.remove(opset)
 
 
-def clean_graph(model):
-    """Fold the Flatten transpose into the Dense weights, fuse Gemm, drop leftovers (in place)."""
+def clean_graph(model, pool_first: bool = True):
+    """Fold the Flatten transpose into the Dense weights, fuse Gemm, pool before tanh, drop leftovers (in place)."""
     import onnx
 
     folded = _fold_flatten_transpose(model)
     fused = _matmul_add_to_gemm(model)
+    swapped = _pool_before_activation(model) if pool_first else 0
     _drop_unused(model)
     onnx.checker.check_model(model)
-    log.info("ONNX graph: folded %d transpose(s), fused %d Gemm(s)", folded, fused)
+    log.info("ONNX graph: folded %d transpose(s), fused %d Gemm(s), pooled before %d activation(s)", folded, fused, swapped)
     return model
 
 
@@ -159,8 +189,8 @@ def export_float32(model, out_dir: Path, *, filename: str, options) -> Artifact:
     return write_artifact(data, Path(out_dir) / filename, "onnx", "float32", started, opset=options.opset)
 
 
-def quantize_qdq(fp32_proto, images: np.ndarray, work_dir: Path, per_channel: bool):
-    """Static QDQ int8 quantization (int8 activations and weights) with ONNX Runtime's tools."""
+def quantize_qdq(fp32_proto, images: np.ndarray, work_dir: Path, per_channel: bool, activations: str = "int8"):
+    """Static QDQ quantization (int8 weights; int8, or for comparison uint8, activations) with ONNX Runtime's tools."""
     import onnx
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
@@ -176,7 +206,8 @@ def quantize_qdq(fp32_proto, images: np.ndarray, work_dir: Path, per_channel: bo
     src.write_bytes(fp32_proto.SerializeToString())
     quantize_static(
         str(src), str(dst), Reader(), quant_format=QuantFormat.QDQ,
-        activation_type=QuantType.QInt8, weight_type=QuantType.QInt8, per_channel=per_channel,
+        activation_type=QuantType.QUInt8 if activations == "uint8" else QuantType.QInt8,
+        weight_type=QuantType.QInt8, per_channel=per_channel,
     )
     return onnx.load(str(dst))
 

@@ -26,7 +26,10 @@ class RuntimeOptions:
 
     num_threads: int = 1  # one thread: the honest per-core figure for small edge devices
     xnnpack: bool = True  # TFLite: XNNPACK delegate (LiteRT's default CPU path)
-    ort_optimization: str = "extended"  # ONNX Runtime level: measured fastest for this model
+    # ONNX Runtime graph level. "extended" (Conv/Gemm+Tanh fusion, no NCHWc re-layout) measured
+    # fastest at batch 256 on edgecnn's float32 graph; "all" adds NCHWc reorders that cost more
+    # than they save on 6/16-channel convs. Re-measure with benchmarks/onnx_choice.py.
+    ort_optimization: str = "extended"
     ort_spinning: bool = False  # ONNX Runtime intra-op spin-waiting burns a core for little gain here
 
 
