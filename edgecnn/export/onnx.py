@@ -11,6 +11,7 @@ network and nothing else.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from pathlib import Path
 
@@ -144,6 +145,35 @@ def _drop_unused(model) -> None:
         model.opset_import.remove(opset)
 
 
+_COUNTER = re.compile(r"__(\d+)")
+
+
+def _renumber_names(model) -> None:
+    """tf2onnx suffixes the names it invents with a process-wide counter (``Reshape__23``), so the
+    bytes depended on what ran before in the process; renumber them 1, 2, … in graph order.
+    With this, the same .keras and options give byte-identical ONNX files."""
+    graph = model.graph
+    numbers: dict[str, str] = {}
+
+    def renamed(name: str) -> str:
+        return _COUNTER.sub(lambda m: "__" + numbers.setdefault(m.group(1), str(len(numbers) + 1)), name)
+
+    for node in graph.node:
+        node.name = renamed(node.name)
+        node.input[:] = [renamed(n) for n in node.input]
+        node.output[:] = [renamed(n) for n in node.output]
+    for init in graph.initializer:
+        init.name = renamed(init.name)
+    for info in graph.value_info:
+        info.name = renamed(info.name)
+    for info in [*graph.input, *graph.output, *graph.value_info]:  # the dynamic batch: "unk__49" -> "batch"
+        for dim in info.type.tensor_type.shape.dim:
+            if dim.HasField("dim_param"):
+                dim.dim_param = "batch"
+    # "converted from b'__inference_forward_1658'": TF's function counter, same story
+    graph.doc_string = "tf2onnx conversion of the Keras model, cleaned by edgecnn.export.onnx"
+
+
 def clean_graph(model, pool_first: bool = True):
     """Fold the Flatten transpose into the Dense weights, fuse Gemm, pool before tanh, drop leftovers (in place)."""
     import onnx
@@ -152,6 +182,7 @@ def clean_graph(model, pool_first: bool = True):
     fused = _matmul_add_to_gemm(model)
     swapped = _pool_before_activation(model) if pool_first else 0
     _drop_unused(model)
+    _renumber_names(model)
     onnx.checker.check_model(model)
     log.info("ONNX graph: folded %d transpose(s), fused %d Gemm(s), pooled before %d activation(s)", folded, fused, swapped)
     return model
@@ -204,11 +235,19 @@ def quantize_qdq(fp32_proto, images: np.ndarray, work_dir: Path, per_channel: bo
 
     src, dst = Path(work_dir) / "fp32.onnx", Path(work_dir) / "int8.onnx"
     src.write_bytes(fp32_proto.SerializeToString())
-    quantize_static(
-        str(src), str(dst), Reader(), quant_format=QuantFormat.QDQ,
-        activation_type=QuantType.QUInt8 if activations == "uint8" else QuantType.QInt8,
-        weight_type=QuantType.QInt8, per_channel=per_channel,
-    )
+    # quantize_static warns on the root logger to run its shape pre-processing; the cleaned
+    # graph already has static shapes, so that advice is noise in the CLI's output.
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(max(level, logging.ERROR))
+    try:
+        quantize_static(
+            str(src), str(dst), Reader(), quant_format=QuantFormat.QDQ,
+            activation_type=QuantType.QUInt8 if activations == "uint8" else QuantType.QInt8,
+            weight_type=QuantType.QInt8, per_channel=per_channel,
+        )
+    finally:
+        root.setLevel(level)
     return onnx.load(str(dst))
 
 
