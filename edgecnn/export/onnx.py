@@ -119,7 +119,7 @@ def _pool_before_activation(model) -> int:
     graph = model.graph
     nodes = list(graph.node)
     swapped = 0
-    for i, act in enumerate(nodes[:-1]):
+    for act in list(nodes):
         users = _consumers(graph, act.output[0])
         if act.op_type not in MONOTONIC or len(users) != 1 or users[0].op_type != "MaxPool" or len(users[0].output) != 1:
             continue
@@ -127,8 +127,8 @@ def _pool_before_activation(model) -> int:
         pooled = act.output[0] + "_pooled"
         pool.input[0], act.input[0] = act.input[0], pooled
         act.output[0], pool.output[0] = pool.output[0], pooled
-        j = nodes.index(pool)
-        nodes[i], nodes[j] = pool, act  # the pool now runs first
+        i, j = nodes.index(act), nodes.index(pool)
+        nodes[i], nodes[j] = pool, act  # the pool now runs first; the activation takes its place
         swapped += 1
     del graph.node[:]
     graph.node.extend(nodes)
