@@ -122,8 +122,9 @@ def export_targets(fmt: str, quantize: str | None) -> list[tuple[str, str]]:
 )
 @click.option(
     "--quantize", type=click.Choice(_QUANTIZE_CHOICES), is_flag=False, flag_value="int8", default=None,
-    help="Bare --quantize: full-integer int8 (int8 weights, activations AND input/output). "
-    "'dynamic': int8 weights, float I/O. 'float16': half-size weights. Omitted: float32.",
+    help="Bare --quantize: full-integer int8, calibrated (TFLite: int8 input/output too; "
+    "ONNX: static QDQ, float I/O). 'dynamic': int8 weights, float I/O. 'float16': half-size "
+    "weights. Omitted: float32.",
 )
 @click.option("--calibration-samples", type=click.IntRange(min=1), default=500, show_default=True,
               help="Training images used to calibrate int8 ranges.")

@@ -167,7 +167,7 @@ def test_manifest_contents(exported_dir, trained_model_path):
     manifest = read_manifest(exported_dir)
     assert manifest["labels"] == [str(d) for d in range(10)]
     assert manifest["preprocessing"]["formula"] == "x / 255.0"
-    assert manifest["source_model"]["sha256"] == sha256(trained_model_path)
+    assert manifest["source_model"] == {"path": "mnist_cnn.keras", "sha256": sha256(trained_model_path)}
     assert {"tensorflow-cpu", "onnxruntime", "ai-edge-litert", "tf2onnx"} <= set(manifest["versions"]) or \
         {"tensorflow", "onnxruntime", "ai-edge-litert", "tf2onnx"} <= set(manifest["versions"])
     entries = {f"{e['format']}/{e['precision']}": e for e in manifest["artifacts"]}
