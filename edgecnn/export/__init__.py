@@ -1,16 +1,22 @@
 """Exporters: one module per format, one registry mapping (format, precision) to a function.
 
-Every exporter has the signature ``export(model, out_dir, *, options) -> Artifact``; the
-registry drives the CLI's choices and the validation of flag combinations.
+Every exporter has the signature ``export(model, out_dir, *, filename, options) -> Artifact``;
+the registry drives the CLI's choices and the validation of flag combinations. An exporter
+writes its file atomically, and only after the file has loaded and predicted a batch in its
+runtime (``common.write_artifact``).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from edgecnn.artifact import Artifact
+from edgecnn.errors import ExportError
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -22,6 +28,7 @@ class ExportOptions:
     opset: int = 17  # ONNX opset: supported by onnxruntime >= 1.14 and by mobile runtimes
     source_sha256: str = ""  # sha256 of the .keras file, embedded in every artifact
     data_path: Path | None = None  # where calibration images come from (None: the default MNIST)
+    onnx_per_channel: bool = False  # int8 ONNX: per-tensor weight scales (benchmarks/onnx_choice.py)
 
 
 Exporter = Callable[..., Artifact]
@@ -52,30 +59,62 @@ REGISTRY: dict[tuple[str, str], ExportTarget] = {
         ExportTarget("onnx", "int8", "mnist_cnn_int8.onnx", "onnx:export_int8"),
         # TensorFlow Lite Micro: the int8 TFLite model as mnist_cnn_int8.cc + .h
         ExportTarget("c", "int8", "mnist_cnn_int8.cc", "c_array:export_int8"),
+        ExportTarget("tflite", "dynamic", "mnist_cnn_dynamic.tflite", "tflite:export_dynamic"),
+        ExportTarget("tflite", "float16", "mnist_cnn_float16.tflite", "tflite:export_float16"),
     )
 }
-# What `--format all` and `edgecnn run` export.
+# What `edgecnn run` exports and what `--format all` means without --quantize.
 STANDARD = [("tflite", "float32"), ("tflite", "int8"), ("onnx", "float32"), ("onnx", "int8")]
+
+
+def formats() -> list[str]:
+    """Every format some exporter writes, in registry order (the CLI's --format choices)."""
+    return list(dict.fromkeys(fmt for fmt, _ in REGISTRY))
+
+
+def precisions(fmt: str) -> list[str]:
+    """The precisions ``fmt`` can be exported at."""
+    return [precision for f, precision in REGISTRY if f == fmt]
+
+
+def _relative(path: Path, root: Path) -> str:
+    """``path`` relative to the manifest's folder when it lies inside it, else absolute."""
+    try:
+        return path.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return str(path.resolve())
 
 
 def export_models(
     model_path: Path, out_dir: Path, targets: list[tuple[str, str]], options: ExportOptions | None = None
 ) -> list[Artifact]:
-    """Export ``targets`` from the ``.keras`` file at ``model_path`` and update the manifest."""
+    """Export ``targets`` from the ``.keras`` file at ``model_path`` and update the manifest.
+
+    The manifest is rewritten (atomically) after each artifact, so that at every moment it
+    describes exactly the files on disk: if a later target fails, the artifacts already
+    written are listed and the failed one keeps its previous file and entry.
+    """
+    from dataclasses import replace
+
     from edgecnn import fileio
     from edgecnn.manifest import update_manifest
     from edgecnn.model import load_model
 
+    unknown = [key for key in targets if key not in REGISTRY]
+    if unknown:
+        raise ExportError(f"no exporter for {', '.join('/'.join(k) for k in unknown)} (have: {', '.join(map('/'.join, REGISTRY))})")
     options = options or ExportOptions()
     model = load_model(model_path)
     if not options.source_sha256:
-        from dataclasses import replace
-
         options = replace(options, source_sha256=fileio.sha256_file(model_path))
     fileio.ensure_dir(Path(out_dir))
+    source = {"path": _relative(Path(model_path), Path(out_dir)), "sha256": options.source_sha256}
     artifacts = []
     for key in targets:
         target = REGISTRY[key]
-        artifacts.append(target.load()(model, out_dir, filename=target.filename, options=options))
-    update_manifest(out_dir, artifacts, {"path": str(model_path), "sha256": options.source_sha256})
+        log.info("exporting %s/%s -> %s", *key, target.filename)
+        artifact = target.load()(model, out_dir, filename=target.filename, options=options)
+        artifact = replace(artifact, extra={**artifact.extra, "source_sha256": options.source_sha256})
+        artifacts.append(artifact)
+        update_manifest(out_dir, [artifact], source)
     return artifacts

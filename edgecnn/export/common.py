@@ -1,14 +1,50 @@
-"""Helpers shared by the exporters: calibration images, artifact records."""
+"""Helpers shared by the exporters: the clean forward function, calibration images,
+embedded metadata, and writing + sanity-checking an artifact atomically."""
 
 from __future__ import annotations
 
+import json
+import logging
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from edgecnn import fileio
+from edgecnn import __version__, fileio
 from edgecnn.artifact import Artifact, TensorSpec
+from edgecnn.errors import ExportError
+from edgecnn.model import INPUT_NAME, OUTPUT_NAME
+
+log = logging.getLogger(__name__)
+
+SANITY_BATCH = 8  # images predicted by every freshly written artifact before it replaces the old one
+
+
+def forward_function(model):
+    """A ``tf.function`` computing ``model`` with the contract's names and a constant Flatten.
+
+    Keras' Flatten computes its target shape at run time (Shape -> StridedSlice -> Pack ->
+    Reshape in TFLite, Shape -> Gather -> Cast -> Slice -> Concat in ONNX). With the batch
+    the only dynamic dimension, ``reshape(x, [-1, H*W*C])`` is the same computation with a
+    constant shape, so both converters emit a single Reshape.
+    """
+    import keras
+    import tensorflow as tf
+
+    spec = tf.TensorSpec((None, 28, 28, 1), tf.float32, name=INPUT_NAME)
+
+    @tf.function(input_signature=[spec], autograph=False)
+    def forward(image):
+        x = image
+        for layer in model.layers:
+            if isinstance(layer, keras.layers.Flatten):
+                x = tf.reshape(x, (-1, int(np.prod(x.shape[1:]))))
+            else:
+                x = layer(x, training=False)
+        return {OUTPUT_NAME: x}
+
+    return forward
 
 
 def calibration_images(options) -> np.ndarray:
@@ -22,17 +58,90 @@ def calibration_images(options) -> np.ndarray:
     return preprocess(mnist.x_train[np.sort(idx)])
 
 
-def make_artifact(path: Path, fmt: str, precision: str, started: float, **extra) -> Artifact:
-    """Describe a file just written, reading its tensors back through edgecnn's runtime."""
+def calibration_record(options) -> dict[str, int]:
+    """What the manifest and the embedded metadata say about calibration."""
+    return {"samples": options.calibration_samples, "seed": options.seed}
+
+
+def embedded_metadata(fmt: str, precision: str, options, **extra: Any) -> dict[str, Any]:
+    """The JSON stored inside every artifact (ONNX metadata_props / TFLite metadata "edgecnn").
+
+    No timestamps: two exports of the same model with the same options must be byte-identical.
+    """
+    from edgecnn.data import LABELS, PREPROCESSING
+
+    meta: dict[str, Any] = {
+        "name": "mnist_cnn",
+        "format": fmt,
+        "precision": precision,
+        "labels": list(LABELS),
+        "preprocessing": PREPROCESSING,
+        "input": INPUT_NAME,
+        "output": OUTPUT_NAME,
+        "source_sha256": options.source_sha256,
+        "edgecnn_version": __version__,
+    }
+    meta.update(extra)
+    return meta
+
+
+def metadata_json(meta: dict[str, Any]) -> str:
+    return json.dumps(meta, sort_keys=True, separators=(",", ":"))
+
+
+def description(meta: dict[str, Any]) -> str:
+    """A one-line human description for the model file's description/doc string."""
+    io = "int8 (quantize with the tensor's scale/zero point)" if meta["precision"] == "int8" and meta["format"] == "tflite" else "float32"
+    return (
+        f"edgecnn {meta['edgecnn_version']}: MNIST digit classifier ({meta['format']} {meta['precision']}); "
+        f"input '{meta['input']}' {io} [N,28,28,1] from x = uint8 pixels / 255 (NHWC); "
+        f"output '{meta['output']}' {io} [N,10] probabilities of digits 0-9"
+    )
+
+
+def sanity_check(path: Path) -> Any:
+    """Load ``path`` in its runtime and predict a batch; anything wrong is an ExportError."""
     from edgecnn.runtime import load
 
     predictor = load(path)
+    rng = np.random.default_rng(0)
+    batch = rng.integers(0, 256, size=(SANITY_BATCH, 28, 28), dtype=np.uint8)
+    probs = predictor.predict(batch)
+    if probs.shape != (SANITY_BATCH, 10) or not np.isfinite(probs).all():
+        raise ExportError(f"{path.name}: exported model gives {probs.shape} outputs, expected finite ({SANITY_BATCH}, 10)")
+    # int8 outputs are quantized in steps of 1/256; a wrong graph is far outside this band.
+    if np.abs(probs.sum(axis=1) - 1.0).max() > 0.05:
+        raise ExportError(f"{path.name}: exported model's probabilities do not sum to 1")
+    return predictor
+
+
+def write_artifact(data: bytes, target: Path, fmt: str, precision: str, started: float, **extra: Any) -> Artifact:
+    """Write ``data`` to ``target`` atomically after it loads and predicts in its runtime.
+
+    The check runs on the temporary file, so a broken export never replaces a good file.
+    """
+    target = Path(target)
+    with fileio.atomic_path(target) as tmp:
+        tmp.write_bytes(data)
+        predictor = sanity_check(tmp)
+    return _record(predictor, target, fmt, precision, len(data), fileio.sha256_bytes(data), started, extra)
+
+
+def _record(predictor, path: Path, fmt: str, precision: str, size: int, sha256: str, started: float, extra) -> Artifact:
     return Artifact(
-        path=Path(path), format=fmt, precision=precision,
-        bytes=Path(path).stat().st_size, sha256=fileio.sha256_file(path),
+        path=Path(path), format=fmt, precision=precision, bytes=size, sha256=sha256,
         inputs=(predictor.input_spec,), outputs=(predictor.output_spec,),
         export_seconds=time.perf_counter() - started, extra=extra,
     )
 
 
-__all__ = ["calibration_images", "make_artifact", "TensorSpec"]
+def make_artifact(path: Path, fmt: str, precision: str, started: float, **extra: Any) -> Artifact:
+    """Describe a file already written, reading its tensors back through edgecnn's runtime."""
+    predictor = sanity_check(Path(path))
+    return _record(predictor, path, fmt, precision, Path(path).stat().st_size, fileio.sha256_file(path), started, extra)
+
+
+__all__ = [
+    "calibration_images", "calibration_record", "description", "embedded_metadata", "forward_function",
+    "make_artifact", "metadata_json", "sanity_check", "write_artifact", "TensorSpec",
+]

@@ -1,21 +1,47 @@
-"""TFLite exporters: float32 and full-integer int8 via TFLiteConverter.from_keras_model."""
+"""TFLite exporters: float32, full-integer int8, dynamic-range int8 and float16.
+
+All four convert the same frozen ``tf.function`` (``common.forward_function``), then
+rewrite the flatbuffer once: the input and output tensors are renamed to the contract's
+``image`` / ``probabilities`` (the converter calls them ``serving_default_image:0`` and
+``StatefulPartitionedCall:0``; ``get_input_details()`` reports tensor names, not signature
+names, so an app that looks tensors up by name would otherwise see converter internals),
+the model description says what the file is, and an ``edgecnn`` metadata entry holds the
+JSON that ``runtime.tflite.read_tflite_metadata`` reads.
+"""
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
 
-from edgecnn import fileio
 from edgecnn.artifact import Artifact
-from edgecnn.export.common import calibration_images, make_artifact
+from edgecnn.export.common import (
+    calibration_images, calibration_record, description, embedded_metadata, forward_function,
+    metadata_json, write_artifact,
+)
+from edgecnn.model import INPUT_NAME, OUTPUT_NAME
+from edgecnn.runtime.base import METADATA_KEY
+
+BUFFER_ALIGNMENT = 16  # what the TFLite converter uses; TFLite Micro and SIMD kernels expect it
+TFLITE_IDENTIFIER = b"TFL3"
 
 
-def _convert(model, quantize_int8: bool, options) -> bytes:
+def _converter(model):
+    import tensorflow as tf
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+    # Freeze the weights into constants first: converting the concrete function as it is
+    # keeps resource variables (VAR_HANDLE / READ_VARIABLE ops, uninitialised -> NaN) and
+    # blocks the Conv+bias fusion. The same call from_keras_model makes internally.
+    frozen = convert_variables_to_constants_v2(forward_function(model).get_concrete_function())
+    return tf.lite.TFLiteConverter.from_concrete_functions([frozen], model)
+
+
+def _convert(model, precision: str, options) -> bytes:
     import tensorflow as tf
 
-    # from_keras_model freezes the weights: a clean graph with no variable-handle ops.
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
-    if quantize_int8:
+    converter = _converter(model)
+    if precision == "int8":
         images = calibration_images(options)
 
         def representative():
@@ -24,22 +50,101 @@ def _convert(model, quantize_int8: bool, options) -> bytes:
 
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.representative_dataset = representative
+        # INT8 builtins only: the conversion fails rather than silently keeping a float op.
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         converter.inference_input_type = tf.int8
         converter.inference_output_type = tf.int8
+    elif precision == "dynamic":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]  # no representative data: int8 weights, float I/O
+    elif precision == "float16":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.target_spec.supported_types = [tf.float16]
     return converter.convert()
 
 
-def export_float32(model, out_dir: Path, *, filename: str, options) -> Artifact:
+def _aligned_buffer_class():
+    from ai_edge_litert import schema_py_generated as schema
+
+    class AlignedBuffer(schema.BufferT):
+        """A BufferT whose data vector starts on a 16-byte boundary, as the converter writes it."""
+
+        def Pack(self, builder):  # noqa: N802 (flatbuffers' naming)
+            data = None
+            if self.data is not None and len(self.data):
+                payload = bytes(memoryview(self.data).cast("B"))
+                builder.StartVector(1, len(payload), BUFFER_ALIGNMENT)
+                builder.head -= len(payload)
+                builder.Bytes[builder.head: builder.head + len(payload)] = payload
+                data = builder.EndVector()
+            schema.BufferStart(builder)
+            if data is not None:
+                schema.BufferAddData(builder, data)
+            schema.BufferAddOffset(builder, self.offset)
+            schema.BufferAddSize(builder, self.size)
+            return schema.BufferEnd(builder)
+
+    return AlignedBuffer
+
+
+def finalize_flatbuffer(model_bytes: bytes, meta: dict) -> bytes:
+    """Rename the I/O tensors, set the description, embed ``meta`` as metadata "edgecnn"."""
+    import flatbuffers
+    import numpy as np
+    from ai_edge_litert import schema_py_generated as schema
+
+    model = schema.ModelT.InitFromPackedBuf(bytearray(model_bytes), 0)
+    subgraph = model.subgraphs[0]
+    if len(subgraph.inputs) != 1 or len(subgraph.outputs) != 1:
+        raise ValueError("expected one input and one output tensor")
+    subgraph.tensors[subgraph.inputs[0]].name = INPUT_NAME.encode()
+    subgraph.tensors[subgraph.outputs[0]].name = OUTPUT_NAME.encode()
+    for signature in model.signatureDefs or []:  # signature output "output_0" -> "probabilities"
+        for tensor_map in signature.outputs or []:
+            tensor_map.name = OUTPUT_NAME.encode()
+    model.description = description(meta).encode()
+
+    buffer_cls = _aligned_buffer_class()
+    buffers = []
+    for old in model.buffers:
+        new = buffer_cls()
+        new.data, new.offset, new.size = old.data, old.offset, old.size
+        buffers.append(new)
+    blob = buffer_cls()
+    blob.data = np.frombuffer(metadata_json(meta).encode(), dtype=np.uint8)
+    buffers.append(blob)
+    model.buffers = buffers
+    entry = schema.MetadataT()
+    entry.name, entry.buffer = METADATA_KEY.encode(), len(buffers) - 1
+    model.metadata = [m for m in (model.metadata or []) if m.name != METADATA_KEY.encode()] + [entry]
+
+    builder = flatbuffers.Builder(len(model_bytes) + 4096)
+    builder.Finish(model.Pack(builder), file_identifier=TFLITE_IDENTIFIER)
+    return bytes(builder.Output())
+
+
+def _export(model, out_dir: Path, filename: str, precision: str, options) -> Artifact:
     started = time.perf_counter()
-    path = fileio.write_bytes(Path(out_dir) / filename, _convert(model, False, options))
-    return make_artifact(path, "tflite", "float32", started)
+    extra = {"calibration": calibration_record(options)} if precision == "int8" else {}
+    meta = embedded_metadata("tflite", precision, options, **extra)
+    data = finalize_flatbuffer(_convert(model, precision, options), meta)
+    return write_artifact(data, Path(out_dir) / filename, "tflite", precision, started, **extra)
+
+
+def export_float32(model, out_dir: Path, *, filename: str, options) -> Artifact:
+    """float32 weights and activations: the reference for every other artifact."""
+    return _export(model, out_dir, filename, "float32", options)
 
 
 def export_int8(model, out_dir: Path, *, filename: str, options) -> Artifact:
-    started = time.perf_counter()
-    path = fileio.write_bytes(Path(out_dir) / filename, _convert(model, True, options))
-    return make_artifact(
-        path, "tflite", "int8", started,
-        calibration={"samples": options.calibration_samples, "seed": options.seed},
-    )
+    """Full-integer int8: int8 weights, activations, input and output; calibrated on training images."""
+    return _export(model, out_dir, filename, "int8", options)
+
+
+def export_dynamic(model, out_dir: Path, *, filename: str, options) -> Artifact:
+    """Dynamic-range quantization: int8 weights, float32 input/output and activations."""
+    return _export(model, out_dir, filename, "dynamic", options)
+
+
+def export_float16(model, out_dir: Path, *, filename: str, options) -> Artifact:
+    """float16 weights (half the size), dequantized to float32 at load; float32 I/O."""
+    return _export(model, out_dir, filename, "float16", options)
