@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 
 from edgecnn.errors import ModelError
+from edgecnn.runtime.base import RuntimeOptions
 
 log = logging.getLogger(__name__)
 
@@ -74,8 +75,9 @@ class BenchConfig:
     xnnpack: tuple[bool, ...] = (True,)  # TFLite with XNNPACK (LiteRT's default); (True, False) sweeps
     keras: bool = True  # time .keras files (the baseline); False drops them from the run
     cold_start: bool = True  # cold start + peak RSS, one fresh subprocess per model
-    ort_optimization: str = "extended"  # passed to RuntimeOptions (the ONNX runtime owns the default)
-    ort_spinning: bool = False
+    # ONNX Runtime settings: the runtime's own defaults, chosen by benchmarks/onnx_choice.py.
+    ort_optimization: str = RuntimeOptions.ort_optimization
+    ort_spinning: bool = RuntimeOptions.ort_spinning
 
 
 @dataclass

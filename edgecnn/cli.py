@@ -365,6 +365,32 @@ def bench(artifacts: tuple[Path, ...], output_dir: Path, data: Path | None, batc
     click.echo(f"\nWrote {', '.join(str(p) for p in written.values())}")
 
 
+@cli.command()
+@output_dir_option
+@click.option("--epochs", type=click.IntRange(min=1), default=12, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--quick", is_flag=True, help="A first look: 2 epochs and a short benchmark.")
+@click.option("--retrain", is_flag=True, help="Train even if a model with this configuration exists.")
+@data_option
+def run(output_dir: Path, epochs: int, seed: int, quick: bool, retrain: bool, data: Path | None) -> None:
+    """The whole job: train -> export -> verify -> bench -> report, with one results table.
+
+    Reuses a trained model when one with the same configuration and data exists.
+    Exits 1 if any exported file fails verification.
+    """
+    from edgecnn.pipeline import RunConfig, run_pipeline
+    from edgecnn.report import console_table
+
+    config = RunConfig(output_dir=output_dir, epochs=epochs, seed=seed, quick=quick, retrain=retrain, data=data)
+    result = run_pipeline(config, echo=click.echo)
+    total = sum(result.stage_seconds.values())
+    click.echo(f"\nResults ({total:.0f} s in all; report: {result.report_paths[0]}, {result.report_paths[1]})\n")
+    click.echo(console_table(result.rows))
+    if not result.passed:
+        click.echo("Error: verification FAILED for at least one artifact (see verify.json)", err=True)
+        sys.exit(1)
+
+
 def main() -> None:
     """Console-script entry point."""
     cli(prog_name="edgecnn")

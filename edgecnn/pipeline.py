@@ -63,3 +63,93 @@ def reusable_model(out_dir: Path, config: TrainConfig, data_checksums: dict[str,
         log.info("%s changed since training; training again", model_path)
         return None
     return record
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What ``run_pipeline`` produced: the summary rows, whether parity held, and stage times."""
+
+    rows: list[dict[str, str]]
+    passed: bool
+    retrained: bool
+    stage_seconds: dict[str, float]
+    report_paths: tuple[Path, Path]
+
+
+def bench_config(quick: bool):
+    """The benchmark `edgecnn run` uses: the defaults, or a short one for --quick."""
+    from edgecnn.bench import BenchConfig
+
+    if quick:
+        # A first look: two batch sizes, a fraction of a second each, no Keras cold start.
+        return BenchConfig(batch_sizes=(1, 256), seconds=0.2, warmup_seconds=0.1, cold_start=False)
+    return BenchConfig()
+
+
+def run_pipeline(config: RunConfig, echo: Callable[[str], None] = print) -> RunResult:
+    """Train (or reuse) -> export the four standard artifacts -> verify -> bench -> report."""
+    from edgecnn import bench as bench_lib
+    from edgecnn import bench_report, report
+    from edgecnn import verify as verify_lib
+    from edgecnn.data import load_mnist
+    from edgecnn.env import library_versions, machine_info
+    from edgecnn.export import STANDARD, ExportOptions, export_models
+    from edgecnn.manifest import load_artifacts
+    from edgecnn.model import train
+
+    out = fileio.ensure_dir(Path(config.output_dir))
+    stages = StageLog(echo)
+    with stages.stage("data", "loading MNIST"):
+        mnist = load_mnist(config.data)
+        echo(f"    {len(mnist.x_train):,} training and {len(mnist.x_test):,} test images from {mnist.source}")
+
+    train_config = config.train_config
+    record = None if config.retrain else reusable_model(out, train_config, mnist.checksums)
+    model_path = out / MODEL_FILENAME
+    retrained = record is None
+    with stages.stage("train", f"{train_config.epochs} epochs, seed {train_config.seed}"):
+        if record is not None:
+            echo(f"    reusing {model_path} (same configuration and data; --retrain to train again)")
+        else:
+            record = train(train_config, mnist, out).record
+        echo(f"    test accuracy {record['test_accuracy']:.2%}")
+
+    with stages.stage("export", "TFLite float32 + int8, ONNX float32 + int8"):
+        artifacts = export_models(model_path, out, STANDARD, ExportOptions(seed=config.seed, data_path=config.data))
+        for artifact in artifacts:
+            echo(f"    {artifact.path.name:28s} {artifact.bytes / 1024:7.0f} KiB")
+
+    with stages.stage("verify", f"parity with Keras on all {len(mnist.x_test):,} test images"):
+        checked = verify_lib.verify(model_path, load_artifacts(out), mnist)
+        verify_lib.write_report(checked, out, mnist.x_test)
+        for row in checked.rows:
+            echo(f"    {row.path.name:28s} {'PASS' if row.passed else 'FAIL'}  {row.reason}".rstrip())
+
+    with stages.stage("bench", "latency and throughput (interleaved, medians)"):
+        result = bench_lib.run_bench(
+            bench_lib.default_paths(out), bench_config(config.quick), mnist.x_test, out_dir=out,
+            progress=lambda msg: echo(f"    {msg}"),
+        )
+        bench_report.write_outputs(result, out)
+
+    with stages.stage("report", "report.md, report.html and pictures"):
+        report.plot_training(record, out / "training.png")
+        int8 = next((row for row in checked.rows if row.format == "tflite" and row.precision == "int8"
+                     and row.predictions is not None), None)
+        if int8 is not None:
+            report.plot_confusion(mnist.y_test, int8.predictions, out / "confusion.png",
+                                  f"int8 TFLite: {int8.parity.accuracy:.2%} on the test set")
+        commands = (
+            "make run" if not config.quick else "make setup && .venv/bin/edgecnn run --quick",
+            f"# or, step by step (output folder {out}):",
+            f"edgecnn train --epochs {train_config.epochs} --seed {config.seed} --output-dir {out}",
+            f"edgecnn export --format all --output-dir {out}",
+            f"edgecnn verify --output-dir {out}",
+            f"edgecnn bench --output-dir {out}",
+        )
+        paths = report.write_report(out, report.ReportInputs(
+            commands=commands, stage_seconds=dict(stages.seconds), machine=machine_info(),
+            versions=library_versions(), notes=tuple(bench_report.recommendation_lines(result)[1:]),
+        ))
+    rows = report.summary_rows(out)
+    return RunResult(rows, checked.passed, retrained, dict(stages.seconds), paths)
