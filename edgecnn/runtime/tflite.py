@@ -11,6 +11,7 @@ import numpy as np
 from edgecnn.artifact import TensorSpec
 from edgecnn.errors import ModelError
 from edgecnn.runtime.base import METADATA_KEY, Predictor, RuntimeOptions
+from edgecnn.runtime.tflite_check import TFLiteCheckError, check_tflite
 
 
 def _interpreter_class():
@@ -61,6 +62,11 @@ class TFLitePredictor(Predictor):
         super().__init__(path, options)
         Interpreter, OpResolverType = _interpreter_class()
         data = self.path.read_bytes()
+        try:
+            # Before LiteRT: some malformed files pass its verifier and then crash it natively.
+            check_tflite(data)
+        except TFLiteCheckError as exc:
+            raise ModelError(f"{self.path}: not a valid TFLite model ({exc})") from exc
         self.model_bytes = data
         kwargs: dict[str, Any] = {"model_content": data, "num_threads": options.num_threads}
         if not options.xnnpack:
@@ -90,10 +96,13 @@ class TFLitePredictor(Predictor):
 
     def run(self, x: np.ndarray) -> np.ndarray:
         with self._lock:
-            self._resize(len(x))
-            self.interpreter.set_tensor(self._input_index, x)
-            self.interpreter.invoke()
-            return self.interpreter.get_tensor(self._output_index)
+            try:
+                self._resize(len(x))
+                self.interpreter.set_tensor(self._input_index, x)
+                self.interpreter.invoke()
+                return self.interpreter.get_tensor(self._output_index)
+            except (RuntimeError, ValueError) as exc:  # the input was checked: the model is at fault
+                raise ModelError(f"{self.path}: inference failed ({_first_line(exc)})") from exc
 
 
 def _first_line(exc: BaseException) -> str:
