@@ -117,7 +117,10 @@ class Predictor(ABC):
 
     def predict(self, images: Any) -> np.ndarray:
         """Probabilities (N x 10) for images (see ``to_model_input`` for what is accepted)."""
-        return self.finish(self.run(self.prepare(images)))
+        x = self.prepare(images)
+        if not len(x):  # LiteRT cannot resize to batch 0; the answer is known anyway
+            return np.zeros((0, NUM_CLASSES), np.float32)
+        return self.finish(self.run(x))
 
     def classify(self, images: Any) -> tuple[np.ndarray, np.ndarray]:
         """(digits, confidences): the top class of each image and its probability."""
