@@ -61,7 +61,7 @@ def export_models(
 ) -> list[Artifact]:
     """Export ``targets`` from the ``.keras`` file at ``model_path`` and update the manifest."""
     from edgecnn import fileio
-    from edgecnn.manifest import update_manifest
+    from edgecnn.manifest import remove_from_manifest, update_manifest
     from edgecnn.model import load_model
 
     options = options or ExportOptions()
@@ -71,9 +71,13 @@ def export_models(
 
         options = replace(options, source_sha256=fileio.sha256_file(model_path))
     fileio.ensure_dir(Path(out_dir))
+    source = {"path": str(model_path), "sha256": options.source_sha256}
+    # Unlist the targets first, list each again once written: whenever the process dies,
+    # every file the manifest lists matches its sha256 (exports are not byte-identical).
+    remove_from_manifest(out_dir, [f"{fmt}/{precision}" for fmt, precision in targets])
     artifacts = []
     for key in targets:
         target = REGISTRY[key]
         artifacts.append(target.load()(model, out_dir, filename=target.filename, options=options))
-    update_manifest(out_dir, artifacts, {"path": str(model_path), "sha256": options.source_sha256})
+        update_manifest(out_dir, artifacts[-1:], source)
     return artifacts

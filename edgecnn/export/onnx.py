@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 import time
 from pathlib import Path
 
@@ -49,13 +50,14 @@ def export_int8(model, out_dir: Path, *, filename: str, options) -> Artifact:
             return None if x is None else {INPUT_NAME: x}
 
     target = Path(out_dir) / filename
-    with fileio.atomic_path(target.with_name(target.stem + "_fp32.onnx")) as fp32, fileio.atomic_path(target) as tmp:
+    # The float input of the quantizer is scratch: it lives in a temporary folder, never beside the artifacts.
+    with tempfile.TemporaryDirectory(prefix="edgecnn-") as scratch, fileio.atomic_path(target) as tmp:
+        fp32 = Path(scratch) / "fp32.onnx"
         fp32.write_bytes(_to_onnx(model, options).SerializeToString())
         quantize_static(
             str(fp32), str(tmp), Reader(), quant_format=QuantFormat.QDQ,
             activation_type=QuantType.QInt8, weight_type=QuantType.QInt8, per_channel=False,
         )
-    target.with_name(target.stem + "_fp32.onnx").unlink(missing_ok=True)
     return make_artifact(
         target, "onnx", "int8", started, opset=options.opset,
         calibration={"samples": options.calibration_samples, "seed": options.seed},
