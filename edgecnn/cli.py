@@ -26,6 +26,11 @@ data_option = click.option(
     "--data", type=click.Path(path_type=Path), default=None,
     help="MNIST folder (IDX files) or mnist.npz; default: $EDGECNN_DATA, then the bundled copy.",
 )
+# For every command that loads a .keras file: pass it on as edgecnn.model.load_model(path, unsafe=unsafe).
+unsafe_option = click.option(
+    "--unsafe", is_flag=True, default=False,
+    help="Load .keras files that hold Python code (Lambda layers); loading runs that code, so only for files you trust.",
+)
 
 
 class EdgeCnnGroup(click.Group):

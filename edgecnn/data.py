@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import zlib  # a C builtin: free to import, needed for zlib.error
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -88,7 +89,7 @@ def read_idx(path: Path, expected_sha256: str | None = None) -> np.ndarray:
             raw = gzip.decompress(raw)
     except FileNotFoundError as exc:
         raise DataError(f"{path}: file not found") from exc
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+    except (OSError, EOFError, zlib.error) as exc:  # zlib.error: a corrupt deflate stream
         raise DataError(f"{path}: cannot read or decompress ({exc})") from exc
     if len(raw) < 8:
         raise DataError(f"{path}: too short to be an IDX file ({len(raw)} bytes)")
@@ -140,12 +141,13 @@ def load_npz(path: Path) -> Mnist:
     path = Path(path)
     try:
         with np.load(path, allow_pickle=False) as npz:
+            missing = [key for key in _SPLITS if key not in npz.files]
+            if missing:
+                raise DataError(f"{path}: missing array {', '.join(missing)} (expected x_train, y_train, x_test, y_test)")
             arrays = {key: np.asarray(npz[key]) for key in _SPLITS}
     except FileNotFoundError as exc:
         raise DataError(f"{path}: file not found") from exc
-    except KeyError as exc:
-        raise DataError(f"{path}: missing array {exc} (expected x_train, y_train, x_test, y_test)") from exc
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError, zlib.error) as exc:
         raise DataError(f"{path}: not a readable npz file ({exc})") from exc
     sums = {"npz": hashlib.sha256(path.read_bytes()).hexdigest()}
     return _checked(Mnist(**arrays, source=str(path), checksums=sums))

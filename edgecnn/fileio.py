@@ -7,6 +7,7 @@ import errno
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,41 +27,39 @@ def ensure_dir(path: Path) -> Path:
     return path
 
 
+TMP_PREFIX = ".edgecnn-tmp-"  # hidden folders holding files being written; stale ones are crash leftovers
+
+
 @contextlib.contextmanager
 def atomic_path(target: Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``target``; rename it over ``target`` on success.
+    """Yield a temporary path for ``target``; rename it over ``target`` on success.
 
-    The temporary file keeps ``target``'s suffix because some writers (Keras, ONNX)
-    choose the format from it. On any error the temporary file is removed and the old
-    ``target`` is left untouched.
+    The temporary file has ``target``'s own name inside a hidden folder beside it (same
+    filesystem, so the rename is atomic), because some writers (Keras, ONNX) choose the
+    format from the suffix, and because a process killed mid-write must not leave a
+    ``*.onnx`` or ``*.tflite`` next to the real artifacts for a glob to pick up. On any
+    error the temporary folder is removed and the old ``target`` is left untouched.
     """
     target = Path(target)
     ensure_dir(target.parent)
     try:
-        fd, tmp_name = tempfile.mkstemp(
-            prefix=f".{target.stem}.", suffix=f".tmp{target.suffix}", dir=target.parent
-        )
+        tmp_dir = Path(tempfile.mkdtemp(prefix=TMP_PREFIX, dir=target.parent))
     except OSError as exc:
         raise OutputError(f"{target}: cannot write ({exc.strerror or exc})") from exc
-    os.close(fd)
-    tmp = Path(tmp_name)
-    # mkstemp makes 0600 files; give the result the permissions a plain open() would.
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
+    tmp = tmp_dir / target.name
     try:
+        # The file a plain open() would make: permissions from the umask, not mkstemp's 0600.
+        tmp.touch()
         yield tmp
         # fsync so that the rename never exposes a file whose data is not on disk yet.
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, target)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         reason = "disk full" if exc.errno == errno.ENOSPC else (exc.strerror or str(exc))
         raise OutputError(f"{target}: cannot write ({reason})") from exc
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    finally:
+        shutil.rmtree(tmp_dir, ignore_errors=True)
 
 
 def write_bytes(target: Path, data: bytes) -> Path:

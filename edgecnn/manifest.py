@@ -52,3 +52,18 @@ def update_manifest(out_dir: Path, artifacts: list[Artifact], source: dict[str, 
         "artifacts": list(entries.values()),
     }
     return fileio.write_json(manifest_path(out_dir), manifest)
+
+
+def remove_from_manifest(out_dir: Path, keys: list[str]) -> None:
+    """Drop the entries ``keys`` ("format/precision") before their files are rewritten.
+
+    A kill between rewriting a file and updating the manifest then leaves the file
+    unlisted, never listed with a stale sha256.
+    """
+    path = manifest_path(out_dir)
+    if not path.is_file():
+        return
+    manifest = read_manifest(out_dir)
+    kept = [e for e in manifest["artifacts"] if f"{e.get('format')}/{e.get('precision')}" not in keys]
+    if len(kept) != len(manifest["artifacts"]):
+        fileio.write_json(path, {**manifest, "artifacts": kept})

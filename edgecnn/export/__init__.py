@@ -113,8 +113,31 @@ def export_models(
     for key in targets:
         target = REGISTRY[key]
         log.info("exporting %s/%s -> %s", *key, target.filename)
-        artifact = target.load()(model, out_dir, filename=target.filename, options=options)
+        artifact = _export_staged(target, model, Path(out_dir), options)
         artifact = replace(artifact, extra={**artifact.extra, "source_sha256": options.source_sha256})
         artifacts.append(artifact)
         update_manifest(out_dir, [artifact], source)
     return artifacts
+
+
+def _export_staged(target: ExportTarget, model, out_dir: Path, options: ExportOptions) -> Artifact:
+    """Run one exporter in a hidden staging folder, then move its files into ``out_dir``.
+
+    A failing exporter leaves ``out_dir`` and the manifest untouched. Just before the
+    files move in, the target's manifest entry is dropped (``update_manifest`` adds it back),
+    so a kill between the move and the manifest update leaves a file unlisted, never
+    listed with a stale sha256.
+    """
+    import os
+    import tempfile
+    from dataclasses import replace
+
+    from edgecnn.manifest import remove_from_manifest
+
+    with tempfile.TemporaryDirectory(prefix=".edgecnn-stage-", dir=out_dir) as stage:
+        artifact = target.load()(model, Path(stage), filename=target.filename, options=options)
+        remove_from_manifest(out_dir, [f"{target.format}/{target.precision}"])
+        for staged in sorted(Path(stage).iterdir()):
+            if staged.is_file():
+                os.replace(staged, out_dir / staged.name)
+    return replace(artifact, path=out_dir / Path(artifact.path).name)

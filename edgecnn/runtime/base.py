@@ -121,8 +121,12 @@ class Predictor(ABC):
         return quantize(x, self.input_spec) if self.input_spec.quantized else x
 
     def finish(self, raw: np.ndarray) -> np.ndarray:
-        """Raw output -> float32 probabilities (dequantized for int8 outputs)."""
-        return dequantize(raw, self.output_spec) if self.output_spec.quantized else raw.astype(np.float32, copy=False)
+        """Raw output -> float32 probabilities (dequantized for int8 outputs); NaN/inf is a ModelError."""
+        probs = dequantize(raw, self.output_spec) if self.output_spec.quantized else raw.astype(np.float32, copy=False)
+        if not np.isfinite(probs).all():
+            # Finite input gave NaN/inf: weights hold NaN/inf, i.e. the file is damaged.
+            raise ModelError(f"{self.path}: the model computed NaN or inf (damaged weights?)")
+        return probs
 
     def _scale_offset(self) -> tuple[float, float]:
         pre = self.preprocessing

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -57,7 +58,7 @@ class OnnxPredictor(Predictor):
             inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
             meta = self.session.get_modelmeta().custom_metadata_map
         except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph/… types
-            raise ModelError(f"{self.path}: not a loadable ONNX model ({_first_line(exc)})") from exc
+            raise ModelError(f"{self.path}: not a loadable ONNX model ({_ort_message(exc)})") from exc
         if len(inputs) != 1 or len(outputs) != 1:
             raise ModelError(f"{self.path}: has {len(inputs)} inputs and {len(outputs)} outputs, expected 1 and 1")
         self.input_spec, self.output_spec = _spec(inputs[0]), _spec(outputs[0])
@@ -69,4 +70,21 @@ class OnnxPredictor(Predictor):
 
     def run(self, x: np.ndarray) -> np.ndarray:
         output_names, input_name = self._names
-        return self.session.run(output_names, {input_name: x})[0]
+        try:
+            return self.session.run(output_names, {input_name: x})[0]
+        except _ort_errors() as exc:  # the input was checked: the model is at fault
+            raise ModelError(f"{self.path}: inference failed ({_ort_message(exc)})") from exc
+
+
+def _ort_message(exc: BaseException) -> str:
+    """ORT's first line without its '[ONNXRuntimeError] : 7 : INVALID_PROTOBUF : Load model from <path> failed:'."""
+    return re.sub(r"^\[ONNXRuntimeError\] : \d+ : \w+ : (Load model from .* failed:)?", "", _first_line(exc)).strip()
+
+
+def _ort_errors() -> tuple[type[BaseException], ...]:
+    """ONNX Runtime's own exception types (they do not share a base class below Exception)."""
+    from onnxruntime.capi import onnxruntime_pybind11_state as state
+
+    return tuple(
+        c for c in vars(state).values() if isinstance(c, type) and issubclass(c, Exception)
+    ) + (RuntimeError,)

@@ -11,6 +11,7 @@ import numpy as np
 from edgecnn.artifact import TensorSpec
 from edgecnn.errors import ModelError
 from edgecnn.runtime.base import METADATA_KEY, Predictor, RuntimeOptions
+from edgecnn.runtime.tflite_check import TFLiteCheckError, check_tflite
 
 
 def _interpreter_class():
@@ -57,6 +58,11 @@ class TFLitePredictor(Predictor):
         super().__init__(path, options)
         Interpreter, OpResolverType = _interpreter_class()
         data = self.path.read_bytes()
+        try:
+            # Before LiteRT: some malformed files pass its verifier and then crash it natively.
+            check_tflite(data)
+        except TFLiteCheckError as exc:
+            raise ModelError(f"{self.path}: not a valid TFLite model ({exc})") from exc
         self.model_bytes = data
         kwargs: dict[str, Any] = {"model_content": data, "num_threads": options.num_threads}
         if not options.xnnpack:
@@ -80,16 +86,20 @@ class TFLitePredictor(Predictor):
 
     def _resize(self, batch: int) -> None:
         if batch != self._batch:
+            self._batch = -1  # unknown until allocation succeeds: a failed resize must not leave a stale size
             self.interpreter.resize_tensor_input(self._input_index, [batch, 28, 28, 1], strict=True)
             self.interpreter.allocate_tensors()
             self._batch = batch
 
     def run(self, x: np.ndarray) -> np.ndarray:
         with self._lock:
-            self._resize(len(x))
-            self.interpreter.set_tensor(self._input_index, x)
-            self.interpreter.invoke()
-            return self.interpreter.get_tensor(self._output_index)
+            try:
+                self._resize(len(x))
+                self.interpreter.set_tensor(self._input_index, x)
+                self.interpreter.invoke()
+                return self.interpreter.get_tensor(self._output_index)
+            except (RuntimeError, ValueError) as exc:  # the input was checked: the model is at fault
+                raise ModelError(f"{self.path}: inference failed ({_first_line(exc)})") from exc
 
 
 def _first_line(exc: BaseException) -> str:
