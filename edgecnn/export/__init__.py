@@ -132,9 +132,10 @@ def _export_staged(target: ExportTarget, model, out_dir: Path, options: ExportOp
     import tempfile
     from dataclasses import replace
 
+    from edgecnn import fileio
     from edgecnn.manifest import remove_from_manifest
 
-    with tempfile.TemporaryDirectory(prefix=".edgecnn-stage-", dir=out_dir) as stage:
+    with tempfile.TemporaryDirectory(prefix=f"{fileio.TMP_PREFIX}stage-", dir=out_dir) as stage:
         artifact = target.load()(model, Path(stage), filename=target.filename, options=options)
         remove_from_manifest(out_dir, [f"{target.format}/{target.precision}"])
         for staged in sorted(Path(stage).iterdir()):
