@@ -32,7 +32,11 @@ from edgecnn.errors import ModelError
 
 log = logging.getLogger(__name__)
 
-_SKIP_OPS = {"QUANTIZE", "DEQUANTIZE"}  # the int8 model's boundary conversions have no float twin
+# Skipped when aligning the int8 ops with the float reference: the int8 model's boundary
+# conversions have no float twin, and shape plumbing (a dynamic-batch Flatten becomes
+# SHAPE/STRIDED_SLICE/PACK/RESHAPE in some converters, one static RESHAPE in edgecnn's)
+# moves values without adding error, so files converted either way can be diagnosed.
+_SKIP_OPS = {"QUANTIZE", "DEQUANTIZE", "SHAPE", "STRIDED_SLICE", "PACK", "RESHAPE"}
 # Rounding alone gives ~0.29 steps; above one step the range clips real values hard. (A clipped
 # *share* alone is no alarm: int8 softmax outputs always clip p > 0.996 by a fraction of a step.)
 _HEALTHY_OWN_STEPS = 1.0
@@ -60,16 +64,18 @@ def _ops(it) -> list[dict[str, Any]]:
     return [op for op in it._get_ops_details() if op["op_name"] not in _SKIP_OPS]
 
 
-def _layer_name(tensor_name: str, previous: str) -> str:
-    """The Keras layer of a tensor: 'mnist_cnn_1/conv1_1/BiasAdd;…' -> 'conv1'.
+def _layer_name(tensor_name: str, previous: str, known: set[str]) -> str:
+    """The Keras layer of a tensor: 'conv1_1/BiasAdd;…' or 'mnist_cnn_1/conv1_1/…' -> 'conv1'.
 
-    The converter names the model's final output tensor after the call
-    ('StatefulPartitionedCall_1:0'); such names inherit the previous op's layer.
+    The converter prefixes names with the layer (and, depending on how the model was
+    traced, the model) plus a call counter; names it invents ('Reshape',
+    'StatefulPartitionedCall_1:0') inherit the previous op's layer.
     """
-    parts = tensor_name.split(";")[0].split("/")
-    if len(parts) < 2:
-        return previous or tensor_name
-    return re.sub(r"_\d+$", "", parts[1])
+    for part in tensor_name.split(";")[0].split("/"):
+        name = re.sub(r"_\d+$", "", part)
+        if name in known:
+            return name
+    return previous or tensor_name
 
 
 def _run(it, x: np.ndarray, tensors: list[int]) -> dict[int, np.ndarray]:
@@ -98,7 +104,9 @@ def debug_tflite_int8(
     if batch == 0:
         raise ModelError("no images to run the layer diagnosis on")
     quant = _interpreter(artifact_path.read_bytes(), batch)
-    ref = _interpreter(_convert(load_model(model_path), False, ExportOptions()), batch)
+    keras_model = load_model(model_path)
+    known = {layer.name for layer in keras_model.layers}
+    ref = _interpreter(_convert(keras_model, "float32", ExportOptions()), batch)
     q_ops, f_ops = _ops(quant), _ops(ref)
     if [op["op_name"] for op in q_ops] != [op["op_name"] for op in f_ops]:
         raise ModelError(
@@ -141,7 +149,7 @@ def debug_tflite_int8(
     for k, (op_name, q_detail, f_detail) in enumerate(pairs):
         n, sq_err, sq_own, sq_ref, clipped = sums[k]
         s, z = q_detail["quantization"]
-        previous = _layer_name(f_detail["name"], previous)
+        previous = _layer_name(f_detail["name"], previous, known)
         rmse, own = np.sqrt(sq_err / n), np.sqrt(sq_own / n)
         entry = {
             "op": op_name,

@@ -220,7 +220,7 @@ def test_broken_and_corrupt_artifacts_fail(broken_dir):
 
     corrupt = rows["corrupt.tflite"]
     assert corrupt["passed"] is False and corrupt["accuracy"] is None
-    assert "corrupt.tflite: not a loadable TFLite model" in corrupt["reason"]
+    assert "corrupt.tflite: not a TFLite model: no TFL3 identifier" in corrupt["reason"]
     assert rows["missing.onnx"]["reason"].endswith("missing.onnx: file not found")
 
     with __import__("PIL").Image.open(broken_dir / "disagreements.png") as img:
