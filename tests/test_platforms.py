@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -91,6 +90,25 @@ def test_fake_cpuinfo_names_the_boards_core():
     assert "CPU part\t: 0xd0b" in a76 and "asimddp" in a76
 
 
+def test_board_files_never_write_through_a_proc_symlink(tmp_path):
+    host_proc = tmp_path / "host_proc"
+    host_proc.mkdir()
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "proc").symlink_to(host_proc)  # what debootstrap leaves in a container
+    rootmod._present_cpu(root, "cortex-a76")
+    assert not (root / "proc").is_symlink() and list(host_proc.iterdir()) == []
+    assert "0xd0b" in (root / "proc" / "cpuinfo").read_text()
+    assert (root / "sys/devices/system/cpu/possible").read_text() == "0-3\n"
+
+
+def test_ensure_root_stops_with_the_hosts_problem(monkeypatch, tmp_path):
+    monkeypatch.setattr(rootmod, "host_problem", lambda: "missing debootstrap for the emulated Raspberry Pi: apt-get x")
+    with pytest.raises(PlatformError, match="^missing debootstrap for the emulated Raspberry Pi"):
+        rootmod.ensure_root(rootmod.RootConfig(cache_dir=tmp_path))
+    assert list(tmp_path.iterdir()) == []  # nothing built, nothing locked
+
+
 def test_requirements_come_from_the_bundle_plus_onnxruntime_and_key_the_stamp():
     reqs = rootmod.requirements()
     bundle = [ln.strip() for ln in rootmod.BUNDLE_REQUIREMENTS.read_text().splitlines() if ln.strip()]
@@ -138,7 +156,7 @@ def test_verify_platforms_shapes_the_section_and_compares_with_native(tmp_path):
 
     images = np.zeros((1000, 28, 28), np.uint8)
     section = verify_platforms(resolve(["pi"]), models, images, labels, keras, runner=fake_runner)
-    assert calls == ["x86_64-native", "aarch64-cortex-a72-emulated", "aarch64-cortex-a76-emulated"][: len(calls)]
+    assert calls == [NATIVE.key, "aarch64-cortex-a72-emulated", "aarch64-cortex-a76-emulated"]
     assert list(section) == [NATIVE.key, "aarch64-cortex-a72-emulated", "aarch64-cortex-a76-emulated"]
     a72 = section["aarch64-cortex-a72-emulated"]
     assert a72["qemu_cpu"] == "cortex-a72" and a72["samples"] == 1000 and "not performance" in a72["note"]
@@ -161,6 +179,15 @@ def test_bundle_classify_matches_the_runtime_natively(exported_dir, mnist, tmp_p
         expected = load(path).predict(images)
         assert probs[path].shape == (200, 10)
         assert np.max(np.abs(probs[path] - expected)) <= 1e-6, path.name
+
+
+def test_a_failing_classify_run_is_one_platform_error(tmp_path):
+    from edgecnn.platforms import run_on_platform
+
+    bad = tmp_path / "broken.tflite"
+    bad.write_bytes(b"not a flatbuffer")
+    with pytest.raises(PlatformError, match=rf"^{NATIVE.key}: classify.py failed on broken.tflite \(exit 1: "):
+        run_on_platform(NATIVE, [bad], np.zeros((2, 28, 28), np.uint8))
 
 
 def test_bundle_classify_machine_mode_interface(exported_dir, mnist, tmp_path):
