@@ -52,7 +52,7 @@ BINFMT_DIR = Path("/proc/sys/fs/binfmt_misc")
 BINFMT_HINT = (
     "mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc && update-binfmts --enable qemu-aarch64"
 )
-HOST_TOOLS = ("qemu-aarch64-static", "debootstrap", "chroot")
+HOST_TOOLS = ("qemu-aarch64-static", "debootstrap", "chroot", "dpkg-deb", "tar")
 
 # Paths inside the root.
 VENV = "/opt/edgecnn/venv"
