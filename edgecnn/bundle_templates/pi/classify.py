@@ -10,6 +10,9 @@ Machine mode (batched; uint8 (N, 28, 28) MNIST images in, float32 (N, 10) probab
 
     python classify.py --model mnist_cnn_int8.tflite --npy images.npy --save-probs probs.npy
 
+A ``.onnx`` model runs in onnxruntime instead (pip install onnxruntime); edgecnn uses that
+to prove its ONNX exports on an emulated Pi with this very file.
+
 Images are prepared as MNIST was made: grey, inverted when the background is light, cropped
 to the digit, scaled to fit 20x20 keeping the aspect ratio, centred by centre of mass in
 28x28. The int8 scale and zero point are read from the model, never assumed.
@@ -71,6 +74,31 @@ class Model:
         if scale:
             y = np.float32(scale) * (y.astype(np.float32) - np.float32(zero_point))
         return y.astype(np.float32)
+
+
+class OnnxModel(Model):
+    """A .onnx digit classifier in onnxruntime (float32 input and output, also for int8 QDQ)."""
+
+    def __init__(self, path: str, num_threads: int = 1) -> None:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = num_threads
+        options.inter_op_num_threads = 1
+        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.input_name = self.session.get_inputs()[0].name
+
+    def predict(self, images: np.ndarray) -> np.ndarray:
+        images = np.asarray(images)
+        if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != (FIELD, FIELD):
+            raise ValueError(f"expected uint8 images (N, 28, 28), got {images.dtype} {images.shape}")
+        x = images.astype(np.float32)[..., np.newaxis] / np.float32(255.0)  # the model's preprocessing
+        return self.session.run(None, {self.input_name: x})[0].astype(np.float32)
+
+
+def load_model(path: str) -> Model:
+    """The classifier for a .tflite (LiteRT) or .onnx (onnxruntime) file."""
+    return OnnxModel(path) if str(path).endswith(".onnx") else Model(path)
 
 
 # ---- MNIST-style image preparation ------------------------------------------------------
@@ -160,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=256, help="machine mode batch size")
     parser.add_argument("--json", action="store_true", help="one JSON object per line")
     args = parser.parse_args(argv)
-    model = Model(args.model)
+    model = load_model(args.model)
 
     if args.npy:
         images = np.load(args.npy, allow_pickle=False)

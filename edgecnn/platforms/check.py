@@ -1,0 +1,206 @@
+"""Run the Pi bundle's classify.py on a platform and compare its probabilities with Keras.
+
+Natively it runs under this interpreter; emulated it runs inside the cached arm64 root
+under ``QEMU_CPU`` set to the board's core. Either way the bundle's own script does the
+preprocessing and inference, so the bundle itself is what is proven. Emulated wall times
+are meaningless as performance and are never reported.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgecnn.artifact import precision_of
+from edgecnn.data import IMAGE_SHAPE, NUM_CLASSES
+from edgecnn.errors import InputError, ModelError, PlatformError
+from edgecnn.platforms.registry import NATIVE, Platform
+from edgecnn.platforms.root import CLASSIFY, WORK, RootConfig, ensure_root
+
+log = logging.getLogger(__name__)
+
+RUN_TIMEOUT = 900.0  # seconds per classify.py call; 1,000 images take well under a minute emulated
+NOTE = "emulated with qemu-user: proves outputs only; emulated timings are not performance figures"
+
+
+# -- comparison -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Tolerance:
+    """PASS bounds for one precision (stand-in until edgecnn.verify's DEFAULT_TOLERANCES is merged)."""
+
+    min_agreement: float  # top-1 agreement with Keras
+    max_abs_diff: float  # largest |probability difference| with Keras
+
+
+# Stand-in for edgecnn.verify.DEFAULT_TOLERANCES (issue 4): float32 files must match Keras to
+# rounding; int8 files may move borderline images and by a few output quanta.
+TOLERANCES = {
+    "float32": Tolerance(min_agreement=0.999, max_abs_diff=1e-4),
+    "int8": Tolerance(min_agreement=0.98, max_abs_diff=0.25),
+}
+
+
+def compare_with_keras(
+    probs: np.ndarray, keras_probs: np.ndarray, labels: np.ndarray, precision: str
+) -> dict[str, Any]:
+    """Agreement, max|Δ|, accuracy and PASS/FAIL of ``probs`` against the Keras model's.
+
+    The one place the platform check compares: the lead switches its body to
+    ``edgecnn.verify.compare(probs, keras_probs, labels, precision, tolerance, keras_accuracy)``
+    so that ``verify`` and the platform check share tolerances.
+    """
+    probs, keras_probs, labels = np.asarray(probs), np.asarray(keras_probs), np.asarray(labels)
+    if probs.shape != keras_probs.shape or len(labels) != len(probs):
+        raise InputError(f"probabilities {probs.shape} vs Keras {keras_probs.shape} and {len(labels)} labels")
+    tol = TOLERANCES.get(precision, TOLERANCES["int8"])
+    agreement = float(np.mean(probs.argmax(1) == keras_probs.argmax(1)))
+    max_abs_diff = float(np.max(np.abs(probs.astype(np.float64) - keras_probs))) if len(probs) else 0.0
+    passed = agreement >= tol.min_agreement and max_abs_diff <= tol.max_abs_diff
+    return {
+        "agreement": agreement,
+        "max_abs_diff": max_abs_diff,
+        "accuracy": float(np.mean(probs.argmax(1) == labels)),
+        "keras_accuracy": float(np.mean(keras_probs.argmax(1) == labels)),
+        "tolerance": {"min_agreement": tol.min_agreement, "max_abs_diff": tol.max_abs_diff},
+        "passed": bool(passed),
+        "status": "PASS" if passed else "FAIL",
+    }
+
+
+# -- running classify.py ----------------------------------------------------------------------
+Runner = Callable[[list[str]], subprocess.CompletedProcess]
+
+
+def _check_inputs(model_paths: Iterable[str | Path], images: np.ndarray) -> tuple[list[Path], np.ndarray]:
+    paths = [Path(p) for p in model_paths]
+    for path in paths:
+        if path.suffix not in (".tflite", ".onnx"):
+            raise ModelError(f"{path}: not a model file classify.py can run (expected .tflite or .onnx)")
+        if not path.is_file():
+            raise ModelError(f"{path}: file not found")
+    images = np.asarray(images)
+    if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != IMAGE_SHAPE:
+        raise InputError(f"images must be uint8 (N, 28, 28), got {images.dtype} {images.shape}")
+    return paths, images
+
+
+def _failure(proc: subprocess.CompletedProcess) -> str:
+    if proc.returncode < 0:
+        try:
+            return f"killed by {signal.Signals(-proc.returncode).name}"
+        except ValueError:
+            return f"killed by signal {-proc.returncode}"
+    lines = [ln for ln in (proc.stderr or "").splitlines() if ln.strip()]
+    return f"exit {proc.returncode}: {lines[-1][:300] if lines else 'no error output'}"
+
+
+def _classify_all(
+    run: Runner, host_dir: Path, guest_dir: str, paths: Sequence[Path], images: np.ndarray, where: str
+) -> dict[Path, np.ndarray]:
+    """Copy the script, images and models into ``host_dir`` (seen as ``guest_dir``) and run each model."""
+    shutil.copyfile(CLASSIFY, host_dir / "classify.py")
+    np.save(host_dir / "images.npy", images)
+    results: dict[Path, np.ndarray] = {}
+    for i, path in enumerate(paths):
+        name = f"{i}-{path.name}"  # two artifacts may share a file name
+        shutil.copyfile(path, host_dir / name)
+        proc = run([f"{guest_dir}/classify.py", "--model", f"{guest_dir}/{name}",
+                    "--npy", f"{guest_dir}/images.npy", "--save-probs", f"{guest_dir}/{name}.probs.npy"])
+        if proc.returncode != 0:
+            raise PlatformError(f"{where}: classify.py failed on {path.name} ({_failure(proc)})")
+        probs = np.load(host_dir / f"{name}.probs.npy", allow_pickle=False)
+        if probs.shape != (len(images), NUM_CLASSES):
+            raise PlatformError(f"{where}: classify.py gave {probs.shape} for {path.name}, expected {(len(images), 10)}")
+        results[path] = probs.astype(np.float32, copy=False)
+    return results
+
+
+def run_on_platform(
+    platform: Platform,
+    model_paths: Iterable[str | Path],
+    images_uint8: np.ndarray,
+    *,
+    config: RootConfig | None = None,
+    timeout: float = RUN_TIMEOUT,
+) -> dict[Path, np.ndarray]:
+    """Probabilities (N x 10) of each model on ``platform``, computed by the Pi bundle's classify.py."""
+    paths, images = _check_inputs(model_paths, images_uint8)
+    if not platform.emulated:
+        def run_native(argv: list[str]) -> subprocess.CompletedProcess:
+            try:
+                return subprocess.run([sys.executable, *argv], capture_output=True, text=True, timeout=timeout)
+            except subprocess.TimeoutExpired as exc:
+                raise PlatformError(f"{platform.key}: classify.py timed out after {timeout:.0f} s") from exc
+
+        with tempfile.TemporaryDirectory(prefix="edgecnn-native-") as tmp:
+            return _classify_all(run_native, Path(tmp), tmp, paths, images, platform.key)
+
+    root = ensure_root(config)
+    guest = f"{WORK}/{uuid.uuid4().hex}"
+    host = root.path / guest.lstrip("/")
+    host.mkdir(parents=True)
+    cpu = platform.qemu_cpu or ""
+    try:
+        with root.board(cpu):
+            return _classify_all(
+                lambda argv: root.run([root.python, *argv], cpu, timeout), host, guest, paths, images, platform.key
+            )
+    finally:
+        shutil.rmtree(host, ignore_errors=True)
+
+
+def verify_platforms(
+    platforms: Iterable[Platform],
+    model_paths: Iterable[str | Path],
+    images_uint8: np.ndarray,
+    labels: np.ndarray,
+    keras_probs: np.ndarray,
+    *,
+    config: RootConfig | None = None,
+    runner: Callable[..., dict[Path, np.ndarray]] = run_on_platform,
+) -> dict[str, dict[str, Any]]:
+    """The ``platforms`` section of verify.json: per platform, per artifact, parity with Keras.
+
+    This machine (``x86_64-native``) always comes first, so every emulated artifact is also
+    compared with the native result of the same file (``vs_native``).
+    """
+    paths = [Path(p) for p in model_paths]
+    wanted = [NATIVE, *[p for p in platforms if p != NATIVE]]
+    section: dict[str, dict[str, Any]] = {}
+    native: dict[Path, np.ndarray] = {}
+    for plat in wanted:
+        log.info("checking %d artifacts on %s", len(paths), plat.key)
+        probs = runner(plat, paths, images_uint8, config=config)
+        if not plat.emulated:
+            native = probs
+        artifacts: dict[str, Any] = {}
+        for path in paths:
+            precision = precision_of(path)
+            entry = {"format": path.suffix.lstrip("."), "precision": precision,
+                     **compare_with_keras(probs[path], keras_probs, labels, precision)}
+            if plat.emulated and path in native:
+                entry["vs_native"] = {
+                    "agreement": float(np.mean(probs[path].argmax(1) == native[path].argmax(1))),
+                    "max_abs_diff": float(np.max(np.abs(probs[path] - native[path]))),
+                }
+            artifacts[path.name] = entry
+        section[plat.key] = {
+            **plat.to_json(),
+            "runner": "Pi bundle classify.py",
+            "samples": int(len(labels)),
+            "passed": all(a["passed"] for a in artifacts.values()),
+            "artifacts": artifacts,
+            **({"note": NOTE} if plat.emulated else {}),
+        }
+    return section

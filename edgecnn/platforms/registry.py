@@ -1,0 +1,58 @@
+"""The platform registry: names -> :class:`Platform` (machine and qemu CPU model)."""
+
+from __future__ import annotations
+
+import platform as _platform
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from edgecnn.errors import PlatformError
+
+
+@dataclass(frozen=True)
+class Platform:
+    """Where an artifact runs: a machine, and for emulated ones the qemu CPU model."""
+
+    name: str  # registry name (``pi4``) or ``native``
+    description: str
+    machine: str  # ``uname -m`` of the platform
+    qemu_cpu: str | None = None  # qemu-user CPU model; None = this machine, not emulated
+
+    @property
+    def emulated(self) -> bool:
+        return self.qemu_cpu is not None
+
+    @property
+    def key(self) -> str:
+        """The key of the ``platforms`` section in verify.json."""
+        return f"{self.machine}-{self.qemu_cpu}-emulated" if self.emulated else f"{self.machine}-native"
+
+    def to_json(self) -> dict[str, object]:
+        return {"name": self.name, "description": self.description, "machine": self.machine,
+                "qemu_cpu": self.qemu_cpu, "emulated": self.emulated}
+
+
+NATIVE = Platform("native", "this machine", _platform.machine())
+# The boards' own cores: qemu's default model (``max``) gives wrong int8 results under XNNPACK.
+PLATFORMS: dict[str, Platform] = {
+    p.name: p
+    for p in (
+        Platform("pi4", "Raspberry Pi 4 (Cortex-A72), emulated", "aarch64", "cortex-a72"),
+        Platform("pi5", "Raspberry Pi 5 (Cortex-A76), emulated", "aarch64", "cortex-a76"),
+    )
+}
+GROUPS: dict[str, tuple[str, ...]] = {"pi": ("pi4", "pi5")}
+CHOICES: tuple[str, ...] = (*PLATFORMS, *GROUPS)  # for click.Choice
+
+
+def resolve(names: Iterable[str]) -> list[Platform]:
+    """Platforms for registry names and groups, in order, without duplicates."""
+    out: list[Platform] = []
+    for name in names:
+        if name not in PLATFORMS and name not in GROUPS:
+            raise PlatformError(f"unknown platform {name!r}; choose from {', '.join(CHOICES)}")
+        for member in GROUPS.get(name, (name,)):
+            if PLATFORMS[member] not in out:
+                out.append(PLATFORMS[member])
+    return out
+
