@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)
 
 run: setup
-	$(BIN)/edgecnn train
+	$(BIN)/edgecnn run
 
 # The emulated Raspberry Pi checks (pytest -m aarch64) need qemu-user-static registered with
 # binfmt_misc, and debootstrap. As root with apt-get, install/register them if missing (a failed

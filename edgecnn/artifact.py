@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 FORMATS = ("tflite", "onnx", "c")
+RUNNABLE_FORMATS = ("tflite", "onnx")  # what edgecnn.runtime loads; "c" is the int8 TFLite as source code
 PRECISIONS = ("float32", "int8", "dynamic", "float16")
 
 

@@ -78,6 +78,7 @@ class BenchConfig:
     # ONNX Runtime settings: the runtime's own defaults, chosen by benchmarks/onnx_choice.py.
     ort_optimization: str = RuntimeOptions.ort_optimization
     ort_spinning: bool = RuntimeOptions.ort_spinning
+    unsafe: bool = False  # load .keras baselines that hold Python code (only for trusted files)
 
 
 @dataclass
@@ -139,7 +140,7 @@ def default_paths(out_dir: Path, keras: bool = True) -> list[Path]:
     from edgecnn.manifest import load_artifacts
     from edgecnn.model import MODEL_FILENAME
 
-    paths = [a.path for a in load_artifacts(out_dir) if a.path.suffix in MODEL_SUFFIXES]
+    paths = [a.path for a in load_artifacts(out_dir, runnable_only=True)]
     keras_path = Path(out_dir) / MODEL_FILENAME
     if keras and keras_path.is_file():
         paths.append(keras_path)
@@ -229,7 +230,7 @@ def make_subjects(paths: Sequence[Path], config: BenchConfig, accuracies: dict[s
 def load_subject(subject: Subject, config: BenchConfig, threads: int) -> None:
     """Load the runtime (or Keras) once; record what actually runs."""
     if subject.is_baseline:
-        subject.handle = _load_keras(subject.path, threads)
+        subject.handle = _load_keras(subject.path, threads, config.unsafe)
         return
     from edgecnn.runtime import load
 
@@ -242,7 +243,7 @@ def load_subject(subject: Subject, config: BenchConfig, threads: int) -> None:
         subject.graph = onnx_graph_ops(subject.path, options)
 
 
-def _load_keras(path: Path, threads: int):
+def _load_keras(path: Path, threads: int, unsafe: bool = False):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import tensorflow as tf
 
@@ -253,7 +254,7 @@ def _load_keras(path: Path, threads: int):
         log.warning("TensorFlow already initialized: Keras keeps its earlier thread settings")
     from edgecnn.model import load_model
 
-    return load_model(path)
+    return load_model(path, unsafe=unsafe)
 
 
 # -- what actually runs -------------------------------------------------------------------------
@@ -404,7 +405,8 @@ _CHILD = (
 )
 
 
-def cold_start(path: Path, threads: int = 1, xnnpack: bool = True, timeout: float = 300.0) -> dict[str, Any]:
+def cold_start(path: Path, threads: int = 1, xnnpack: bool = True, timeout: float = 300.0,
+               unsafe: bool = False) -> dict[str, Any]:
     """Import the runtime, load ``path`` and predict one image in a fresh Python process.
 
     ``cold_start_ms`` counts from the child's first line (interpreter start-up excluded, numpy
@@ -412,7 +414,7 @@ def cold_start(path: Path, threads: int = 1, xnnpack: bool = True, timeout: floa
     the child's peak resident memory.
     """
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    cmd = [sys.executable, "-c", _CHILD, str(path), str(threads), "1" if xnnpack else "0"]
+    cmd = [sys.executable, "-c", _CHILD, str(path), str(threads), "1" if xnnpack else "0", "1" if unsafe else "0"]
     started = time.perf_counter()
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
@@ -429,7 +431,7 @@ def cold_start(path: Path, threads: int = 1, xnnpack: bool = True, timeout: floa
 
 
 def _cold_start_child(t0: float, argv: list[str]) -> None:
-    path, threads, xnnpack = Path(argv[0]), int(argv[1]), argv[2] == "1"
+    path, threads, xnnpack, unsafe = Path(argv[0]), int(argv[1]), argv[2] == "1", argv[3:4] == ["1"]
     image = np.zeros((1, 28, 28), np.uint8)
     image[0, 6:22, 13:15] = 255  # a plain "1": any image will do for timing a first call
     if path.suffix == ".keras":
@@ -439,7 +441,7 @@ def _cold_start_child(t0: float, argv: list[str]) -> None:
         from edgecnn.data import preprocess
         from edgecnn.model import load_model
 
-        model = load_model(path)
+        model = load_model(path, unsafe=unsafe)
         t2 = time.perf_counter()
         np.asarray(model(preprocess(image), training=False))
     else:
@@ -503,7 +505,8 @@ def run_bench(
     if config.cold_start:
         for i, subject in enumerate(subjects, 1):
             say(f"cold start {i}/{len(subjects)}: {subject.name}")
-            subject.cold = cold_start(subject.path, config.threads[0], subject.xnnpack is not False)
+            subject.cold = cold_start(subject.path, config.threads[0], subject.xnnpack is not False,
+                                      unsafe=config.unsafe)
     rows: list[dict[str, Any]] = []
     samples: dict[tuple[str, int, int], np.ndarray] = {}
     steps = len(config.threads) * len(config.batch_sizes)

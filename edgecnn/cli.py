@@ -84,6 +84,7 @@ def train(epochs: int, batch_size: int, seed: int, h5: bool, output_dir: Path, d
 # Choices come from the export REGISTRY (a light import: no TensorFlow), so a new exporter
 # row (e.g. ("c", "int8")) appears in --format / --quantize and in their validation by itself.
 from edgecnn.export import REGISTRY as _EXPORT_REGISTRY  # noqa: E402
+from edgecnn.platforms.registry import CHOICES as _PLATFORM_CHOICES  # noqa: E402
 
 _QUANTIZE_CHOICES = sorted({p for _, p in _EXPORT_REGISTRY if p != "float32"})
 _DEFAULT_PRECISIONS = ("float32", "int8")  # what --format all exports without --quantize
@@ -139,8 +140,9 @@ def export_targets(fmt: str, quantize: str | None) -> list[tuple[str, str]]:
               help="Trained .keras model [default: <output-dir>/mnist_cnn.keras].")
 @output_dir_option
 @data_option
+@unsafe_option
 def export(fmt: str, quantize: str | None, calibration_samples: int, seed: int, opset: int,
-           model_path: Path | None, output_dir: Path, data: Path | None) -> None:
+           model_path: Path | None, output_dir: Path, data: Path | None, unsafe: bool) -> None:
     """Export the trained model to TFLite / ONNX; writes the files and manifest.json.
 
     Without --format, writes the standard set: float32 and int8 of every format.
@@ -159,7 +161,7 @@ def export(fmt: str, quantize: str | None, calibration_samples: int, seed: int, 
 
     options = ExportOptions(calibration_samples=calibration_samples, seed=seed, opset=opset, data_path=data)
     started = time.perf_counter()
-    artifacts = export_models(model_path, output_dir, targets, options)
+    artifacts = export_models(model_path, output_dir, targets, options, unsafe=unsafe)
     width = max(len(a.path.name) for a in artifacts)
     click.echo(f"{'file':<{width}}  {'precision':<9}  {'size':>10}  {'seconds':>7}")
     for a in artifacts:
@@ -186,10 +188,18 @@ def export(fmt: str, quantize: str | None, calibration_samples: int, seed: int, 
               help="Override the accuracy drop vs Keras, in points (int8/dynamic; default 0.3).")
 @click.option("--warn-only", is_flag=True, help="Report failures but exit 0.")
 @click.option("--debug-quant", is_flag=True, help="Per-layer int8 error table for TFLite int8 artifacts.")
+@click.option(
+    "--platform", "platform_names", multiple=True, type=click.Choice(_PLATFORM_CHOICES),
+    help="Also run the Pi bundle's classify.py on an emulated Raspberry Pi CPU (pi4: Cortex-A72, "
+         "pi5: Cortex-A76, pi: both; needs root and qemu). Repeatable.",
+)
+@click.option("--samples", type=click.IntRange(min=1), default=1000, show_default=True,
+              help="Test images for the --platform check.")
+@unsafe_option
 def verify(
     artifacts: tuple[Path, ...], output_dir: Path, model: Path | None, data: Path | None,
     max_abs_diff: float | None, min_agreement: float | None, max_accuracy_drop: float | None,
-    warn_only: bool, debug_quant: bool,
+    warn_only: bool, debug_quant: bool, platform_names: tuple[str, ...], samples: int, unsafe: bool,
 ) -> None:
     """Prove every exported file predicts what Keras predicts (full 10k test set).
 
@@ -202,7 +212,7 @@ def verify(
     from edgecnn.manifest import load_artifacts, read_manifest
 
     model = model or output_dir / "mnist_cnn.keras"
-    targets = list(artifacts) or load_artifacts(output_dir)
+    targets = list(artifacts) or load_artifacts(output_dir, runnable_only=True)
     if not targets:
         raise click.ClickException(
             f"no artifacts to verify: {output_dir / 'manifest.json'} lists none "
@@ -214,7 +224,7 @@ def verify(
         max_accuracy_drop=max_accuracy_drop,
     )
     mnist = load_mnist(data)
-    options = verify_lib.VerifyOptions(debug_quant=debug_quant)
+    options = verify_lib.VerifyOptions(debug_quant=debug_quant, unsafe=unsafe)
     click.echo(f"Verifying {len(targets)} artifact(s) against {model} on {len(mnist.x_test):,} test images")
     report = verify_lib.verify(model, targets, mnist, tolerances, options)
     source = read_manifest(output_dir).get("source_model", {}).get("sha256") if not artifacts else None
@@ -228,11 +238,20 @@ def verify(
             click.echo(verify_lib.format_quant_debug(row.quant_debug))
     if debug_quant and not any(row.quant_debug is not None for row in report.rows):
         click.echo("\n--debug-quant: no loadable TFLite int8 artifact among those verified")
-    json_path, png_path = verify_lib.write_report(report, output_dir, mnist.x_test, options.max_images)
+    platforms = None
+    if platform_names:
+        from edgecnn.platforms import check_verified, format_platforms
+
+        platforms = check_verified(platform_names, report, mnist, samples, tolerances, echo=click.echo)
+        click.echo(format_platforms(platforms))
+    json_path, png_path = verify_lib.write_report(report, output_dir, mnist.x_test, options.max_images, platforms)
     click.echo(f"Wrote {json_path} and {png_path}")
-    if not report.passed:
+    failed_platforms = [key for key, section in (platforms or {}).items() if not section["passed"]]
+    if not report.passed or failed_platforms:
         failed = sum(not row.passed for row in report.rows)
         message = f"{failed} of {len(report.rows)} artifact(s) FAILED parity with Keras"
+        if failed_platforms:
+            message += f"; FAILED on {', '.join(failed_platforms)}"
         if warn_only:
             click.echo(f"Warning: {message} (--warn-only: exit 0)", err=True)
         else:
@@ -341,9 +360,10 @@ def _int_list(ctx: click.Context, param: click.Parameter, value: str) -> tuple[i
 @click.option("--no-xnnpack", "xnnpack", flag_value="off", help="Same as --xnnpack off.")
 @click.option("--no-keras", is_flag=True, help="Skip the Keras baseline (ratios then use the first model).")
 @click.option("--no-cold-start", is_flag=True, help="Skip the cold-start / peak-memory subprocesses.")
+@unsafe_option
 def bench(artifacts: tuple[Path, ...], output_dir: Path, data: Path | None, batch_sizes: tuple[int, ...],
           threads: tuple[int, ...], seconds: float | None, runs: int | None, warmup: float | None,
-          xnnpack: str, no_keras: bool, no_cold_start: bool) -> None:
+          xnnpack: str, no_keras: bool, no_cold_start: bool, unsafe: bool) -> None:
     """Latency, throughput, cold start and memory of models on the CPU runtimes.
 
     With no ARTIFACT: every artifact in the manifest plus OUTPUT_DIR/mnist_cnn.keras as the
@@ -359,7 +379,7 @@ def bench(artifacts: tuple[Path, ...], output_dir: Path, data: Path | None, batc
     config = with_options(
         BenchConfig(), batch_sizes=batch_sizes, threads=threads, seconds=seconds, runs=runs,
         warmup_seconds=warmup, xnnpack={"on": (True,), "off": (False,), "both": (True, False)}[xnnpack],
-        keras=not no_keras, cold_start=not no_cold_start,
+        keras=not no_keras, cold_start=not no_cold_start, unsafe=unsafe,
     )
     images = load_mnist(data).x_test
     click.echo(f"Benchmarking {len(paths)} model(s): batch {','.join(map(str, batch_sizes))}, "
@@ -376,8 +396,11 @@ def bench(artifacts: tuple[Path, ...], output_dir: Path, data: Path | None, batc
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--quick", is_flag=True, help="A first look: 2 epochs and a short benchmark.")
 @click.option("--retrain", is_flag=True, help="Train even if a model with this configuration exists.")
+@click.option("--platform", "platform_names", multiple=True, type=click.Choice(_PLATFORM_CHOICES),
+              help="Also verify on emulated Raspberry Pi CPUs (see `verify --platform`).")
 @data_option
-def run(output_dir: Path, epochs: int, seed: int, quick: bool, retrain: bool, data: Path | None) -> None:
+def run(output_dir: Path, epochs: int, seed: int, quick: bool, retrain: bool,
+        platform_names: tuple[str, ...], data: Path | None) -> None:
     """The whole job: train -> export -> verify -> bench -> report, with one results table.
 
     Reuses a trained model when one with the same configuration and data exists.
@@ -386,7 +409,8 @@ def run(output_dir: Path, epochs: int, seed: int, quick: bool, retrain: bool, da
     from edgecnn.pipeline import RunConfig, run_pipeline
     from edgecnn.report import console_table
 
-    config = RunConfig(output_dir=output_dir, epochs=epochs, seed=seed, quick=quick, retrain=retrain, data=data)
+    config = RunConfig(output_dir=output_dir, epochs=epochs, seed=seed, quick=quick, retrain=retrain, data=data,
+                       platforms=platform_names)
     result = run_pipeline(config, echo=click.echo)
     total = sum(result.stage_seconds.values())
     click.echo(f"\nResults ({total:.0f} s in all; report: {result.report_paths[0]}, {result.report_paths[1]})\n")

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from edgecnn import __version__, fileio
-from edgecnn.artifact import Artifact
+from edgecnn.artifact import RUNNABLE_FORMATS, Artifact
 from edgecnn.data import LABELS, PREPROCESSING
 from edgecnn.env import library_versions
 from edgecnn.errors import OutputError
@@ -30,9 +30,13 @@ def read_manifest(out_dir: Path) -> dict[str, Any]:
     return obj
 
 
-def load_artifacts(out_dir: Path) -> list[Artifact]:
-    """Every artifact the manifest in ``out_dir`` lists (paths resolved against ``out_dir``)."""
-    return [Artifact.from_json(entry, Path(out_dir)) for entry in read_manifest(out_dir)["artifacts"]]
+def load_artifacts(out_dir: Path, runnable_only: bool = False) -> list[Artifact]:
+    """Every artifact the manifest in ``out_dir`` lists (paths resolved against ``out_dir``).
+
+    ``runnable_only`` keeps the files a runtime can load (TFLite, ONNX), e.g. to verify them.
+    """
+    artifacts = [Artifact.from_json(entry, Path(out_dir)) for entry in read_manifest(out_dir)["artifacts"]]
+    return [a for a in artifacts if a.format in RUNNABLE_FORMATS] if runnable_only else artifacts
 
 
 def update_manifest(out_dir: Path, artifacts: list[Artifact], source: dict[str, Any]) -> Path:

@@ -26,6 +26,7 @@ class RunConfig:
     quick: bool = False  # 2 epochs and a short benchmark
     retrain: bool = False  # train even when a matching model exists
     data: Path | None = None  # MNIST location (None: $EDGECNN_DATA, then the bundled copy)
+    platforms: tuple[str, ...] = ()  # also check on emulated Raspberry Pi CPUs (e.g. ("pi",)); needs root + qemu
 
     @property
     def train_config(self) -> TrainConfig:
@@ -120,10 +121,17 @@ def run_pipeline(config: RunConfig, echo: Callable[[str], None] = print) -> RunR
             echo(f"    {artifact.path.name:28s} {artifact.bytes / 1024:7.0f} KiB")
 
     with stages.stage("verify", f"parity with Keras on all {len(mnist.x_test):,} test images"):
-        checked = verify_lib.verify(model_path, load_artifacts(out), mnist)
-        verify_lib.write_report(checked, out, mnist.x_test)
+        checked = verify_lib.verify(model_path, load_artifacts(out, runnable_only=True), mnist)
         for row in checked.rows:
             echo(f"    {row.path.name:28s} {'PASS' if row.passed else 'FAIL'}  {row.reason}".rstrip())
+        platforms = None
+        if config.platforms:
+            from edgecnn.platforms import check_verified, format_platforms
+
+            platforms = check_verified(config.platforms, checked, mnist, echo=lambda m: echo(f"    {m}"))
+            echo("\n".join(f"    {line}" for line in format_platforms(platforms).splitlines()))
+        verify_lib.write_report(checked, out, mnist.x_test, platforms=platforms)
+        passed = checked.passed and all(section["passed"] for section in (platforms or {}).values())
 
     with stages.stage("bench", "latency and throughput (interleaved, medians)"):
         result = bench_lib.run_bench(
@@ -152,4 +160,4 @@ def run_pipeline(config: RunConfig, echo: Callable[[str], None] = print) -> RunR
             versions=library_versions(), notes=tuple(bench_report.recommendation_lines(result)[1:]),
         ))
     rows = report.summary_rows(out)
-    return RunResult(rows, checked.passed, retrained, dict(stages.seconds), paths)
+    return RunResult(rows, passed, retrained, dict(stages.seconds), paths)

@@ -85,7 +85,7 @@ def _run(it, x: np.ndarray, tensors: list[int]) -> dict[int, np.ndarray]:
 
 
 def debug_tflite_int8(
-    artifact_path: Path, model_path: Path, images: np.ndarray, batch_size: int = 1000
+    artifact_path: Path, model_path: Path, images: np.ndarray, batch_size: int = 1000, unsafe: bool = False
 ) -> dict[str, Any]:
     """Per-layer error table of an int8 ``.tflite`` file against a float reference of the Keras model.
 
@@ -104,7 +104,7 @@ def debug_tflite_int8(
     if batch == 0:
         raise ModelError("no images to run the layer diagnosis on")
     quant = _interpreter(artifact_path.read_bytes(), batch)
-    keras_model = load_model(model_path)
+    keras_model = load_model(model_path, unsafe=unsafe)
     known = {layer.name for layer in keras_model.layers}
     ref = _interpreter(_convert(keras_model, "float32", ExportOptions()), batch)
     q_ops, f_ops = _ops(quant), _ops(ref)

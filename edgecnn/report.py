@@ -201,6 +201,9 @@ def write_report(out_dir: Path, inputs: ReportInputs) -> tuple[Path, Path]:
     ):
         if (out_dir / name).is_file():
             sections.append((title, [caption, f"![{title}]({name})"]))
+    platforms = (_load(out_dir / "verify.json") or {}).get("platforms") or {}
+    if platforms:
+        sections.append(("On emulated Raspberry Pi CPUs", platform_lines(platforms)))
     stages = ", ".join(f"{k} {v:.1f} s" for k, v in inputs.stage_seconds.items())
     machine = ", ".join(f"{k}: {v}" for k, v in inputs.machine.items())
     versions = ", ".join(f"{k} {v}" for k, v in sorted(inputs.versions.items()))
@@ -211,6 +214,18 @@ def write_report(out_dir: Path, inputs: ReportInputs) -> tuple[Path, Path]:
     md_path = fileio.write_text(out_dir / "report.md", md)
     html_path = fileio.write_text(out_dir / "report.html", markdown_to_html(md, out_dir))
     return md_path, html_path
+
+
+def platform_lines(platforms: dict[str, Any]) -> list[str]:
+    """verify.json's ``platforms`` section as a Markdown table (outputs only: emulation says nothing of speed)."""
+    lines = ["The Pi bundle's own `classify.py`, run under qemu with the board's CPU model; "
+             "emulated timings are not performance figures.", "",
+             "| platform | file | agreement with Keras | max abs diff | verdict |", "|---|---|---|---|---|"]
+    for key, entry in platforms.items():
+        for name, row in entry.get("artifacts", {}).items():
+            lines.append(f"| {key} | {name} | {_pct(row.get('agreement'))} | {row.get('max_abs_diff', 0):.1e} "
+                         f"| {row.get('status', '–')} |")
+    return lines
 
 
 _CSS = """body{font:15px/1.5 system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}

@@ -161,13 +161,14 @@ class VerifyOptions:
     debug_quant: bool = False  # add a per-layer error table for TFLite int8 artifacts
     debug_samples: int = 1000  # test images the per-layer diagnosis runs
     max_images: int = 12  # disagreeing images drawn per artifact in disagreements.png
+    unsafe: bool = False  # load a .keras model that holds Python code (only for trusted files)
 
 
-def keras_reference(model_path: Path, images: np.ndarray, batch_size: int = 1000) -> np.ndarray:
+def keras_reference(model_path: Path, images: np.ndarray, batch_size: int = 1000, unsafe: bool = False) -> np.ndarray:
     """Keras' probabilities (N x 10) for uint8 ``images``, in batches (imports TensorFlow)."""
     from edgecnn.model import keras_predict, load_model
 
-    return keras_predict(load_model(model_path), images, batch_size=batch_size)
+    return keras_predict(load_model(model_path, unsafe=unsafe), images, batch_size=batch_size)
 
 
 def evaluate(predictor, images: np.ndarray, batch_size: int = 1000) -> np.ndarray:
@@ -237,14 +238,19 @@ class VerifyReport:
     data_source: str
     tolerances: dict[str, Tolerance]
     seconds: float
-    keras_predictions: np.ndarray = field(repr=False, compare=False)
+    keras_probabilities: np.ndarray = field(repr=False, compare=False)  # N x 10
     labels: np.ndarray = field(repr=False, compare=False)
+
+    @property
+    def keras_predictions(self) -> np.ndarray:
+        """Keras' top-1 digit per test image."""
+        return self.keras_probabilities.argmax(axis=1)
 
     @property
     def passed(self) -> bool:
         return all(row.passed for row in self.rows)
 
-    def to_json(self, root: Path | None = None) -> dict[str, Any]:
+    def to_json(self, root: Path | None = None, platforms: dict[str, Any] | None = None) -> dict[str, Any]:
         return {
             "edgecnn_version": __version__,
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -255,9 +261,9 @@ class VerifyReport:
             "passed": self.passed,
             "seconds": round(self.seconds, 3),
             "artifacts": [row.to_json(root) for row in self.rows],
-            # Filled by checks on other platforms (e.g. an emulated Raspberry Pi);
-            # a fresh `edgecnn verify` starts it empty because the artifacts may have changed.
-            "platforms": {},
+            # Checks on other platforms (e.g. an emulated Raspberry Pi: `verify --platform pi`);
+            # a run without --platform leaves it empty because the artifacts may have changed.
+            "platforms": platforms or {},
         }
 
 
@@ -317,7 +323,7 @@ def verify(
     tolerances = dict(tolerances or DEFAULT_TOLERANCES)
     started = time.perf_counter()
     images, labels = data.x_test, data.y_test.astype(np.int64)
-    keras_probs = keras_reference(model_path, images, options.batch_size)  # a missing model: ModelError
+    keras_probs = keras_reference(model_path, images, options.batch_size, options.unsafe)  # a missing model: ModelError
     model_sha256 = fileio.sha256_file(model_path)
     keras_accuracy = float((keras_probs.argmax(axis=1) == labels).mean())
     log.info("Keras accuracy %.4f on %d images", keras_accuracy, len(images))
@@ -337,7 +343,7 @@ def verify(
         rows=tuple(rows), keras_accuracy=keras_accuracy, model_path=Path(model_path),
         model_sha256=model_sha256, samples=len(images), data_source=data.source,
         tolerances=tolerances, seconds=time.perf_counter() - started,
-        keras_predictions=keras_probs.argmax(axis=1), labels=labels,
+        keras_probabilities=keras_probs, labels=labels,
     )
 
 
@@ -347,7 +353,7 @@ def _with_quant_debug(
     from edgecnn.quantdebug import debug_tflite_int8
 
     try:
-        table = debug_tflite_int8(row.path, model_path, images, batch_size=options.batch_size)
+        table = debug_tflite_int8(row.path, model_path, images, batch_size=options.batch_size, unsafe=options.unsafe)
     except EdgeCnnError as exc:
         log.warning("%s: --debug-quant failed: %s", row.path, exc)
         table = {"error": str(exc)}
@@ -408,11 +414,12 @@ def format_quant_debug(table: dict[str, Any]) -> str:
 
 
 def write_report(
-    report: VerifyReport, out_dir: Path, images: np.ndarray | None = None, max_images: int = 12
+    report: VerifyReport, out_dir: Path, images: np.ndarray | None = None, max_images: int = 12,
+    platforms: dict[str, Any] | None = None,
 ) -> tuple[Path, Path]:
-    """Write ``verify.json`` and ``disagreements.png`` (``images`` = the test images) into ``out_dir``."""
+    """Write ``verify.json`` (with the ``platforms`` section, if any) and ``disagreements.png``."""
     out_dir = fileio.ensure_dir(Path(out_dir))
-    json_path = fileio.write_json(out_dir / VERIFY_JSON, report.to_json(out_dir))
+    json_path = fileio.write_json(out_dir / VERIFY_JSON, report.to_json(out_dir, platforms))
     png_path = out_dir / DISAGREEMENTS_PNG
     plot_disagreements(report, images, png_path, root=out_dir, max_images=max_images)
     return json_path, png_path

@@ -86,7 +86,8 @@ def _relative(path: Path, root: Path) -> str:
 
 
 def export_models(
-    model_path: Path, out_dir: Path, targets: list[tuple[str, str]], options: ExportOptions | None = None
+    model_path: Path, out_dir: Path, targets: list[tuple[str, str]], options: ExportOptions | None = None,
+    unsafe: bool = False,
 ) -> list[Artifact]:
     """Export ``targets`` from the ``.keras`` file at ``model_path`` and update the manifest.
 
@@ -104,7 +105,7 @@ def export_models(
     if unknown:
         raise ExportError(f"no exporter for {', '.join('/'.join(k) for k in unknown)} (have: {', '.join(map('/'.join, REGISTRY))})")
     options = options or ExportOptions()
-    model = load_model(model_path)
+    model = load_model(model_path, unsafe=unsafe)  # unsafe: the user trusts the file's Python code
     if not options.source_sha256:
         options = replace(options, source_sha256=fileio.sha256_file(model_path))
     fileio.ensure_dir(Path(out_dir))

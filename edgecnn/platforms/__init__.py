@@ -8,11 +8,23 @@ the Keras model. Emulated runs prove correctness only: their timings mean nothin
 
 from __future__ import annotations
 
-from edgecnn.platforms.check import compare_with_keras, run_on_platform, verify_platforms
-from edgecnn.platforms.registry import CHOICES, GROUPS, NATIVE, PLATFORMS, Platform, resolve
-from edgecnn.platforms.root import RootConfig, ensure_root, host_problem
+import importlib
+from typing import Any
 
-__all__ = [
-    "Platform", "NATIVE", "PLATFORMS", "GROUPS", "CHOICES", "resolve", "compare_with_keras",
-    "run_on_platform", "verify_platforms", "RootConfig", "ensure_root", "host_problem",
-]
+from edgecnn.platforms.registry import CHOICES, GROUPS, NATIVE, PLATFORMS, Platform, resolve
+
+# The checks pull in numpy and edgecnn.verify; they load on first use so that the CLI can
+# take CHOICES from the registry without slowing `edgecnn --help`.
+_LAZY = {
+    "compare_with_keras": "check", "run_on_platform": "check", "verify_platforms": "check",
+    "check_verified": "check", "format_platforms": "check",
+    "RootConfig": "root", "ensure_root": "root", "host_problem": "root",
+}
+
+__all__ = ["Platform", "NATIVE", "PLATFORMS", "GROUPS", "CHOICES", "resolve", *_LAZY]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(f"edgecnn.platforms.{_LAZY[name]}"), name)
+    raise AttributeError(f"module 'edgecnn.platforms' has no attribute {name!r}")

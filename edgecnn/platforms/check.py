@@ -15,8 +15,7 @@ import subprocess
 import sys
 import tempfile
 import uuid
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +24,9 @@ import numpy as np
 from edgecnn.artifact import precision_of
 from edgecnn.data import IMAGE_SHAPE, NUM_CLASSES
 from edgecnn.errors import InputError, ModelError, PlatformError
-from edgecnn.platforms.registry import NATIVE, Platform
+from edgecnn.platforms.registry import NATIVE, Platform, resolve
 from edgecnn.platforms.root import CLASSIFY, WORK, RootConfig, ensure_root
+from edgecnn.verify import DEFAULT_TOLERANCES, Tolerance, compare
 
 log = logging.getLogger(__name__)
 
@@ -35,46 +35,23 @@ NOTE = "emulated with qemu-user: proves outputs only; emulated timings are not p
 
 
 # -- comparison -------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Tolerance:
-    """PASS bounds for one precision (stand-in until edgecnn.verify's DEFAULT_TOLERANCES is merged)."""
-
-    min_agreement: float  # top-1 agreement with Keras
-    max_abs_diff: float  # largest |probability difference| with Keras
-
-
-# Stand-in for edgecnn.verify.DEFAULT_TOLERANCES (issue 4): float32 files must match Keras to
-# rounding; int8 files may move borderline images and by a few output quanta.
-TOLERANCES = {
-    "float32": Tolerance(min_agreement=0.999, max_abs_diff=1e-4),
-    "int8": Tolerance(min_agreement=0.98, max_abs_diff=0.25),
-}
-
-
 def compare_with_keras(
-    probs: np.ndarray, keras_probs: np.ndarray, labels: np.ndarray, precision: str
+    probs: np.ndarray, keras_probs: np.ndarray, labels: np.ndarray, precision: str,
+    tolerances: Mapping[str, Tolerance] | None = None,
 ) -> dict[str, Any]:
-    """Agreement, max|Δ|, accuracy and PASS/FAIL of ``probs`` against the Keras model's.
-
-    The one place the platform check compares: the lead switches its body to
-    ``edgecnn.verify.compare(probs, keras_probs, labels, precision, tolerance, keras_accuracy)``
-    so that ``verify`` and the platform check share tolerances.
-    """
+    """Parity of ``probs`` with the Keras model's, judged with ``edgecnn verify``'s tolerances."""
     probs, keras_probs, labels = np.asarray(probs), np.asarray(keras_probs), np.asarray(labels)
     if probs.shape != keras_probs.shape or len(labels) != len(probs):
         raise InputError(f"probabilities {probs.shape} vs Keras {keras_probs.shape} and {len(labels)} labels")
-    tol = TOLERANCES.get(precision, TOLERANCES["int8"])
-    agreement = float(np.mean(probs.argmax(1) == keras_probs.argmax(1)))
-    max_abs_diff = float(np.max(np.abs(probs.astype(np.float64) - keras_probs))) if len(probs) else 0.0
-    passed = agreement >= tol.min_agreement and max_abs_diff <= tol.max_abs_diff
+    table = tolerances or DEFAULT_TOLERANCES
+    if precision not in table:
+        raise InputError(f"no tolerance for precision {precision!r} (have: {', '.join(table)})")
+    keras_accuracy = float(np.mean(keras_probs.argmax(1) == labels))
+    parity = compare(probs, keras_probs, labels, precision, table[precision], keras_accuracy)
     return {
-        "agreement": agreement,
-        "max_abs_diff": max_abs_diff,
-        "accuracy": float(np.mean(probs.argmax(1) == labels)),
-        "keras_accuracy": float(np.mean(keras_probs.argmax(1) == labels)),
-        "tolerance": {"min_agreement": tol.min_agreement, "max_abs_diff": tol.max_abs_diff},
-        "passed": bool(passed),
-        "status": "PASS" if passed else "FAIL",
+        **parity.to_json(),
+        "keras_accuracy": keras_accuracy,
+        "status": "PASS" if parity.passed else "FAIL",
     }
 
 
@@ -169,6 +146,7 @@ def verify_platforms(
     *,
     config: RootConfig | None = None,
     runner: Callable[..., dict[Path, np.ndarray]] = run_on_platform,
+    tolerances: Mapping[str, Tolerance] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """The ``platforms`` section of verify.json: per platform, per artifact, parity with Keras.
 
@@ -188,7 +166,7 @@ def verify_platforms(
         for path in paths:
             precision = precision_of(path)
             entry = {"format": path.suffix.lstrip("."), "precision": precision,
-                     **compare_with_keras(probs[path], keras_probs, labels, precision)}
+                     **compare_with_keras(probs[path], keras_probs, labels, precision, tolerances)}
             if plat.emulated and path in native:
                 entry["vs_native"] = {
                     "agreement": float(np.mean(probs[path].argmax(1) == native[path].argmax(1))),
@@ -204,3 +182,30 @@ def verify_platforms(
             **({"note": NOTE} if plat.emulated else {}),
         }
     return section
+
+
+def check_verified(
+    names: Iterable[str], report, mnist, samples: int = 1000,
+    tolerances: Mapping[str, Tolerance] | None = None, echo: Callable[[str], None] = log.info,
+) -> dict[str, dict[str, Any]]:
+    """The ``platforms`` section for the artifacts of a ``verify`` report that loaded here.
+
+    ``report`` is an ``edgecnn.verify.VerifyReport`` (its Keras probabilities are reused);
+    the first ``samples`` test images of ``mnist`` are run.
+    """
+    platforms = resolve(names)
+    paths = [row.path for row in report.rows if row.error is None]
+    n = min(samples, len(mnist.x_test))
+    echo(f"Checking {len(paths)} artifact(s) on {', '.join(p.key for p in platforms)} with the Pi "
+         f"bundle's classify.py ({n:,} test images; emulated: outputs only, never timings)")
+    return verify_platforms(platforms, paths, mnist.x_test[:n], mnist.y_test[:n],
+                            report.keras_probabilities[:n], tolerances=tolerances)
+
+
+def format_platforms(section: dict[str, dict[str, Any]]) -> str:
+    """The platforms section as a console table: platform, file, agreement, max |Δ|, verdict."""
+    lines = [f"{'platform':30s}  {'file':26s}  {'agreement':>9s}  {'max |Δ|':>8s}  verdict"]
+    for key, entry in section.items():
+        for name, row in entry["artifacts"].items():
+            lines.append(f"{key:30s}  {name:26s}  {row['agreement']:9.2%}  {row['max_abs_diff']:8.1e}  {row['status']}")
+    return "\n".join(lines)
