@@ -42,6 +42,13 @@ _SKIP_OPS = {"QUANTIZE", "DEQUANTIZE", "SHAPE", "STRIDED_SLICE", "PACK", "RESHAP
 _HEALTHY_OWN_STEPS = 1.0
 
 
+def _plain_convert(model) -> bytes:
+    """TensorFlow's own float conversion of a Keras model (the op order most converters keep)."""
+    import tensorflow as tf
+
+    return tf.lite.TFLiteConverter.from_keras_model(model).convert()
+
+
 def _interpreter(content: bytes, batch: int):
     from edgecnn.runtime.tflite import _interpreter_class
 
@@ -106,9 +113,15 @@ def debug_tflite_int8(
     quant = _interpreter(artifact_path.read_bytes(), batch)
     keras_model = load_model(model_path, unsafe=unsafe)
     known = {layer.name for layer in keras_model.layers}
-    ref = _interpreter(_convert(keras_model, "float32", ExportOptions()), batch)
-    q_ops, f_ops = _ops(quant), _ops(ref)
-    if [op["op_name"] for op in q_ops] != [op["op_name"] for op in f_ops]:
+    q_ops = _ops(quant)
+    # The float twin must have the int8 file's op order: edgecnn's export (MaxPool before
+    # tanh), else TensorFlow's plain conversion, for files converted elsewhere.
+    for convert in (lambda m: _convert(m, "float32", ExportOptions()), _plain_convert):
+        ref = _interpreter(convert(keras_model), batch)
+        f_ops = _ops(ref)
+        if [op["op_name"] for op in q_ops] == [op["op_name"] for op in f_ops]:
+            break
+    else:
         raise ModelError(
             f"{artifact_path}: its ops {[op['op_name'] for op in q_ops]} do not align with the float "
             f"reference {[op['op_name'] for op in f_ops]}; was it exported from this model?"

@@ -78,7 +78,9 @@ def test_extra_modes(extra_dir, exported_dir, mnist, keras_test_probs):
 
 
 # -- clean graphs --------------------------------------------------------------------------
-TFLITE_OPS = ["CONV_2D", "TANH", "MAX_POOL_2D", "CONV_2D", "TANH", "MAX_POOL_2D",
+# MaxPool before tanh: the two commute (tanh is monotonic), and pooling first leaves a quarter
+# of the values to tanh (measured faster in both TFLite and ONNX Runtime).
+TFLITE_OPS = ["CONV_2D", "MAX_POOL_2D", "TANH", "CONV_2D", "MAX_POOL_2D", "TANH",
               "RESHAPE", "FULLY_CONNECTED", "TANH", "FULLY_CONNECTED", "SOFTMAX"]
 
 

@@ -34,17 +34,49 @@ def forward_function(model):
 
     spec = tf.TensorSpec((None, 28, 28, 1), tf.float32, name=INPUT_NAME)
 
+    layers = list(model.layers)
+
     @tf.function(input_signature=[spec], autograph=False)
     def forward(image):
-        x = image
-        for layer in model.layers:
+        x, i = image, 0
+        while i < len(layers):
+            layer = layers[i]
+            following = layers[i + 1] if i + 1 < len(layers) else None
             if isinstance(layer, keras.layers.Flatten):
                 x = tf.reshape(x, (-1, int(np.prod(x.shape[1:]))))
+            elif _pool_first(layer, following):
+                # max(tanh(a), tanh(b)) == tanh(max(a, b)): pooling first applies tanh to a
+                # quarter of the values; the same numbers, 4x fewer TANH evaluations.
+                with tf.name_scope(layer.name):  # tensor names keep the layer (for --debug-quant)
+                    x = _linear_conv(layer, x)
+                x = following(x, training=False)
+                with tf.name_scope(layer.name):
+                    x = layer.activation(x)
+                i += 1
             else:
                 x = layer(x, training=False)
+            i += 1
         return {OUTPUT_NAME: x}
 
     return forward
+
+
+def _pool_first(layer, following) -> bool:
+    """A Conv2D with a monotonic activation followed by a MaxPooling2D: they commute."""
+    import keras
+
+    monotonic = {keras.activations.tanh, keras.activations.relu, keras.activations.sigmoid}
+    return (isinstance(layer, keras.layers.Conv2D) and isinstance(following, keras.layers.MaxPooling2D)
+            and getattr(layer, "activation", None) in monotonic)
+
+
+def _linear_conv(layer, x):
+    """A Conv2D layer's output before its activation."""
+    import keras
+
+    y = keras.ops.conv(x, layer.kernel, strides=layer.strides, padding=layer.padding,
+                       data_format=layer.data_format, dilation_rate=layer.dilation_rate)
+    return y + layer.bias if layer.use_bias else y
 
 
 def calibration_images(options) -> np.ndarray:

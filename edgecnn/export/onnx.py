@@ -31,7 +31,7 @@ NCHW_TO_NHWC = [0, 2, 3, 1]
 
 
 def to_onnx(model, opset: int):
-    """The model as tf2onnx writes it (the unmodified baseline the benchmark compares against)."""
+    """tf2onnx's conversion of ``forward_function`` (constant Flatten, MaxPool before tanh)."""
     import tf2onnx
 
     # tf2onnx.convert.from_keras fails on Keras 3 models; a tf.function with an explicit
