@@ -11,10 +11,10 @@ What one timed call is:
 * TFLite / ONNX (``p50_us`` …): ``Predictor.run(x)`` on real test images already in the
   runtime's input dtype (int8 models get pre-quantized images): ``set_tensor``/``invoke``/
   ``get_tensor`` for LiteRT, one ``session.run`` with an input dict for ONNX Runtime.
-* TFLite / ONNX end to end (``e2e_p50_us`` …): from float32 images in [0, 1] to float32
-  probabilities, i.e. ``finish(run(quantize(x)))``; input quantization and output
-  dequantization are inside the timed call. For float32 models there is nothing to
-  convert, so the end-to-end figures are the ``run`` figures.
+* TFLite / ONNX end to end (``e2e_p50_us`` …): from uint8 pixels, as a camera or an image
+  file gives them, to float32 probabilities, i.e. ``finish(run(prepare(pixels)))``: input
+  checks, the preprocessing, int8 input quantization and output dequantization are all
+  inside the timed call, for every model alike.
 * Keras: ``model(x, training=False)`` inside a ``tf.function`` traced once per batch size,
   on a float32 tensor already in memory, plus ``.numpy()`` of the result.
 
@@ -51,8 +51,8 @@ TIMING_METHOD = {
     "clock": "time.perf_counter_ns around each single call",
     "tflite": "Predictor.run(x): set_tensor / invoke / get_tensor, x already in the input dtype",
     "onnx": "Predictor.run(x): session.run([output], {input: x}), x already in the input dtype",
-    "e2e": "finish(run(quantize(x))): float32 images in, float32 probabilities out; "
-    "int8 input quantization and output dequantization inside the timed call",
+    "e2e": "finish(run(prepare(pixels))): uint8 pixels in, float32 probabilities out; input checks, "
+    "preprocessing, int8 input quantization and output dequantization inside the timed call",
     "keras": "tf.function(lambda x: model(x, training=False)) traced once per batch, "
     "on a float32 tf.constant, then .numpy()",
     "throughput": "images/s = batch / p50",
@@ -319,27 +319,18 @@ def timed_calls(subject: Subject, images: np.ndarray) -> tuple[Callable[[], Any]
     """(runtime call, end-to-end call or None) on ``images`` (uint8, N x 28 x 28), inputs pre-made."""
     from edgecnn.data import preprocess
 
-    x = preprocess(images)
     if subject.is_baseline:
         import tensorflow as tf
 
         model = subject.handle
         forward = tf.function(lambda t: model(t, training=False))
-        xt = tf.constant(x)
+        xt = tf.constant(preprocess(images))
         return (lambda: forward(xt).numpy()), None
     predictor = subject.handle
-    run = predictor.run
-    if not predictor.input_spec.quantized and not predictor.output_spec.quantized:
-        predictor.run(x)  # TFLite resizes its input here, outside any timed call
-        return (lambda: run(x)), None
-    from edgecnn.runtime.base import quantize
-
-    spec, finish = predictor.input_spec, predictor.finish
-    xq = predictor.prepare(x)  # the runtime's dtype, quantized with the model's own scale
-    run(xq)
-    if spec.quantized:
-        return (lambda: run(xq)), (lambda: finish(run(quantize(x, spec))))
-    return (lambda: run(xq)), (lambda: finish(run(x)))
+    run, prepare, finish = predictor.run, predictor.prepare, predictor.finish
+    x = prepare(images)  # the runtime's dtype, quantized with the model's own scale
+    run(x)  # TFLite resizes its input here, outside any timed call
+    return (lambda: run(x)), (lambda: finish(run(prepare(images))))
 
 
 def warm_up(call: Callable[[], Any], seconds: float, calls: int) -> float:
@@ -582,7 +573,8 @@ def _measure(subjects: list[Subject], config: BenchConfig, images: np.ndarray, t
             "threads": config.threads[0] if subject.is_baseline else threads,
             **stats,
             "e2e_p50_us": e2e["p50_us"], "e2e_p99_us": e2e["p99_us"], "e2e_throughput": e2e["throughput"],
-            "quantize_in_timed_call": "e2e" in got,
+            "e2e_measured": "e2e" in got,  # Keras has no separate end-to-end call
+            "quantize_in_timed_call": "e2e" in got and subject.handle.input_spec.quantized,
             "cold_start_ms": subject.cold.get("cold_start_ms"), "peak_rss_mb": subject.cold.get("peak_rss_mb"),
             "partial_delegation": bool(subject.graph.get("partial", False)),
         })
@@ -621,7 +613,7 @@ def recommend(rows: list[dict[str, Any]]) -> dict[str, Any]:
     fast = min(small, key=lambda r: r["p50_us"])
     pick["fastest_single"] = {"file": fast["file"], "runtime": fast["runtime"], "batch": fast["batch"],
                               "p50_us": fast["p50_us"]}
-    # From float32 images, int8 models also pay for (de)quantization in numpy: it can flip the winner.
+    # From uint8 pixels, every model also pays for preprocessing and int8 models for (de)quantization: it can flip the winner.
     fast = min(small, key=lambda r: r["e2e_p50_us"])
     pick["fastest_single_e2e"] = {"file": fast["file"], "runtime": fast["runtime"], "batch": fast["batch"],
                                   "p50_us": fast["e2e_p50_us"]}

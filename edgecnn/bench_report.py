@@ -5,13 +5,14 @@ from __future__ import annotations
 import csv
 import io
 from pathlib import Path
+from typing import Any
 from edgecnn import fileio
 from edgecnn.bench import BENCH_CSV, BENCH_JSON, BENCH_MD, BENCH_PNG, BenchResult
 
 CSV_FIELDS = (
     "path", "format", "precision", "runtime", "xnnpack", "bytes", "accuracy", "batch", "threads",
     "p50_us", "p90_us", "p99_us", "min_us", "mean_us", "std_us", "runs", "throughput",
-    "e2e_p50_us", "e2e_p99_us", "e2e_throughput", "quantize_in_timed_call", "ratio", "baseline",
+    "e2e_p50_us", "e2e_p99_us", "e2e_throughput", "e2e_measured", "quantize_in_timed_call", "ratio", "baseline",
     "cold_start_ms", "peak_rss_mb", "partial_delegation",
 )
 HEADER = ("file", "format", "precision", "size", "accuracy", "runtime", "thr", "batch",
@@ -33,7 +34,7 @@ def table_rows(result: BenchResult) -> list[tuple[str, ...]]:
             r["file"], r["format"], r["precision"], _size(r["bytes"]),
             _num(r["accuracy"], "{:.2%}"), r["runtime"] + (" (partial)" if r["partial_delegation"] else ""),
             str(r["threads"]), str(r["batch"]), _num(r["p50_us"]), _num(r["p99_us"]),
-            _num(r["e2e_p50_us"]) if r["quantize_in_timed_call"] else "=",
+            _num(r["e2e_p50_us"]) if r.get("e2e_measured") else "=",
             _num(r["throughput"], "{:,.0f}"), _num(r["ratio"], "{:.3f}"),
         ))
     return out
@@ -85,24 +86,29 @@ def what_runs_lines(result: BenchResult) -> list[str]:
 
 
 def recommendation_lines(result: BenchResult) -> list[str]:
-    rec = result.recommendation
+    lines = recommendation_text(result.recommendation)
+    return ["Which file to ship:", *lines] if lines else []
+
+
+def recommendation_text(rec: dict[str, Any]) -> list[str]:
+    """bench.json's ``recommendation`` as lines: smallest, fastest at batch 1 and in bulk, most accurate."""
     if not rec:
         return []
-    lines = ["Which file to ship:"]
+    lines: list[str] = []
     s = rec["smallest"]
     lines.append(f"  smallest:           {s['file']} ({_size(s['bytes'])})")
     f, e = rec["fastest_single"], rec["fastest_single_e2e"]
     lines.append(f"  fastest at batch {f['batch']}:  {f['file']} on {f['runtime']} "
                  f"(p50 {f['p50_us']:,.1f} µs, input already in the model's dtype)")
     if (e["file"], e["runtime"]) != (f["file"], f["runtime"]):
-        lines.append(f"    but from float32 images: {e['file']} on {e['runtime']} "
-                     f"(p50 {e['p50_us']:,.1f} µs, int8 (de)quantization counted)")
+        lines.append(f"    but from uint8 pixels (end to end): {e['file']} on {e['runtime']} "
+                     f"(p50 {e['p50_us']:,.1f} µs, preprocessing and (de)quantization counted)")
     b, e = rec["fastest_bulk"], rec["fastest_bulk_e2e"]
     lines.append(f"  fastest in bulk:    {b['file']} on {b['runtime']} "
                  f"({b['throughput']:,.0f} images/s at batch {b['batch']})")
     if (e["file"], e["runtime"]) != (b["file"], b["runtime"]):
-        lines.append(f"    but from float32 images: {e['file']} on {e['runtime']} "
-                     f"({e['throughput']:,.0f} images/s, int8 (de)quantization counted)")
+        lines.append(f"    but from uint8 pixels (end to end): {e['file']} on {e['runtime']} "
+                     f"({e['throughput']:,.0f} images/s, preprocessing and (de)quantization counted)")
     a = rec["most_accurate"]
     lines.append(f"  most accurate:      {a['file']} ({a['accuracy']:.2%})" if a
                  else "  most accurate:      unknown (no verify.json: run `edgecnn verify`)")
@@ -166,8 +172,9 @@ def to_markdown(result: BenchResult) -> str:
         "|" + "|".join("---" if i < 8 else "---:" for i in range(len(HEADER))) + "|",
         *("| " + " | ".join(row) + " |" for row in table_rows(result)),
         "",
-        "“e2e p50” includes int8 input quantization and output dequantization (“=” when the model "
-        "has none); “p50 ÷ base” is the p50 over the baseline's p50 at the same batch (lower is faster).",
+        "“e2e p50” starts from uint8 pixels: input checks, preprocessing, int8 quantization and "
+        "dequantization included (“=” for Keras, timed on ready float32 tensors); "
+        "“p50 ÷ base” is the p50 over the baseline's p50 at the same batch (lower is faster).",
         "",
         "## Cold start and memory (fresh process each)",
         "",

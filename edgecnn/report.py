@@ -192,7 +192,7 @@ def write_report(out_dir: Path, inputs: ReportInputs) -> tuple[Path, Path]:
     sections: list[tuple[str, list[str]]] = []
     sections.append(("Results", [markdown_table(rows)]))
     if inputs.notes:
-        sections.append(("Which file to ship", [f"- {n}" for n in inputs.notes]))
+        sections.append(("Which file to ship", [f"- {n.strip()}" for n in inputs.notes]))
     for title, name, caption in (
         ("Training", "training.png", "Loss and accuracy per epoch, train and test."),
         ("Speed", "bench.png", "Latency distribution at batch 1 and throughput against batch size."),

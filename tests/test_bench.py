@@ -57,7 +57,8 @@ def test_harness_figures_are_consistent(paths, mnist):
     # int8 TFLite takes int8 input: quantization is timed only in the end-to-end figure.
     assert by["int8", "litert+xnnpack", 1]["quantize_in_timed_call"] is True
     assert by["float32", "onnxruntime", 1]["quantize_in_timed_call"] is False
-    assert by["float32", "onnxruntime", 1]["e2e_p50_us"] == by["float32", "onnxruntime", 1]["p50_us"]
+    # Every runtime model also has the end-to-end figure, from uint8 pixels.
+    assert all(r["e2e_measured"] and r["e2e_p50_us"] > 0 for r in result.rows)
     assert {k[1:] for k in result.samples} == {(1, 1), (4, 1)}
     assert result.machine["cores"] >= 1 and "numpy" in result.versions
     json.dumps(result.to_json())  # everything recorded is JSON

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from abc import ABC, abstractmethod
@@ -113,16 +114,47 @@ class Predictor(ABC):
 
     def prepare(self, images: Any) -> np.ndarray:
         """Validate, preprocess and (for int8 inputs) quantize: the array ``run`` takes."""
-        x = to_model_input(images)
+        arr = np.asarray(images)
+        if arr.dtype == np.uint8 and (arr.shape[-2:] == IMAGE_SHAPE and arr.ndim in (2, 3)
+                                      or arr.ndim == 4 and arr.shape[1:] == (*IMAGE_SHAPE, 1)):
+            # Pixels: preprocessing and quantization are per-pixel maps of 256 values, so one
+            # table lookup gives exactly what the arithmetic below gives, in a fraction of the time.
+            return self._pixel_table()[arr.reshape(-1, *IMAGE_SHAPE, 1)]
+        return self._from_unit(to_model_input(arr))
+
+    def _from_unit(self, x: np.ndarray) -> np.ndarray:
+        """float32 pixels / 255 -> the model's input: the file's own affine map, then int8 quantization."""
         scale, offset = self._scale_offset()
         if not (np.isclose(scale, PREPROCESSING["scale"], rtol=1e-6, atol=0) and abs(offset) < 1e-9):
             # to_model_input gives pixels / 255; a file that asks for another affine map gets it.
             x = (x * np.float32(255.0 * scale) + np.float32(offset)).astype(np.float32)
         return quantize(x, self.input_spec) if self.input_spec.quantized else x
 
+    @functools.cached_property
+    def _output_table(self) -> np.ndarray:
+        """Dequantized value of each 8-bit output code, indexed by the code's raw byte."""
+        codes = np.arange(256, dtype=np.uint8).view(self.output_spec.dtype)
+        return dequantize(codes, self.output_spec)
+
+    def _pixel_table(self) -> np.ndarray:
+        """The model input for each pixel value 0-255 (float32, or int8 for quantized inputs).
+
+        Cached per preprocessing, so it follows ``metadata`` if an app replaces it.
+        """
+        key = self._scale_offset()
+        cached = self.__dict__.get("_pixel_cache")
+        if cached is None or cached[0] != key:
+            cached = (key, self._from_unit(preprocess(np.arange(256, dtype=np.uint8))))
+            self.__dict__["_pixel_cache"] = cached
+        return cached[1]
+
     def finish(self, raw: np.ndarray) -> np.ndarray:
         """Raw output -> float32 probabilities (dequantized for int8 outputs); NaN/inf is a ModelError."""
-        probs = dequantize(raw, self.output_spec) if self.output_spec.quantized else raw.astype(np.float32, copy=False)
+        if self.output_spec.quantized:
+            # 8-bit codes dequantize through a 256-entry table (the same arithmetic, done once),
+            # and are always finite.
+            return self._output_table[raw.view(np.uint8)]
+        probs = raw.astype(np.float32, copy=False)
         if not np.isfinite(probs).all():
             # Finite input gave NaN/inf: weights hold NaN/inf, i.e. the file is damaged.
             raise ModelError(f"{self.path}: the model computed NaN or inf (damaged weights?)")
