@@ -91,9 +91,10 @@ def test_tflm_ops_and_arena(exported_dir):
     assert "TANH" in ops  # the reference CNN's activations
     assert "QUANTIZE" not in ops and "DEQUANTIZE" not in ops  # int8 in and out: no conversions
     plan = plan_arena(data)
-    # The largest activation is conv1's 26x26x6 int8 output; it and its tanh output live together.
+    # The largest activation is conv1's 26x26x6 int8 output; it lives together with the 13x13x6
+    # MaxPool output (pooling runs before tanh), each padded to 16 bytes: 4064 + 1024.
     assert plan.largest_tensor == 26 * 26 * 6
-    assert 2 * 4064 <= plan.activations <= 4064 * 2 + 1024 + 784
+    assert 4064 + 1024 <= plan.activations <= 4064 + 1024 + 784
     assert plan.recommended >= plan.activations + plan.persistent
     # Never more than a naive plan that gives every activation its own slot.
     assert plan.activations < sum(np.prod(s) for s in [(28, 28), (26, 26, 6), (26, 26, 6), (13, 13, 6),

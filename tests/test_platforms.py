@@ -111,7 +111,8 @@ def test_ensure_root_stops_with_the_hosts_problem(monkeypatch, tmp_path):
 
 def test_requirements_come_from_the_bundle_plus_onnxruntime_and_key_the_stamp():
     reqs = rootmod.requirements()
-    bundle = [ln.strip() for ln in rootmod.BUNDLE_REQUIREMENTS.read_text().splitlines() if ln.strip()]
+    bundle = [ln.strip() for ln in rootmod.BUNDLE_REQUIREMENTS.read_text().splitlines()
+              if ln.strip() and not ln.startswith("#")]
     assert reqs.splitlines() == [*bundle, "onnxruntime"]
     config = rootmod.RootConfig()
     same, other = rootmod.stamp_for(config, reqs), rootmod.stamp_for(config, reqs + "scipy\n")

@@ -32,7 +32,8 @@ def forward_function(model):
     import keras
     import tensorflow as tf
 
-    spec = tf.TensorSpec((None, 28, 28, 1), tf.float32, name=INPUT_NAME)
+    # The model's own input shape (the reference CNN's is 28x28x1); the batch stays dynamic.
+    spec = tf.TensorSpec((None, *model.input_shape[1:]), tf.float32, name=INPUT_NAME)
 
     layers = list(model.layers)
 

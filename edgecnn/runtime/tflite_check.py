@@ -27,6 +27,7 @@ SCHEMA_VERSION = 3
 _ITEMSIZE = {0: 4, 1: 2, 2: 4, 3: 1, 4: 8, 6: 1, 7: 2, 8: 8, 9: 1, 10: 8, 11: 16, 12: 8, 15: 4, 16: 2, 18: 2}
 _MAX_ELEMENTS = 1 << 31  # tensors beyond 2**31 elements are not something this toolkit ever writes
 CUSTOM = 32  # BuiltinOperator.CUSTOM
+_FLOAT_TYPES = {0: np.float32, 1: np.float16}  # TensorType FLOAT32, FLOAT16: weights must be finite
 
 
 class TFLiteCheckError(ValueError):
@@ -112,7 +113,10 @@ def _check(schema, data: bytes) -> None:
         n_tensors = count(subgraph.TensorsLength(), "tensor")
         tensor_counts.append(n_tensors)
         for t in range(n_tensors):
-            _check_tensor(subgraph.Tensors(t), g, t, n_buffers, buffer_sizes, max_type)
+            tensor = subgraph.Tensors(t)
+            _check_tensor(tensor, g, t, n_buffers, buffer_sizes, max_type)
+            if tensor.Type() in _FLOAT_TYPES and buffer_sizes[tensor.Buffer()]:
+                _check_finite(model.Buffers(tensor.Buffer()), data, _FLOAT_TYPES[tensor.Type()], g, t)
         _check_indices(_ints(subgraph.InputsAsNumpy()), n_tensors, f"subgraph {g} inputs", optional=False)
         _check_indices(_ints(subgraph.OutputsAsNumpy()), n_tensors, f"subgraph {g} outputs", optional=False)
         if subgraph.InputsLength() == 0 or subgraph.OutputsLength() == 0:
@@ -182,6 +186,16 @@ def _check_tensor(tensor, g: int, t: int, n_buffers: int, buffer_sizes: list[int
                 axis = quant.QuantizedDimension()
                 if not 0 <= axis < shape.size or shape[axis] != scales.size:
                     raise TFLiteCheckError(f"{where} has {scales.size} scales for axis {axis} of shape {shape.tolist()}")
+
+
+def _check_finite(buf, data: bytes, dtype, g: int, t: int) -> None:
+    """Float weights that hold NaN or inf: a damaged file (whatever the ops then make of it;
+    a MaxPool, for one, may silently drop NaN and give finite nonsense)."""
+    offset = buf.Offset()
+    raw = data[offset: offset + buf.Size()] if offset > 1 else buf.DataAsNumpy().tobytes()
+    values = np.frombuffer(raw, dtype=dtype, count=len(raw) // np.dtype(dtype).itemsize)
+    if not np.isfinite(values).all():
+        raise TFLiteCheckError(f"tensor {t} of subgraph {g} holds NaN or inf weights (damaged file?)")
 
 
 def _floats(value) -> np.ndarray:
