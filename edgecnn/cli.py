@@ -14,7 +14,12 @@ from pathlib import Path
 import click
 
 from edgecnn import __version__
+# The registries give the CLI its choices; all three are light imports (no numpy, no
+# TensorFlow, no runtime), so `edgecnn --help` stays instant (a test checks it).
+from edgecnn.bundle import TARGETS as BUNDLE_TARGETS
 from edgecnn.errors import EdgeCnnError
+from edgecnn.export import REGISTRY as _EXPORT_REGISTRY
+from edgecnn.platforms.registry import CHOICES as _PLATFORM_CHOICES
 
 DEFAULT_OUTPUT_DIR = Path("exports")
 
@@ -80,11 +85,10 @@ def train(epochs: int, batch_size: int, seed: int, h5: bool, output_dir: Path, d
         f"Test accuracy {result.test_accuracy:.2%} in {result.wall_seconds:.1f} s -> {result.model_path}"
     )
 
+
 # --- export ------------------------------------------------------------------------------
-# Choices come from the export REGISTRY (a light import: no TensorFlow), so a new exporter
-# row (e.g. ("c", "int8")) appears in --format / --quantize and in their validation by itself.
-from edgecnn.export import REGISTRY as _EXPORT_REGISTRY  # noqa: E402
-from edgecnn.platforms.registry import CHOICES as _PLATFORM_CHOICES  # noqa: E402
+# Choices come from the export REGISTRY, so a new exporter row (e.g. ("c", "int8")) appears
+# in --format / --quantize and in their validation by itself.
 
 _QUANTIZE_CHOICES = sorted({p for _, p in _EXPORT_REGISTRY if p != "float32"})
 _DEFAULT_PRECISIONS = ("float32", "int8")  # what --format all exports without --quantize
@@ -311,9 +315,6 @@ def predict(model_path: Path, top: int, as_json: bool, inputs: tuple[Path, ...])
             click.echo(f"{r['input']} {r['digit']} {r['confidence']:.4f}{extra}")
     if failed:
         raise SystemExit(1)
-
-
-from edgecnn.bundle import TARGETS as BUNDLE_TARGETS  # noqa: E402  (light: no numpy, no runtime)
 
 
 @cli.command()
