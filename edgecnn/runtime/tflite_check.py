@@ -5,14 +5,20 @@ buffer, but not that the model makes sense: a file with no subgraph, an operator
 tensor index points past the tensor list or a weight buffer shorter than its tensor
 passes the verifier and then crashes the interpreter natively (SIGSEGV), taking the
 whole process down. benchmarks/fuzz.py found such files among a few thousand byte
-mutations. This check closes those holes in pure Python, reading the file through the
-schema bindings that ai-edge-litert ships (``schema_py_generated``), in about a
-millisecond for the reference model.
+mutations. This check closes those holes in pure Python, in about a millisecond for the
+reference model.
+
+It reads the flatbuffer with ``struct`` (like ``edgecnn/runtime/flatbuffer.py``), not
+through ``ai_edge_litert.schema_py_generated``: importing that generated module costs
+~16 ms, a large share of ``edgecnn predict``'s cold start. The reads below make the same
+reads, in the same order, as the generated accessors over ``flatbuffers.table.Table``
+(flatbuffers 25.12), so a damaged file fails the same check with the same message.
+Field numbers follow tensorflow/compiler/mlir/lite/schema/schema.fbs (the vtable slot of
+field ``n`` is ``4 + 2 * n``; the generated ``Model.Buffers`` reads slot 12: field 4).
 """
 
 from __future__ import annotations
 
-import functools
 import logging
 import math
 import struct
@@ -28,48 +34,142 @@ _ITEMSIZE = {0: 4, 1: 2, 2: 4, 3: 1, 4: 8, 6: 1, 7: 2, 8: 8, 9: 1, 10: 8, 11: 16
 _MAX_ELEMENTS = 1 << 31  # tensors beyond 2**31 elements are not something this toolkit ever writes
 CUSTOM = 32  # BuiltinOperator.CUSTOM
 _FLOAT_TYPES = {0: np.float32, 1: np.float16}  # TensorType FLOAT32, FLOAT16: weights must be finite
+# Enum maxima of the schema that ai-edge-litert 2.3.0 ships (schema_py_generated):
+_MAX_BUILTIN = 209  # max(BuiltinOperator): STABLEHLO_SHIFT_LEFT
+_MAX_TENSOR_TYPE = 22  # max(TensorType): INT2
+
+# Field numbers (schema.fbs).
+_MODEL_VERSION, _MODEL_OPERATOR_CODES, _MODEL_SUBGRAPHS = 0, 1, 2  # Model.version, .operator_codes, .subgraphs
+_MODEL_BUFFERS, _MODEL_METADATA, _MODEL_SIGNATURE_DEFS = 4, 6, 7  # Model.buffers, .metadata, .signature_defs
+_OPCODE_DEPRECATED_BUILTIN, _OPCODE_CUSTOM, _OPCODE_BUILTIN = 0, 1, 3  # OperatorCode.deprecated_builtin_code (byte),
+#                                                      .custom_code (string), .builtin_code (BuiltinOperator: int)
+_BUF_DATA, _BUF_OFFSET, _BUF_SIZE = 0, 1, 2  # Buffer.data ([ubyte]), .offset (ulong), .size (ulong)
+_SG_TENSORS, _SG_INPUTS, _SG_OUTPUTS, _SG_OPERATORS = 0, 1, 2, 3  # SubGraph.tensors, .inputs, .outputs, .operators
+_TENSOR_SHAPE, _TENSOR_TYPE, _TENSOR_BUFFER = 0, 1, 2  # Tensor.shape ([int]), .type (TensorType: byte), .buffer (uint)
+_TENSOR_QUANT, _TENSOR_SPARSITY, _TENSOR_SHAPE_SIG = 4, 6, 7  # Tensor.quantization, .sparsity, .shape_signature
+_QUANT_SCALE, _QUANT_ZERO_POINT, _QUANT_DIM = 2, 3, 6  # QuantizationParameters.scale ([float]),
+#                                                         .zero_point ([long]), .quantized_dimension (int)
+_OP_OPCODE_INDEX, _OP_INPUTS, _OP_OUTPUTS, _OP_INTERMEDIATES = 0, 1, 2, 8  # Operator.opcode_index (uint), .inputs,
+#                                                                             .outputs, .intermediates ([int])
+_SIG_INPUTS, _SIG_OUTPUTS, _SIG_SUBGRAPH = 0, 1, 4  # SignatureDef.inputs, .outputs ([TensorMap]), .subgraph_index
+_TMAP_TENSOR_INDEX = 1  # TensorMap.tensor_index (uint)
+_META_BUFFER = 1  # Metadata.buffer (uint)
+
+_U8 = struct.Struct("<B").unpack_from
+_I8 = struct.Struct("<b").unpack_from
+_U16 = struct.Struct("<H").unpack_from
+_I32 = struct.Struct("<i").unpack_from
+_U32 = struct.Struct("<I").unpack_from
+_U64 = struct.Struct("<Q").unpack_from
+_UOFFSET_MAX = 0xFFFFFFFF
+_I32_VEC, _I64_VEC, _F32_VEC = np.dtype("<i4"), np.dtype("<i8"), np.dtype("<f4")
 
 
 class TFLiteCheckError(ValueError):
     """What is structurally wrong with a TFLite file (the caller adds the file name)."""
 
 
-def _schema():
-    try:
-        from ai_edge_litert import schema_py_generated as schema
-    except ImportError:  # tflite-runtime wheels do not ship the schema bindings
-        return None
-    return schema
-
-
-@functools.lru_cache(maxsize=None)
-def _max_enum(cls) -> int:
-    return max(v for k, v in vars(cls).items() if not k.startswith("_") and isinstance(v, int))
-
-
-def _ints(value) -> np.ndarray:
-    """A flatbuffers ``...AsNumpy()`` result (0 when the vector is absent) as an int64 array."""
-    return np.zeros(0, np.int64) if isinstance(value, int) else np.asarray(value, np.int64)
+class _OutOfRange(Exception):
+    """A position flatbuffers' Python reader refuses (it raises TypeError there)."""
 
 
 def check_tflite(data: bytes) -> None:
     """Raise TFLiteCheckError if ``data`` is not a structurally sound TFLite model."""
     if len(data) < 8 or data[4:8] != IDENTIFIER:
         raise TFLiteCheckError("not a TFLite flatbuffer (no TFL3 identifier)")
-    schema = _schema()
-    if schema is None:
-        log.debug("no TFLite schema bindings installed; leaving the checks to LiteRT's verifier")
-        return
     try:
-        _check(schema, data)
+        _check(data)
     except TFLiteCheckError:
         raise
-    except (IndexError, ValueError, TypeError, struct.error, UnicodeDecodeError, OverflowError) as exc:
-        # An offset into nowhere: the flatbuffers Python reader fails where C++ would read wild memory.
+    except (IndexError, ValueError, TypeError, struct.error, UnicodeDecodeError, OverflowError, _OutOfRange) as exc:
+        # An offset into nowhere: a Python reader fails where C++ would read wild memory.
         raise TFLiteCheckError("malformed flatbuffer: an offset points outside the file") from exc
 
 
-def _check(schema, data: bytes) -> None:
+# Readers. Each makes the reads flatbuffers.table.Table makes for the generated accessor, so
+# a wild offset fails here exactly where it fails there (struct.error / numpy ValueError).
+
+def _slot(data, table: int, field: int) -> int:
+    """Table.Offset: the field's offset from the table start, 0 when absent."""
+    vtable = table - _I32(data, table)[0]
+    if vtable < 0:  # Table.Get refuses a negative position; struct would read from the end
+        raise _OutOfRange(vtable)
+    slot = 4 + 2 * field
+    if slot < _U16(data, vtable)[0]:
+        return _U16(data, vtable + slot)[0]
+    return 0
+
+
+def _scalar(data, table: int, field: int, unpack) -> int:
+    o = _slot(data, table, field)
+    return unpack(data, table + o)[0] if o else 0
+
+
+def _vector(data, table: int, field: int) -> tuple[int, int]:
+    """(start of elements, length) of a vector field (Table.Vector / VectorLen); (0, 0) when absent."""
+    o = _slot(data, table, field)
+    if not o:
+        return 0, 0
+    pos = table + o
+    pos += _U32(data, pos)[0]
+    return pos + 4, _U32(data, pos)[0]
+
+
+def _array(data, table: int, field: int, dtype) -> np.ndarray | None:
+    """Table.GetVectorAsNumpy; None when the field is absent (the generated code returns 0)."""
+    o = _slot(data, table, field)
+    if not o:
+        return None
+    pos = table + o
+    pos += _U32(data, pos)[0]
+    start, length = pos + 4, _U32(data, pos)[0]
+    return np.frombuffer(data, dtype=dtype, count=length, offset=start)
+
+
+def _element(data, start: int, j: int) -> int:
+    """Position of table ``j`` of a vector of tables (Vector + j * 4, then Table.Indirect)."""
+    pos = start + 4 * j
+    if pos > _UOFFSET_MAX:
+        raise _OutOfRange(pos)
+    pos += _U32(data, pos)[0]
+    if pos > _UOFFSET_MAX:  # Table.__init__ refuses it (before any field of the table is read)
+        raise _OutOfRange(pos)
+    return pos
+
+
+def _table(data, table: int, field: int) -> int | None:
+    """Position of a sub-table field (Table.Indirect), None when absent."""
+    o = _slot(data, table, field)
+    if not o:
+        return None
+    pos = table + o
+    pos += _U32(data, pos)[0]
+    if pos > _UOFFSET_MAX:  # Table.__init__ refuses it
+        raise _OutOfRange(pos)
+    return pos
+
+
+def _string(data, table: int, field: int) -> bytes | None:
+    """Table.String (its slicing clamps, it never fails on the length); None when absent."""
+    o = _slot(data, table, field)
+    if not o:
+        return None
+    pos = table + o
+    pos += _U32(data, pos)[0]
+    start = pos + 4
+    return bytes(data[start: start + _U32(data, pos)[0]])
+
+
+def _ints(value) -> np.ndarray:
+    """A vector read by ``_array`` (None when the vector is absent) as an int64 array."""
+    return np.zeros(0, np.int64) if value is None else np.asarray(value, np.int64)
+
+
+def _floats(value) -> np.ndarray:
+    return np.zeros(0, np.float32) if value is None else np.asarray(value, np.float32)
+
+
+def _check(data: bytes) -> None:
     size = len(data)
 
     def count(n: int, what: str) -> int:
@@ -78,72 +178,87 @@ def _check(schema, data: bytes) -> None:
             raise TFLiteCheckError(f"corrupt {what} count ({n})")
         return n
 
-    model = schema.Model.GetRootAs(data, 0)
-    if model.Version() != SCHEMA_VERSION:
-        raise TFLiteCheckError(f"schema version {model.Version()}, expected {SCHEMA_VERSION}")
-    n_codes = count(model.OperatorCodesLength(), "operator code")
-    n_subgraphs = count(model.SubgraphsLength(), "subgraph")
-    n_buffers = count(model.BuffersLength(), "buffer")
+    model = _U32(data, 0)[0]  # the root table
+    version = _scalar(data, model, _MODEL_VERSION, _U32)
+    if version != SCHEMA_VERSION:
+        raise TFLiteCheckError(f"schema version {version}, expected {SCHEMA_VERSION}")
+    codes_start, n_codes = _vector(data, model, _MODEL_OPERATOR_CODES)
+    n_codes = count(n_codes, "operator code")
+    subgraphs_start, n_subgraphs = _vector(data, model, _MODEL_SUBGRAPHS)
+    n_subgraphs = count(n_subgraphs, "subgraph")
+    buffers_start, n_buffers = _vector(data, model, _MODEL_BUFFERS)
+    n_buffers = count(n_buffers, "buffer")
     if n_subgraphs == 0:
         raise TFLiteCheckError("holds no subgraph")
 
-    max_builtin = _max_enum(schema.BuiltinOperator)
     for i in range(n_codes):
-        code = model.OperatorCodes(i)
-        builtin = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
-        if not 0 <= builtin <= max_builtin:
+        code = _element(data, codes_start, i)
+        builtin = max(_scalar(data, code, _OPCODE_BUILTIN, _I32), _scalar(data, code, _OPCODE_DEPRECATED_BUILTIN, _I8))
+        if not 0 <= builtin <= _MAX_BUILTIN:
             raise TFLiteCheckError(f"operator code {i} is unknown builtin {builtin}")
-        if builtin == CUSTOM and not code.CustomCode():
+        if builtin == CUSTOM and not _string(data, code, _OPCODE_CUSTOM):
             raise TFLiteCheckError(f"operator code {i} is a custom op without a name")
 
     buffer_sizes = []
+    buffer_tables = []
     for i in range(n_buffers):
-        buf = model.Buffers(i)
-        offset, length = buf.Offset(), buf.Size()
+        buf = _element(data, buffers_start, i)
+        offset, length = _scalar(data, buf, _BUF_OFFSET, _U64), _scalar(data, buf, _BUF_SIZE, _U64)
         if offset > 1 and offset + length > size:  # offset/size: buffers stored after the flatbuffer
             raise TFLiteCheckError(f"buffer {i} points past the end of the file")
-        buffer_sizes.append(length if offset > 1 else buf.DataLength())
+        buffer_sizes.append(length if offset > 1 else _vector(data, buf, _BUF_DATA)[1])
+        buffer_tables.append(buf)
 
-    max_type = _max_enum(schema.TensorType)
     tensor_counts = []
     for g in range(n_subgraphs):
-        subgraph = model.Subgraphs(g)
-        if subgraph is None:
-            raise TFLiteCheckError(f"subgraph {g} is missing")
-        n_tensors = count(subgraph.TensorsLength(), "tensor")
+        subgraph = _element(data, subgraphs_start, g)
+        tensors_start, n_tensors = _vector(data, subgraph, _SG_TENSORS)
+        n_tensors = count(n_tensors, "tensor")
         tensor_counts.append(n_tensors)
         for t in range(n_tensors):
-            tensor = subgraph.Tensors(t)
-            _check_tensor(tensor, g, t, n_buffers, buffer_sizes, max_type)
-            if tensor.Type() in _FLOAT_TYPES and buffer_sizes[tensor.Buffer()]:
-                _check_finite(model.Buffers(tensor.Buffer()), data, _FLOAT_TYPES[tensor.Type()], g, t)
-        _check_indices(_ints(subgraph.InputsAsNumpy()), n_tensors, f"subgraph {g} inputs", optional=False)
-        _check_indices(_ints(subgraph.OutputsAsNumpy()), n_tensors, f"subgraph {g} outputs", optional=False)
-        if subgraph.InputsLength() == 0 or subgraph.OutputsLength() == 0:
+            tensor = _element(data, tensors_start, t)
+            dtype, buffer = _check_tensor(data, tensor, g, t, n_buffers, buffer_sizes)
+            if dtype in _FLOAT_TYPES and buffer_sizes[buffer]:
+                _check_finite(data, buffer_tables[buffer], _FLOAT_TYPES[dtype], g, t)
+        inputs = _ints(_array(data, subgraph, _SG_INPUTS, _I32_VEC))
+        _check_indices(inputs, n_tensors, f"subgraph {g} inputs", optional=False)
+        outputs = _ints(_array(data, subgraph, _SG_OUTPUTS, _I32_VEC))
+        _check_indices(outputs, n_tensors, f"subgraph {g} outputs", optional=False)
+        if inputs.size == 0 or outputs.size == 0:
             raise TFLiteCheckError(f"subgraph {g} has no inputs or no outputs")
-        for o in range(count(subgraph.OperatorsLength(), "operator")):
-            op = subgraph.Operators(o)
-            if not 0 <= op.OpcodeIndex() < n_codes:
-                raise TFLiteCheckError(f"operator {o} uses operator code {op.OpcodeIndex()} of {n_codes}")
+        operators_start, n_operators = _vector(data, subgraph, _SG_OPERATORS)
+        for o in range(count(n_operators, "operator")):
+            op = _element(data, operators_start, o)
+            opcode_index = _scalar(data, op, _OP_OPCODE_INDEX, _U32)
+            if not 0 <= opcode_index < n_codes:
+                raise TFLiteCheckError(f"operator {o} uses operator code {opcode_index} of {n_codes}")
             where = f"operator {o} of subgraph {g}"
-            _check_indices(_ints(op.InputsAsNumpy()), n_tensors, f"{where} inputs", optional=True)
-            _check_indices(_ints(op.OutputsAsNumpy()), n_tensors, f"{where} outputs", optional=False)
-            _check_indices(_ints(op.IntermediatesAsNumpy()), n_tensors, f"{where} intermediates", optional=True)
+            _check_indices(_ints(_array(data, op, _OP_INPUTS, _I32_VEC)), n_tensors, f"{where} inputs", optional=True)
+            _check_indices(_ints(_array(data, op, _OP_OUTPUTS, _I32_VEC)), n_tensors, f"{where} outputs",
+                           optional=False)
+            _check_indices(_ints(_array(data, op, _OP_INTERMEDIATES, _I32_VEC)), n_tensors, f"{where} intermediates",
+                           optional=True)
 
-    for i in range(count(model.SignatureDefsLength(), "signature")):
-        signature = model.SignatureDefs(i)
-        g = signature.SubgraphIndex()
+    signatures_start, n_signatures = _vector(data, model, _MODEL_SIGNATURE_DEFS)
+    for i in range(count(n_signatures, "signature")):
+        signature = _element(data, signatures_start, i)
+        g = _scalar(data, signature, _SIG_SUBGRAPH, _U32)
         if not 0 <= g < n_subgraphs:
             raise TFLiteCheckError(f"signature {i} names subgraph {g} of {n_subgraphs}")
-        maps = [signature.Inputs(j) for j in range(count(signature.InputsLength(), "signature input"))]
-        maps += [signature.Outputs(j) for j in range(count(signature.OutputsLength(), "signature output"))]
+        inputs_start, n_inputs = _vector(data, signature, _SIG_INPUTS)
+        maps = [_element(data, inputs_start, j) for j in range(count(n_inputs, "signature input"))]
+        outputs_start, n_outputs = _vector(data, signature, _SIG_OUTPUTS)
+        maps += [_element(data, outputs_start, j) for j in range(count(n_outputs, "signature output"))]
         for tensor_map in maps:
-            if not 0 <= tensor_map.TensorIndex() < tensor_counts[g]:
-                raise TFLiteCheckError(f"signature {i} names tensor {tensor_map.TensorIndex()} of {tensor_counts[g]}")
+            index = _scalar(data, tensor_map, _TMAP_TENSOR_INDEX, _U32)
+            if not 0 <= index < tensor_counts[g]:
+                raise TFLiteCheckError(f"signature {i} names tensor {index} of {tensor_counts[g]}")
 
-    for i in range(count(model.MetadataLength(), "metadata")):
-        if not 0 <= model.Metadata(i).Buffer() < n_buffers:
-            raise TFLiteCheckError(f"metadata {i} names buffer {model.Metadata(i).Buffer()} of {n_buffers}")
+    metadata_start, n_metadata = _vector(data, model, _MODEL_METADATA)
+    for i in range(count(n_metadata, "metadata")):
+        buffer = _scalar(data, _element(data, metadata_start, i), _META_BUFFER, _U32)
+        if not 0 <= buffer < n_buffers:
+            raise TFLiteCheckError(f"metadata {i} names buffer {buffer} of {n_buffers}")
 
 
 def _check_indices(indices: np.ndarray, n_tensors: int, what: str, optional: bool) -> None:
@@ -153,50 +268,53 @@ def _check_indices(indices: np.ndarray, n_tensors: int, what: str, optional: boo
         raise TFLiteCheckError(f"{what} name tensor {bad} of {n_tensors}")
 
 
-def _check_tensor(tensor, g: int, t: int, n_buffers: int, buffer_sizes: list[int], max_type: int) -> None:
+def _check_tensor(data, tensor: int, g: int, t: int, n_buffers: int, buffer_sizes: list[int]) -> tuple[int, int]:
+    """Check one tensor table; return its (type, buffer index)."""
     where = f"tensor {t} of subgraph {g}"
-    dtype = tensor.Type()
-    if not 0 <= dtype <= max_type:
+    dtype = _scalar(data, tensor, _TENSOR_TYPE, _I8)
+    if not 0 <= dtype <= _MAX_TENSOR_TYPE:
         raise TFLiteCheckError(f"{where} has unknown type {dtype}")
-    shape = _ints(tensor.ShapeAsNumpy())
+    shape = _ints(_array(data, tensor, _TENSOR_SHAPE, _I32_VEC))
     if shape.size > 16 or (shape.size and shape.min() < 0):
         raise TFLiteCheckError(f"{where} has invalid shape {shape.tolist()}")
     elements = math.prod(int(d) for d in shape)
     if elements > _MAX_ELEMENTS:
         raise TFLiteCheckError(f"{where} has {elements} elements")
-    signature = _ints(tensor.ShapeSignatureAsNumpy())
+    signature = _ints(_array(data, tensor, _TENSOR_SHAPE_SIG, _I32_VEC))
     if signature.size and (signature.size != shape.size or signature.min() < -1):
         raise TFLiteCheckError(f"{where} has shape signature {signature.tolist()} for shape {shape.tolist()}")
-    buffer = tensor.Buffer()
+    buffer = _scalar(data, tensor, _TENSOR_BUFFER, _U32)
     if not 0 <= buffer < n_buffers:
         raise TFLiteCheckError(f"{where} names buffer {buffer} of {n_buffers}")
-    if buffer_sizes[buffer] and dtype in _ITEMSIZE and tensor.Sparsity() is None:
+    if buffer_sizes[buffer] and dtype in _ITEMSIZE and _table(data, tensor, _TENSOR_SPARSITY) is None:
         expected = elements * _ITEMSIZE[dtype]
         if buffer_sizes[buffer] != expected:
             raise TFLiteCheckError(f"{where} needs {expected} bytes of data, its buffer holds {buffer_sizes[buffer]}")
-    quant = tensor.Quantization()
+    quant = _table(data, tensor, _TENSOR_QUANT)
     if quant is not None:
-        scales, zero_points = _floats(quant.ScaleAsNumpy()), _ints(quant.ZeroPointAsNumpy())
+        scales = _floats(_array(data, quant, _QUANT_SCALE, _F32_VEC))
+        zero_points = _ints(_array(data, quant, _QUANT_ZERO_POINT, _I64_VEC))
         if scales.size:
             if zero_points.size not in (0, scales.size):
                 raise TFLiteCheckError(f"{where} has {scales.size} scales but {zero_points.size} zero points")
             if not np.isfinite(scales).all():
                 raise TFLiteCheckError(f"{where} has a non-finite quantization scale")
             if scales.size > 1:
-                axis = quant.QuantizedDimension()
+                axis = _scalar(data, quant, _QUANT_DIM, _I32)
                 if not 0 <= axis < shape.size or shape[axis] != scales.size:
                     raise TFLiteCheckError(f"{where} has {scales.size} scales for axis {axis} of shape {shape.tolist()}")
+    return dtype, buffer
 
 
-def _check_finite(buf, data: bytes, dtype, g: int, t: int) -> None:
+def _check_finite(data, buf: int, dtype, g: int, t: int) -> None:
     """Float weights that hold NaN or inf: a damaged file (whatever the ops then make of it;
     a MaxPool, for one, may silently drop NaN and give finite nonsense)."""
-    offset = buf.Offset()
-    raw = data[offset: offset + buf.Size()] if offset > 1 else buf.DataAsNumpy().tobytes()
+    offset = _scalar(data, buf, _BUF_OFFSET, _U64)
+    if offset > 1:
+        raw = data[offset: offset + _scalar(data, buf, _BUF_SIZE, _U64)]
+    else:
+        start, length = _vector(data, buf, _BUF_DATA)  # Buffer.DataAsNumpy
+        raw = np.frombuffer(data, dtype=np.uint8, count=length, offset=start).tobytes()
     values = np.frombuffer(raw, dtype=dtype, count=len(raw) // np.dtype(dtype).itemsize)
     if not np.isfinite(values).all():
         raise TFLiteCheckError(f"tensor {t} of subgraph {g} holds NaN or inf weights (damaged file?)")
-
-
-def _floats(value) -> np.ndarray:
-    return np.zeros(0, np.float32) if isinstance(value, int) else np.asarray(value, np.float32)
