@@ -81,6 +81,14 @@ def main() -> int:
     args = parser.parse_args()
     if not args.model.is_file():
         raise SystemExit(f"Error: {args.model}: not found; run `edgecnn export --format tflite --quantize`")
+    # Byte-compile edgecnn first, as `pip install` does: numpy and LiteRT come with their .pyc
+    # files, and an environment with PYTHONDONTWRITEBYTECODE (or an editable install that never
+    # wrote any) would otherwise recompile edgecnn's sources, and only those, on every run.
+    import compileall
+
+    import edgecnn
+
+    compileall.compile_dir(str(Path(edgecnn.__file__).parent), quiet=1)
     with tempfile.TemporaryDirectory() as tmp:
         image = args.image or draw_digit(Path(tmp))
         bare_script = Path(tmp) / "bare.py"
