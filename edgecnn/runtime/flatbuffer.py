@@ -1,8 +1,11 @@
-"""Read one named metadata entry of a TFLite flatbuffer with ``struct`` alone.
+"""Read TFLite flatbuffers with ``struct`` alone: the readers and one metadata lookup.
 
 Why not ``ai_edge_litert.schema_py_generated``: importing that generated module costs
-~25 ms and ~4 MB, a sizeable share of ``edgecnn predict``'s cold start, for one lookup.
-Field numbers follow tensorflow/compiler/mlir/lite/schema/schema.fbs:
+~16-25 ms and ~4 MB, a sizeable share of ``edgecnn predict``'s cold start. The readers
+below make the same reads, in the same order, as the generated accessors over
+``flatbuffers.table.Table`` (flatbuffers 25.12), so a damaged file fails where it would
+fail there. They serve both ``read_metadata`` and the structural check in
+``tflite_check``. Field numbers follow tensorflow/compiler/mlir/lite/schema/schema.fbs:
 Model.buffers = 4, Model.metadata = 6; Metadata.name = 0, Metadata.buffer = 1;
 Buffer.data = 0, Buffer.offset = 1, Buffer.size = 2.
 """
@@ -11,71 +14,122 @@ from __future__ import annotations
 
 import struct
 
+import numpy as np
+
 _MODEL_BUFFERS, _MODEL_METADATA = 4, 6
 _META_NAME, _META_BUFFER = 0, 1
 _BUF_DATA, _BUF_OFFSET, _BUF_SIZE = 0, 1, 2
 
-
-def _field(buf: bytes, table: int, index: int) -> int:
-    """Absolute position of a table field's value, or 0 when the field is absent."""
-    vtable = table - struct.unpack_from("<i", buf, table)[0]
-    vt_size = struct.unpack_from("<H", buf, vtable)[0]
-    slot = 4 + 2 * index
-    if slot >= vt_size:
-        return 0
-    off = struct.unpack_from("<H", buf, vtable + slot)[0]
-    return table + off if off else 0
+I8 = struct.Struct("<b").unpack_from
+U16 = struct.Struct("<H").unpack_from
+I32 = struct.Struct("<i").unpack_from
+U32 = struct.Struct("<I").unpack_from
+U64 = struct.Struct("<Q").unpack_from
+UOFFSET_MAX = 0xFFFFFFFF
 
 
-def _deref(buf: bytes, pos: int) -> int:
-    return pos + struct.unpack_from("<I", buf, pos)[0]
+class OutOfRange(Exception):
+    """A position flatbuffers' Python reader refuses (it raises TypeError there)."""
 
 
-def _vector(buf: bytes, table: int, index: int) -> tuple[int, int]:
-    """(start of elements, length) of a vector field; (0, 0) when absent."""
-    pos = _field(buf, table, index)
-    if not pos:
+# Readers. Each makes the reads flatbuffers.table.Table makes for the generated accessor, so
+# a wild offset fails here exactly where it fails there (struct.error / numpy ValueError).
+
+def slot(data, table: int, field: int) -> int:
+    """Table.Offset: the field's offset from the table start, 0 when absent."""
+    vtable = table - I32(data, table)[0]
+    if vtable < 0:  # Table.Get refuses a negative position; struct would read from the end
+        raise OutOfRange(vtable)
+    entry = 4 + 2 * field
+    if entry < U16(data, vtable)[0]:
+        return U16(data, vtable + entry)[0]
+    return 0
+
+
+def scalar(data, table: int, field: int, unpack) -> int:
+    o = slot(data, table, field)
+    return unpack(data, table + o)[0] if o else 0
+
+
+def vector(data, table: int, field: int) -> tuple[int, int]:
+    """(start of elements, length) of a vector field (Table.Vector / VectorLen); (0, 0) when absent."""
+    o = slot(data, table, field)
+    if not o:
         return 0, 0
-    vec = _deref(buf, pos)
-    return vec + 4, struct.unpack_from("<I", buf, vec)[0]
+    pos = table + o
+    pos += U32(data, pos)[0]
+    return pos + 4, U32(data, pos)[0]
 
 
-def _table_at(buf: bytes, start: int, i: int) -> int:
-    return _deref(buf, start + 4 * i)
+def array(data, table: int, field: int, dtype) -> np.ndarray | None:
+    """Table.GetVectorAsNumpy; None when the field is absent (the generated code returns 0)."""
+    o = slot(data, table, field)
+    if not o:
+        return None
+    pos = table + o
+    pos += U32(data, pos)[0]
+    start, length = pos + 4, U32(data, pos)[0]
+    return np.frombuffer(data, dtype=dtype, count=length, offset=start)
+
+
+def element(data, start: int, j: int) -> int:
+    """Position of table ``j`` of a vector of tables (Vector + j * 4, then Table.Indirect)."""
+    pos = start + 4 * j
+    if pos > UOFFSET_MAX:
+        raise OutOfRange(pos)
+    pos += U32(data, pos)[0]
+    if pos > UOFFSET_MAX:  # Table.__init__ refuses it (before any field of the table is read)
+        raise OutOfRange(pos)
+    return pos
+
+
+def subtable(data, table: int, field: int) -> int | None:
+    """Position of a sub-table field (Table.Indirect), None when absent."""
+    o = slot(data, table, field)
+    if not o:
+        return None
+    pos = table + o
+    pos += U32(data, pos)[0]
+    if pos > UOFFSET_MAX:  # Table.__init__ refuses it
+        raise OutOfRange(pos)
+    return pos
+
+
+def string(data, table: int, field: int) -> bytes | None:
+    """Table.String (its slicing clamps, it never fails on the length); None when absent."""
+    o = slot(data, table, field)
+    if not o:
+        return None
+    pos = table + o
+    pos += U32(data, pos)[0]
+    start = pos + 4
+    return bytes(data[start: start + U32(data, pos)[0]])
 
 
 def read_metadata(buf: bytes, name: str) -> bytes | None:
     """The bytes of the metadata entry called ``name``; None if absent or the flatbuffer is malformed."""
     try:
-        model = _deref(buf, 0)
-        meta_start, meta_len = _vector(buf, model, _MODEL_METADATA)
-        buffers_start, buffers_len = _vector(buf, model, _MODEL_BUFFERS)
+        model = U32(buf, 0)[0]
+        meta_start, meta_len = vector(buf, model, _MODEL_METADATA)
+        buffers_start, buffers_len = vector(buf, model, _MODEL_BUFFERS)
         for i in range(meta_len):
-            entry = _table_at(buf, meta_start, i)
-            name_pos = _field(buf, entry, _META_NAME)
-            if not name_pos:
+            entry = element(buf, meta_start, i)
+            if string(buf, entry, _META_NAME) != name.encode():
                 continue
-            text = _deref(buf, name_pos)
-            length = struct.unpack_from("<I", buf, text)[0]
-            if bytes(buf[text + 4: text + 4 + length]) != name.encode():
-                continue
-            buffer_pos = _field(buf, entry, _META_BUFFER)
-            index = struct.unpack_from("<I", buf, buffer_pos)[0] if buffer_pos else 0
+            index = scalar(buf, entry, _META_BUFFER, U32)
             if index >= buffers_len:
                 return None
-            buffer = _table_at(buf, buffers_start, index)
-            data_start, data_len = _vector(buf, buffer, _BUF_DATA)
+            buffer = element(buf, buffers_start, index)
+            data_start, data_len = vector(buf, buffer, _BUF_DATA)
             if data_len:
                 data = bytes(buf[data_start: data_start + data_len])
                 return data if len(data) == data_len else None
             # Large models keep buffers after the flatbuffer: offset/size from the file start.
-            off_pos, size_pos = _field(buf, buffer, _BUF_OFFSET), _field(buf, buffer, _BUF_SIZE)
-            if off_pos and size_pos:
-                offset = struct.unpack_from("<Q", buf, off_pos)[0]
-                size = struct.unpack_from("<Q", buf, size_pos)[0]
+            offset, size = scalar(buf, buffer, _BUF_OFFSET, U64), scalar(buf, buffer, _BUF_SIZE, U64)
+            if offset > 1:
                 data = bytes(buf[offset: offset + size])
                 return data if len(data) == size else None
             return b""
-    except (struct.error, IndexError):
+    except (struct.error, IndexError, ValueError, OverflowError, OutOfRange):
         return None
     return None

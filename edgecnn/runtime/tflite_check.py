@@ -8,11 +8,11 @@ whole process down. benchmarks/fuzz.py found such files among a few thousand byt
 mutations. This check closes those holes in pure Python, in about a millisecond for the
 reference model.
 
-It reads the flatbuffer with ``struct`` (like ``edgecnn/runtime/flatbuffer.py``), not
-through ``ai_edge_litert.schema_py_generated``: importing that generated module costs
-~16 ms, a large share of ``edgecnn predict``'s cold start. The reads below make the same
-reads, in the same order, as the generated accessors over ``flatbuffers.table.Table``
-(flatbuffers 25.12), so a damaged file fails the same check with the same message.
+It reads the flatbuffer with the ``struct`` readers of ``edgecnn/runtime/flatbuffer.py``,
+not through ``ai_edge_litert.schema_py_generated``: importing that generated module costs
+~16 ms, a large share of ``edgecnn predict``'s cold start. Those readers make the same
+reads, in the same order, as the generated accessors, so a damaged file fails the same
+check with the same message.
 Field numbers follow tensorflow/compiler/mlir/lite/schema/schema.fbs (the vtable slot of
 field ``n`` is ``4 + 2 * n``; the generated ``Model.Buffers`` reads slot 12: field 4).
 """
@@ -24,6 +24,8 @@ import math
 import struct
 
 import numpy as np
+
+from edgecnn.runtime import flatbuffer as fb
 
 log = logging.getLogger(__name__)
 
@@ -55,22 +57,11 @@ _SIG_INPUTS, _SIG_OUTPUTS, _SIG_SUBGRAPH = 0, 1, 4  # SignatureDef.inputs, .outp
 _TMAP_TENSOR_INDEX = 1  # TensorMap.tensor_index (uint)
 _META_BUFFER = 1  # Metadata.buffer (uint)
 
-_U8 = struct.Struct("<B").unpack_from
-_I8 = struct.Struct("<b").unpack_from
-_U16 = struct.Struct("<H").unpack_from
-_I32 = struct.Struct("<i").unpack_from
-_U32 = struct.Struct("<I").unpack_from
-_U64 = struct.Struct("<Q").unpack_from
-_UOFFSET_MAX = 0xFFFFFFFF
 _I32_VEC, _I64_VEC, _F32_VEC = np.dtype("<i4"), np.dtype("<i8"), np.dtype("<f4")
 
 
 class TFLiteCheckError(ValueError):
     """What is structurally wrong with a TFLite file (the caller adds the file name)."""
-
-
-class _OutOfRange(Exception):
-    """A position flatbuffers' Python reader refuses (it raises TypeError there)."""
 
 
 def check_tflite(data: bytes) -> None:
@@ -81,87 +72,13 @@ def check_tflite(data: bytes) -> None:
         _check(data)
     except TFLiteCheckError:
         raise
-    except (IndexError, ValueError, TypeError, struct.error, UnicodeDecodeError, OverflowError, _OutOfRange) as exc:
+    except (IndexError, ValueError, TypeError, struct.error, UnicodeDecodeError, OverflowError, fb.OutOfRange) as exc:
         # An offset into nowhere: a Python reader fails where C++ would read wild memory.
         raise TFLiteCheckError("malformed flatbuffer: an offset points outside the file") from exc
 
 
-# Readers. Each makes the reads flatbuffers.table.Table makes for the generated accessor, so
-# a wild offset fails here exactly where it fails there (struct.error / numpy ValueError).
-
-def _slot(data, table: int, field: int) -> int:
-    """Table.Offset: the field's offset from the table start, 0 when absent."""
-    vtable = table - _I32(data, table)[0]
-    if vtable < 0:  # Table.Get refuses a negative position; struct would read from the end
-        raise _OutOfRange(vtable)
-    slot = 4 + 2 * field
-    if slot < _U16(data, vtable)[0]:
-        return _U16(data, vtable + slot)[0]
-    return 0
-
-
-def _scalar(data, table: int, field: int, unpack) -> int:
-    o = _slot(data, table, field)
-    return unpack(data, table + o)[0] if o else 0
-
-
-def _vector(data, table: int, field: int) -> tuple[int, int]:
-    """(start of elements, length) of a vector field (Table.Vector / VectorLen); (0, 0) when absent."""
-    o = _slot(data, table, field)
-    if not o:
-        return 0, 0
-    pos = table + o
-    pos += _U32(data, pos)[0]
-    return pos + 4, _U32(data, pos)[0]
-
-
-def _array(data, table: int, field: int, dtype) -> np.ndarray | None:
-    """Table.GetVectorAsNumpy; None when the field is absent (the generated code returns 0)."""
-    o = _slot(data, table, field)
-    if not o:
-        return None
-    pos = table + o
-    pos += _U32(data, pos)[0]
-    start, length = pos + 4, _U32(data, pos)[0]
-    return np.frombuffer(data, dtype=dtype, count=length, offset=start)
-
-
-def _element(data, start: int, j: int) -> int:
-    """Position of table ``j`` of a vector of tables (Vector + j * 4, then Table.Indirect)."""
-    pos = start + 4 * j
-    if pos > _UOFFSET_MAX:
-        raise _OutOfRange(pos)
-    pos += _U32(data, pos)[0]
-    if pos > _UOFFSET_MAX:  # Table.__init__ refuses it (before any field of the table is read)
-        raise _OutOfRange(pos)
-    return pos
-
-
-def _table(data, table: int, field: int) -> int | None:
-    """Position of a sub-table field (Table.Indirect), None when absent."""
-    o = _slot(data, table, field)
-    if not o:
-        return None
-    pos = table + o
-    pos += _U32(data, pos)[0]
-    if pos > _UOFFSET_MAX:  # Table.__init__ refuses it
-        raise _OutOfRange(pos)
-    return pos
-
-
-def _string(data, table: int, field: int) -> bytes | None:
-    """Table.String (its slicing clamps, it never fails on the length); None when absent."""
-    o = _slot(data, table, field)
-    if not o:
-        return None
-    pos = table + o
-    pos += _U32(data, pos)[0]
-    start = pos + 4
-    return bytes(data[start: start + _U32(data, pos)[0]])
-
-
 def _ints(value) -> np.ndarray:
-    """A vector read by ``_array`` (None when the vector is absent) as an int64 array."""
+    """A vector read by ``fb.array`` (None when the vector is absent) as an int64 array."""
     return np.zeros(0, np.int64) if value is None else np.asarray(value, np.int64)
 
 
@@ -178,85 +95,85 @@ def _check(data: bytes) -> None:
             raise TFLiteCheckError(f"corrupt {what} count ({n})")
         return n
 
-    model = _U32(data, 0)[0]  # the root table
-    version = _scalar(data, model, _MODEL_VERSION, _U32)
+    model = fb.U32(data, 0)[0]  # the root table
+    version = fb.scalar(data, model, _MODEL_VERSION, fb.U32)
     if version != SCHEMA_VERSION:
         raise TFLiteCheckError(f"schema version {version}, expected {SCHEMA_VERSION}")
-    codes_start, n_codes = _vector(data, model, _MODEL_OPERATOR_CODES)
+    codes_start, n_codes = fb.vector(data, model, _MODEL_OPERATOR_CODES)
     n_codes = count(n_codes, "operator code")
-    subgraphs_start, n_subgraphs = _vector(data, model, _MODEL_SUBGRAPHS)
+    subgraphs_start, n_subgraphs = fb.vector(data, model, _MODEL_SUBGRAPHS)
     n_subgraphs = count(n_subgraphs, "subgraph")
-    buffers_start, n_buffers = _vector(data, model, _MODEL_BUFFERS)
+    buffers_start, n_buffers = fb.vector(data, model, _MODEL_BUFFERS)
     n_buffers = count(n_buffers, "buffer")
     if n_subgraphs == 0:
         raise TFLiteCheckError("holds no subgraph")
 
     for i in range(n_codes):
-        code = _element(data, codes_start, i)
-        builtin = max(_scalar(data, code, _OPCODE_BUILTIN, _I32), _scalar(data, code, _OPCODE_DEPRECATED_BUILTIN, _I8))
+        code = fb.element(data, codes_start, i)
+        builtin = max(fb.scalar(data, code, _OPCODE_BUILTIN, fb.I32), fb.scalar(data, code, _OPCODE_DEPRECATED_BUILTIN, fb.I8))
         if not 0 <= builtin <= _MAX_BUILTIN:
             raise TFLiteCheckError(f"operator code {i} is unknown builtin {builtin}")
-        if builtin == CUSTOM and not _string(data, code, _OPCODE_CUSTOM):
+        if builtin == CUSTOM and not fb.string(data, code, _OPCODE_CUSTOM):
             raise TFLiteCheckError(f"operator code {i} is a custom op without a name")
 
     buffer_sizes = []
     buffer_tables = []
     for i in range(n_buffers):
-        buf = _element(data, buffers_start, i)
-        offset, length = _scalar(data, buf, _BUF_OFFSET, _U64), _scalar(data, buf, _BUF_SIZE, _U64)
+        buf = fb.element(data, buffers_start, i)
+        offset, length = fb.scalar(data, buf, _BUF_OFFSET, fb.U64), fb.scalar(data, buf, _BUF_SIZE, fb.U64)
         if offset > 1 and offset + length > size:  # offset/size: buffers stored after the flatbuffer
             raise TFLiteCheckError(f"buffer {i} points past the end of the file")
-        buffer_sizes.append(length if offset > 1 else _vector(data, buf, _BUF_DATA)[1])
+        buffer_sizes.append(length if offset > 1 else fb.vector(data, buf, _BUF_DATA)[1])
         buffer_tables.append(buf)
 
     tensor_counts = []
     for g in range(n_subgraphs):
-        subgraph = _element(data, subgraphs_start, g)
-        tensors_start, n_tensors = _vector(data, subgraph, _SG_TENSORS)
+        subgraph = fb.element(data, subgraphs_start, g)
+        tensors_start, n_tensors = fb.vector(data, subgraph, _SG_TENSORS)
         n_tensors = count(n_tensors, "tensor")
         tensor_counts.append(n_tensors)
         for t in range(n_tensors):
-            tensor = _element(data, tensors_start, t)
+            tensor = fb.element(data, tensors_start, t)
             dtype, buffer = _check_tensor(data, tensor, g, t, n_buffers, buffer_sizes)
             if dtype in _FLOAT_TYPES and buffer_sizes[buffer]:
                 _check_finite(data, buffer_tables[buffer], _FLOAT_TYPES[dtype], g, t)
-        inputs = _ints(_array(data, subgraph, _SG_INPUTS, _I32_VEC))
+        inputs = _ints(fb.array(data, subgraph, _SG_INPUTS, _I32_VEC))
         _check_indices(inputs, n_tensors, f"subgraph {g} inputs", optional=False)
-        outputs = _ints(_array(data, subgraph, _SG_OUTPUTS, _I32_VEC))
+        outputs = _ints(fb.array(data, subgraph, _SG_OUTPUTS, _I32_VEC))
         _check_indices(outputs, n_tensors, f"subgraph {g} outputs", optional=False)
         if inputs.size == 0 or outputs.size == 0:
             raise TFLiteCheckError(f"subgraph {g} has no inputs or no outputs")
-        operators_start, n_operators = _vector(data, subgraph, _SG_OPERATORS)
+        operators_start, n_operators = fb.vector(data, subgraph, _SG_OPERATORS)
         for o in range(count(n_operators, "operator")):
-            op = _element(data, operators_start, o)
-            opcode_index = _scalar(data, op, _OP_OPCODE_INDEX, _U32)
+            op = fb.element(data, operators_start, o)
+            opcode_index = fb.scalar(data, op, _OP_OPCODE_INDEX, fb.U32)
             if not 0 <= opcode_index < n_codes:
                 raise TFLiteCheckError(f"operator {o} uses operator code {opcode_index} of {n_codes}")
             where = f"operator {o} of subgraph {g}"
-            _check_indices(_ints(_array(data, op, _OP_INPUTS, _I32_VEC)), n_tensors, f"{where} inputs", optional=True)
-            _check_indices(_ints(_array(data, op, _OP_OUTPUTS, _I32_VEC)), n_tensors, f"{where} outputs",
+            _check_indices(_ints(fb.array(data, op, _OP_INPUTS, _I32_VEC)), n_tensors, f"{where} inputs", optional=True)
+            _check_indices(_ints(fb.array(data, op, _OP_OUTPUTS, _I32_VEC)), n_tensors, f"{where} outputs",
                            optional=False)
-            _check_indices(_ints(_array(data, op, _OP_INTERMEDIATES, _I32_VEC)), n_tensors, f"{where} intermediates",
+            _check_indices(_ints(fb.array(data, op, _OP_INTERMEDIATES, _I32_VEC)), n_tensors, f"{where} intermediates",
                            optional=True)
 
-    signatures_start, n_signatures = _vector(data, model, _MODEL_SIGNATURE_DEFS)
+    signatures_start, n_signatures = fb.vector(data, model, _MODEL_SIGNATURE_DEFS)
     for i in range(count(n_signatures, "signature")):
-        signature = _element(data, signatures_start, i)
-        g = _scalar(data, signature, _SIG_SUBGRAPH, _U32)
+        signature = fb.element(data, signatures_start, i)
+        g = fb.scalar(data, signature, _SIG_SUBGRAPH, fb.U32)
         if not 0 <= g < n_subgraphs:
             raise TFLiteCheckError(f"signature {i} names subgraph {g} of {n_subgraphs}")
-        inputs_start, n_inputs = _vector(data, signature, _SIG_INPUTS)
-        maps = [_element(data, inputs_start, j) for j in range(count(n_inputs, "signature input"))]
-        outputs_start, n_outputs = _vector(data, signature, _SIG_OUTPUTS)
-        maps += [_element(data, outputs_start, j) for j in range(count(n_outputs, "signature output"))]
+        inputs_start, n_inputs = fb.vector(data, signature, _SIG_INPUTS)
+        maps = [fb.element(data, inputs_start, j) for j in range(count(n_inputs, "signature input"))]
+        outputs_start, n_outputs = fb.vector(data, signature, _SIG_OUTPUTS)
+        maps += [fb.element(data, outputs_start, j) for j in range(count(n_outputs, "signature output"))]
         for tensor_map in maps:
-            index = _scalar(data, tensor_map, _TMAP_TENSOR_INDEX, _U32)
+            index = fb.scalar(data, tensor_map, _TMAP_TENSOR_INDEX, fb.U32)
             if not 0 <= index < tensor_counts[g]:
                 raise TFLiteCheckError(f"signature {i} names tensor {index} of {tensor_counts[g]}")
 
-    metadata_start, n_metadata = _vector(data, model, _MODEL_METADATA)
+    metadata_start, n_metadata = fb.vector(data, model, _MODEL_METADATA)
     for i in range(count(n_metadata, "metadata")):
-        buffer = _scalar(data, _element(data, metadata_start, i), _META_BUFFER, _U32)
+        buffer = fb.scalar(data, fb.element(data, metadata_start, i), _META_BUFFER, fb.U32)
         if not 0 <= buffer < n_buffers:
             raise TFLiteCheckError(f"metadata {i} names buffer {buffer} of {n_buffers}")
 
@@ -271,36 +188,36 @@ def _check_indices(indices: np.ndarray, n_tensors: int, what: str, optional: boo
 def _check_tensor(data, tensor: int, g: int, t: int, n_buffers: int, buffer_sizes: list[int]) -> tuple[int, int]:
     """Check one tensor table; return its (type, buffer index)."""
     where = f"tensor {t} of subgraph {g}"
-    dtype = _scalar(data, tensor, _TENSOR_TYPE, _I8)
+    dtype = fb.scalar(data, tensor, _TENSOR_TYPE, fb.I8)
     if not 0 <= dtype <= _MAX_TENSOR_TYPE:
         raise TFLiteCheckError(f"{where} has unknown type {dtype}")
-    shape = _ints(_array(data, tensor, _TENSOR_SHAPE, _I32_VEC))
+    shape = _ints(fb.array(data, tensor, _TENSOR_SHAPE, _I32_VEC))
     if shape.size > 16 or (shape.size and shape.min() < 0):
         raise TFLiteCheckError(f"{where} has invalid shape {shape.tolist()}")
     elements = math.prod(int(d) for d in shape)
     if elements > _MAX_ELEMENTS:
         raise TFLiteCheckError(f"{where} has {elements} elements")
-    signature = _ints(_array(data, tensor, _TENSOR_SHAPE_SIG, _I32_VEC))
+    signature = _ints(fb.array(data, tensor, _TENSOR_SHAPE_SIG, _I32_VEC))
     if signature.size and (signature.size != shape.size or signature.min() < -1):
         raise TFLiteCheckError(f"{where} has shape signature {signature.tolist()} for shape {shape.tolist()}")
-    buffer = _scalar(data, tensor, _TENSOR_BUFFER, _U32)
+    buffer = fb.scalar(data, tensor, _TENSOR_BUFFER, fb.U32)
     if not 0 <= buffer < n_buffers:
         raise TFLiteCheckError(f"{where} names buffer {buffer} of {n_buffers}")
-    if buffer_sizes[buffer] and dtype in _ITEMSIZE and _table(data, tensor, _TENSOR_SPARSITY) is None:
+    if buffer_sizes[buffer] and dtype in _ITEMSIZE and fb.subtable(data, tensor, _TENSOR_SPARSITY) is None:
         expected = elements * _ITEMSIZE[dtype]
         if buffer_sizes[buffer] != expected:
             raise TFLiteCheckError(f"{where} needs {expected} bytes of data, its buffer holds {buffer_sizes[buffer]}")
-    quant = _table(data, tensor, _TENSOR_QUANT)
+    quant = fb.subtable(data, tensor, _TENSOR_QUANT)
     if quant is not None:
-        scales = _floats(_array(data, quant, _QUANT_SCALE, _F32_VEC))
-        zero_points = _ints(_array(data, quant, _QUANT_ZERO_POINT, _I64_VEC))
+        scales = _floats(fb.array(data, quant, _QUANT_SCALE, _F32_VEC))
+        zero_points = _ints(fb.array(data, quant, _QUANT_ZERO_POINT, _I64_VEC))
         if scales.size:
             if zero_points.size not in (0, scales.size):
                 raise TFLiteCheckError(f"{where} has {scales.size} scales but {zero_points.size} zero points")
             if not np.isfinite(scales).all():
                 raise TFLiteCheckError(f"{where} has a non-finite quantization scale")
             if scales.size > 1:
-                axis = _scalar(data, quant, _QUANT_DIM, _I32)
+                axis = fb.scalar(data, quant, _QUANT_DIM, fb.I32)
                 if not 0 <= axis < shape.size or shape[axis] != scales.size:
                     raise TFLiteCheckError(f"{where} has {scales.size} scales for axis {axis} of shape {shape.tolist()}")
     return dtype, buffer
@@ -309,11 +226,11 @@ def _check_tensor(data, tensor: int, g: int, t: int, n_buffers: int, buffer_size
 def _check_finite(data, buf: int, dtype, g: int, t: int) -> None:
     """Float weights that hold NaN or inf: a damaged file (whatever the ops then make of it;
     a MaxPool, for one, may silently drop NaN and give finite nonsense)."""
-    offset = _scalar(data, buf, _BUF_OFFSET, _U64)
+    offset = fb.scalar(data, buf, _BUF_OFFSET, fb.U64)
     if offset > 1:
-        raw = data[offset: offset + _scalar(data, buf, _BUF_SIZE, _U64)]
+        raw = data[offset: offset + fb.scalar(data, buf, _BUF_SIZE, fb.U64)]
     else:
-        start, length = _vector(data, buf, _BUF_DATA)  # Buffer.DataAsNumpy
+        start, length = fb.vector(data, buf, _BUF_DATA)  # Buffer.DataAsNumpy
         raw = np.frombuffer(data, dtype=np.uint8, count=length, offset=start).tobytes()
     values = np.frombuffer(raw, dtype=dtype, count=len(raw) // np.dtype(dtype).itemsize)
     if not np.isfinite(values).all():
