@@ -33,3 +33,9 @@ class InputError(EdgeCnnError, ValueError):
 
 class PlatformError(EdgeCnnError):
     """An emulated platform that cannot be set up on this machine."""
+
+
+def first_line(exc: BaseException, limit: int = 200) -> str:
+    """The first non-blank line of an exception's message (runtimes raise pages of context)."""
+    lines = [line for line in str(exc).splitlines() if line.strip()]
+    return lines[0][:limit] if lines else type(exc).__name__

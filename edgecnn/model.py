@@ -15,7 +15,7 @@ import numpy as np
 from edgecnn import fileio
 from edgecnn.data import NUM_CLASSES, Mnist, preprocess
 from edgecnn.env import library_versions
-from edgecnn.errors import ModelError
+from edgecnn.errors import ModelError, first_line
 
 log = logging.getLogger(__name__)
 
@@ -170,14 +170,9 @@ def load_model(path: Path, unsafe: bool = False):
                 f"{path}: refuses to load: the file holds Python code (e.g. a Lambda layer); "
                 "pass --unsafe only if you trust it"
             ) from exc
-        raise ModelError(f"{path}: not a loadable Keras model ({_first_line(exc)})") from exc
+        raise ModelError(f"{path}: not a loadable Keras model ({first_line(exc)})") from exc
     except Exception as exc:  # Keras raises many types for corrupt zips / h5 files
-        raise ModelError(f"{path}: not a loadable Keras model ({_first_line(exc)})") from exc
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0][:200] if text else type(exc).__name__
+        raise ModelError(f"{path}: not a loadable Keras model ({first_line(exc)})") from exc
 
 
 def keras_predict(model, images: np.ndarray, batch_size: int = 1000) -> np.ndarray:

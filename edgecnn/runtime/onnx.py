@@ -8,9 +8,8 @@ from pathlib import Path
 import numpy as np
 
 from edgecnn.artifact import TensorSpec
-from edgecnn.errors import ModelError
+from edgecnn.errors import ModelError, first_line
 from edgecnn.runtime.base import METADATA_KEY, Predictor, RuntimeOptions
-from edgecnn.runtime.tflite import _first_line
 
 _ORT_TYPES = {"tensor(float)": "float32", "tensor(int8)": "int8", "tensor(uint8)": "uint8", "tensor(float16)": "float16"}
 
@@ -78,7 +77,7 @@ class OnnxPredictor(Predictor):
 
 def _ort_message(exc: BaseException) -> str:
     """ORT's first line without its '[ONNXRuntimeError] : 7 : INVALID_PROTOBUF : Load model from <path> failed:'."""
-    return re.sub(r"^\[ONNXRuntimeError\] : \d+ : \w+ : (Load model from .* failed:)?", "", _first_line(exc)).strip()
+    return re.sub(r"^\[ONNXRuntimeError\] : \d+ : \w+ : (Load model from .* failed:)?", "", first_line(exc)).strip()
 
 
 def _ort_errors() -> tuple[type[BaseException], ...]:

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from edgecnn.artifact import TensorSpec
-from edgecnn.errors import ModelError
+from edgecnn.errors import ModelError, first_line
 from edgecnn.runtime.base import METADATA_KEY, Predictor, RuntimeOptions
 from edgecnn.runtime.tflite_check import TFLiteCheckError, check_tflite
 
@@ -73,7 +73,7 @@ class TFLitePredictor(Predictor):
             self.interpreter.allocate_tensors()
             inputs, outputs = self.interpreter.get_input_details(), self.interpreter.get_output_details()
         except Exception as exc:  # LiteRT raises ValueError/RuntimeError with long texts
-            raise ModelError(f"{self.path}: not a loadable TFLite model ({_first_line(exc)})") from exc
+            raise ModelError(f"{self.path}: not a loadable TFLite model ({first_line(exc)})") from exc
         if len(inputs) != 1 or len(outputs) != 1:
             raise ModelError(f"{self.path}: has {len(inputs)} inputs and {len(outputs)} outputs, expected 1 and 1")
         self._input_index = inputs[0]["index"]
@@ -99,9 +99,4 @@ class TFLitePredictor(Predictor):
                 self.interpreter.invoke()
                 return self.interpreter.get_tensor(self._output_index)
             except (RuntimeError, ValueError) as exc:  # the input was checked: the model is at fault
-                raise ModelError(f"{self.path}: inference failed ({_first_line(exc)})") from exc
-
-
-def _first_line(exc: BaseException) -> str:
-    lines = [line for line in str(exc).splitlines() if line.strip()]
-    return lines[0][:200] if lines else type(exc).__name__
+                raise ModelError(f"{self.path}: inference failed ({first_line(exc)})") from exc
