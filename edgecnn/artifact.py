@@ -9,6 +9,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from edgecnn.fileio import relative_posix
+
 FORMATS = ("tflite", "onnx", "c")
 RUNNABLE_FORMATS = ("tflite", "onnx")  # what edgecnn.runtime loads; "c" is the int8 TFLite as source code
 PRECISIONS = ("float32", "int8", "dynamic", "float16")
@@ -59,12 +61,8 @@ class Artifact:
 
     def to_json(self, root: Path) -> dict[str, Any]:
         """The manifest entry; ``path`` relative to the manifest's folder."""
-        try:
-            rel = Path(self.path).resolve().relative_to(Path(root).resolve())
-        except ValueError:
-            rel = Path(self.path)
         return {
-            "path": rel.as_posix(),
+            "path": relative_posix(self.path, root) or Path(self.path).as_posix(),
             "format": self.format,
             "precision": self.precision,
             "bytes": self.bytes,

@@ -87,6 +87,16 @@ def read_json(path: Path) -> Any:
         raise OutputError(f"{path}: cannot read JSON ({exc})") from exc
 
 
+def relative_posix(path: Path, root: Path | None) -> str | None:
+    """``path`` relative to ``root`` as a POSIX string, or None when it lies outside (or no root)."""
+    if root is None:
+        return None
+    try:
+        return Path(path).resolve().relative_to(Path(root).resolve()).as_posix()
+    except ValueError:
+        return None
+
+
 def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 

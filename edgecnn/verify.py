@@ -364,12 +364,7 @@ def _with_quant_debug(
 
 
 def _display_path(path: Path, root: Path | None) -> str:
-    if root is not None:
-        try:
-            return Path(path).resolve().relative_to(Path(root).resolve()).as_posix()
-        except ValueError:
-            pass
-    return str(path)
+    return fileio.relative_posix(path, root) or str(path)
 
 
 def _json_number(value: Any) -> Any:

@@ -77,14 +77,6 @@ def precisions(fmt: str) -> list[str]:
     return [precision for f, precision in REGISTRY if f == fmt]
 
 
-def _relative(path: Path, root: Path) -> str:
-    """``path`` relative to the manifest's folder when it lies inside it, else absolute."""
-    try:
-        return path.resolve().relative_to(root.resolve()).as_posix()
-    except ValueError:
-        return str(path.resolve())
-
-
 def export_models(
     model_path: Path, out_dir: Path, targets: list[tuple[str, str]], options: ExportOptions | None = None,
     unsafe: bool = False,
@@ -109,7 +101,9 @@ def export_models(
     if not options.source_sha256:
         options = replace(options, source_sha256=fileio.sha256_file(model_path))
     fileio.ensure_dir(Path(out_dir))
-    source = {"path": _relative(Path(model_path), Path(out_dir)), "sha256": options.source_sha256}
+    # Relative to the manifest's folder when the model lies inside it, else absolute.
+    source = {"path": fileio.relative_posix(model_path, out_dir) or str(Path(model_path).resolve()),
+              "sha256": options.source_sha256}
     artifacts = []
     for key in targets:
         target = REGISTRY[key]
