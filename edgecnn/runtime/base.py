@@ -89,7 +89,17 @@ class Predictor(ABC):
         self.options = options
         self.input_spec: TensorSpec
         self.output_spec: TensorSpec
-        self.metadata: dict[str, Any] = {}
+        self.metadata = {}
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        """The file's embedded edgecnn metadata (labels, preprocessing, precision …); {} if none."""
+        return self._metadata
+
+    @metadata.setter
+    def metadata(self, value: dict[str, Any]) -> None:
+        self._metadata = value
+        self.__dict__.pop("_pixel_table", None)  # the preprocessing may have changed
 
     # -- what subclasses provide -------------------------------------------------------
     @abstractmethod
@@ -119,7 +129,7 @@ class Predictor(ABC):
                                       or arr.ndim == 4 and arr.shape[1:] == (*IMAGE_SHAPE, 1)):
             # Pixels: preprocessing and quantization are per-pixel maps of 256 values, so one
             # table lookup gives exactly what the arithmetic below gives, in a fraction of the time.
-            return self._pixel_table()[arr.reshape(-1, *IMAGE_SHAPE, 1)]
+            return self._pixel_table[arr.reshape(-1, *IMAGE_SHAPE, 1)]
         return self._from_unit(to_model_input(arr))
 
     def _from_unit(self, x: np.ndarray) -> np.ndarray:
@@ -136,17 +146,13 @@ class Predictor(ABC):
         codes = np.arange(256, dtype=np.uint8).view(self.output_spec.dtype)
         return dequantize(codes, self.output_spec)
 
+    @functools.cached_property
     def _pixel_table(self) -> np.ndarray:
         """The model input for each pixel value 0-255 (float32, or int8 for quantized inputs).
 
-        Cached per preprocessing, so it follows ``metadata`` if an app replaces it.
+        Built once; assigning ``metadata`` drops it, so it follows the file's preprocessing.
         """
-        key = self._scale_offset()
-        cached = self.__dict__.get("_pixel_cache")
-        if cached is None or cached[0] != key:
-            cached = (key, self._from_unit(preprocess(np.arange(256, dtype=np.uint8))))
-            self.__dict__["_pixel_cache"] = cached
-        return cached[1]
+        return self._from_unit(preprocess(np.arange(256, dtype=np.uint8)))
 
     def finish(self, raw: np.ndarray) -> np.ndarray:
         """Raw output -> float32 probabilities (dequantized for int8 outputs); NaN/inf is a ModelError."""
