@@ -168,13 +168,7 @@ def _record(predictor, path: Path, fmt: str, precision: str, size: int, sha256: 
     )
 
 
-def make_artifact(path: Path, fmt: str, precision: str, started: float, **extra: Any) -> Artifact:
-    """Describe a file already written, reading its tensors back through edgecnn's runtime."""
-    predictor = sanity_check(Path(path))
-    return _record(predictor, path, fmt, precision, Path(path).stat().st_size, fileio.sha256_file(path), started, extra)
-
-
 __all__ = [
     "calibration_images", "calibration_record", "description", "embedded_metadata", "forward_function",
-    "make_artifact", "metadata_json", "sanity_check", "write_artifact", "TensorSpec",
+    "metadata_json", "sanity_check", "write_artifact", "TensorSpec",
 ]
