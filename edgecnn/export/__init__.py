@@ -9,13 +9,10 @@ runtime (``common.write_artifact``).
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
-from edgecnn import fileio
 from edgecnn.artifact import Artifact
 from edgecnn.errors import ExportError
 
@@ -90,8 +87,11 @@ def export_models(
     describes exactly the files on disk: if a later target fails, the artifacts already
     written are listed and the failed one keeps its previous file and entry.
     """
-    from edgecnn.manifest import update_manifest  # numpy, and
-    from edgecnn.model import load_model  # TensorFlow: only when exporting (the CLI imports REGISTRY)
+    from dataclasses import replace
+
+    from edgecnn import fileio
+    from edgecnn.manifest import update_manifest
+    from edgecnn.model import load_model
 
     unknown = [key for key in targets if key not in REGISTRY]
     if unknown:
@@ -123,6 +123,11 @@ def _export_staged(target: ExportTarget, model, out_dir: Path, options: ExportOp
     so a kill between the move and the manifest update leaves a file unlisted, never
     listed with a stale sha256.
     """
+    import os
+    import tempfile
+    from dataclasses import replace
+
+    from edgecnn import fileio
     from edgecnn.manifest import remove_from_manifest
 
     with tempfile.TemporaryDirectory(prefix=f"{fileio.TMP_PREFIX}stage-", dir=out_dir) as stage:
