@@ -9,8 +9,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edgecnn.fileio import relative_posix
-
 FORMATS = ("tflite", "onnx", "c")
 RUNNABLE_FORMATS = ("tflite", "onnx")  # what edgecnn.runtime loads; "c" is the int8 TFLite as source code
 PRECISIONS = ("float32", "int8", "dynamic", "float16")
@@ -61,6 +59,10 @@ class Artifact:
 
     def to_json(self, root: Path) -> dict[str, Any]:
         """The manifest entry; ``path`` relative to the manifest's folder."""
+        # Imported here: fileio pulls in tempfile (and with it shutil, bz2, lzma, random), which
+        # the CLI's start-up and `edgecnn predict` never need.
+        from edgecnn.fileio import relative_posix
+
         return {
             "path": relative_posix(self.path, root) or Path(self.path).as_posix(),
             "format": self.format,
