@@ -24,7 +24,7 @@ import numpy as np
 from edgecnn.artifact import precision_of
 from edgecnn.data import IMAGE_SHAPE, NUM_CLASSES
 from edgecnn.errors import InputError, ModelError, PlatformError
-from edgecnn.platforms.registry import NATIVE, Platform, resolve
+from edgecnn.platforms.registry import NATIVE, Platform, checker, resolve
 from edgecnn.platforms.root import CLASSIFY, WORK, RootConfig, ensure_root
 from edgecnn.verify import DEFAULT_TOLERANCES, Tolerance, compare
 
@@ -184,6 +184,19 @@ def verify_platforms(
     return section
 
 
+def check_pi(
+    platforms: list[Platform], report, mnist, samples: int = 1000,
+    tolerances: Mapping[str, Tolerance] | None = None, echo: Callable[[str], None] = log.info,
+) -> dict[str, dict[str, Any]]:
+    """The checker of kind ``pi``: the Pi bundle's classify.py natively and on emulated Pi CPUs."""
+    paths = [row.path for row in report.rows if row.error is None]
+    n = min(samples, len(mnist.x_test))
+    echo(f"Checking {len(paths)} artifact(s) on {', '.join(p.key for p in platforms)} with the Pi "
+         f"bundle's classify.py ({n:,} test images; emulated: outputs only, never timings)")
+    return verify_platforms(platforms, paths, mnist.x_test[:n], mnist.y_test[:n],
+                            report.keras_probabilities[:n], tolerances=tolerances)
+
+
 def check_verified(
     names: Iterable[str], report, mnist, samples: int = 1000,
     tolerances: Mapping[str, Tolerance] | None = None, echo: Callable[[str], None] = log.info,
@@ -191,15 +204,16 @@ def check_verified(
     """The ``platforms`` section for the artifacts of a ``verify`` report that loaded here.
 
     ``report`` is an ``edgecnn.verify.VerifyReport`` (its Keras probabilities are reused);
-    the first ``samples`` test images of ``mnist`` are run.
+    the first ``samples`` test images of ``mnist`` are run. Platforms are grouped by kind and
+    each kind's checker (``registry.CHECKERS``) runs its group.
     """
-    platforms = resolve(names)
-    paths = [row.path for row in report.rows if row.error is None]
-    n = min(samples, len(mnist.x_test))
-    echo(f"Checking {len(paths)} artifact(s) on {', '.join(p.key for p in platforms)} with the Pi "
-         f"bundle's classify.py ({n:,} test images; emulated: outputs only, never timings)")
-    return verify_platforms(platforms, paths, mnist.x_test[:n], mnist.y_test[:n],
-                            report.keras_probabilities[:n], tolerances=tolerances)
+    by_kind: dict[str, list[Platform]] = {}
+    for plat in resolve(names):
+        by_kind.setdefault(plat.kind, []).append(plat)
+    section: dict[str, dict[str, Any]] = {}
+    for kind, group in by_kind.items():
+        section.update(checker(kind)(group, report, mnist, samples, tolerances, echo))
+    return section
 
 
 def format_platforms(section: dict[str, dict[str, Any]]) -> str:

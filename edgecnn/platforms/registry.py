@@ -1,4 +1,10 @@
-"""The platform registry: names -> :class:`Platform` (machine and qemu CPU model)."""
+"""The platform registry: names -> :class:`Platform`, and each platform's kind -> its checker.
+
+A *kind* is a way of running a bundle's own code somewhere else: ``pi`` runs the Pi bundle's
+``classify.py`` natively or under qemu-user. Each kind has one checker, a function
+``check(platforms, report, data, samples, tolerances, echo) -> {key: section}`` named in
+:data:`CHECKERS` as ``"module:function"`` and imported only when that kind is asked for.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +23,7 @@ class Platform:
     description: str
     machine: str  # ``uname -m`` of the platform
     qemu_cpu: str | None = None  # qemu-user CPU model; None = this machine, not emulated
+    kind: str = "pi"  # which checker runs it (a key of CHECKERS)
 
     @property
     def emulated(self) -> bool:
@@ -29,7 +36,7 @@ class Platform:
 
     def to_json(self) -> dict[str, object]:
         return {"name": self.name, "description": self.description, "machine": self.machine,
-                "qemu_cpu": self.qemu_cpu, "emulated": self.emulated}
+                "qemu_cpu": self.qemu_cpu, "emulated": self.emulated, "kind": self.kind}
 
 
 NATIVE = Platform("native", "this machine", _platform.machine())
@@ -42,6 +49,8 @@ PLATFORMS: dict[str, Platform] = {
     )
 }
 GROUPS: dict[str, tuple[str, ...]] = {"pi": ("pi4", "pi5")}
+# kind -> "module:function" of its checker (see the module docstring); imported on first use.
+CHECKERS: dict[str, str] = {"pi": "edgecnn.platforms.check:check_pi"}
 CHOICES: tuple[str, ...] = (*PLATFORMS, *GROUPS)  # for click.Choice
 
 
@@ -56,3 +65,13 @@ def resolve(names: Iterable[str]) -> list[Platform]:
                 out.append(PLATFORMS[member])
     return out
 
+
+
+def checker(kind: str):
+    """The checker function of a platform kind, imported on demand."""
+    import importlib
+
+    if kind not in CHECKERS:
+        raise PlatformError(f"no checker for platform kind {kind!r}")
+    module, _, name = CHECKERS[kind].partition(":")
+    return getattr(importlib.import_module(module), name)
