@@ -13,6 +13,7 @@ from click.testing import CliRunner
 
 from edgecnn.cli import cli
 from edgecnn.errors import InputError
+from edgecnn.fileio import TMP_PREFIX
 from edgecnn.verify import DEFAULT_TOLERANCES, Tolerance, compare, override_tolerances
 
 
@@ -173,7 +174,7 @@ def test_png_is_written_and_readable(verified):
     # One block per artifact with disagreements: taller than the "no disagreements" note.
     if any(row["disagreements"] for row in report["artifacts"]):
         assert height > 200
-    assert not list(out.glob(".*.tmp*"))  # atomic writes leave no temporary files
+    assert list(out.rglob(f"{TMP_PREFIX}*")) == []  # atomic writes leave no temporary files
 
 
 def test_debug_quant_on_the_standard_int8_model(exported_dir, mnist):
