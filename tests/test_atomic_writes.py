@@ -71,6 +71,7 @@ def other_model_path(trained_model_path, tmp_path_factory) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_killed_export_never_leaves_a_half_written_artifact(exported_dir, other_model_path, tmp_path):
     out = tmp_path / "exports"
     out.mkdir()
@@ -151,6 +152,7 @@ def test_full_disk_is_one_error_line_and_keeps_the_old_file(tmpfs):
     assert sorted(p.name for p in disk.iterdir()) == ["filler", "report.json"]
 
 
+@pytest.mark.slow
 def test_train_into_a_full_disk_is_one_error_line(tmpfs, tmp_path, mnist):
     disk = tmpfs("full")
     npz = tmp_path / "tiny.npz"

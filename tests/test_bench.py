@@ -150,6 +150,7 @@ def test_cli_default_run_writes_every_output(bench_copy):
     assert "most accurate:      mnist_cnn_int8.tflite (99.00%)" in result.output
 
 
+@pytest.mark.slow
 def test_seconds_bounds_the_run(paths, tmp_path):
     seconds, warmup = 0.3, 0.1
     common = ["bench", str(paths["tflite/float32"]), "--batch-sizes", "1,16", "--no-cold-start", "--no-keras"]
@@ -171,8 +172,9 @@ def test_seconds_bounds_the_run(paths, tmp_path):
         timed = row["runs"] * row["mean_us"] / 1e6
         assert row["runs"] >= 10 and timed < 3 * seconds  # the timed calls stop near the budget
     # The budget is per timed call and configuration: batch 1 and 16, each with two timed calls
-    # (the runtime call and the end-to-end call), each warmed up then timed; 0.5 s for jitter.
-    assert wall - fixed < 2 * 2 * (seconds + warmup) + 0.5, (wall, fixed)
+    # (the runtime call and the end-to-end call), each warmed up then timed. Jitter: 0.5 s, and
+    # half the fixed cost again (on a busy shared machine the fixed cost itself varies that much).
+    assert wall - fixed < 2 * 2 * (seconds + warmup) + 0.5 + 0.5 * fixed, (wall, fixed)
 
 
 @pytest.mark.parametrize("name, content", [("notes.txt", b"hello"), ("broken.tflite", b"\x00" * 64),

@@ -121,6 +121,7 @@ def _clean_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME")}
 
 
+@pytest.mark.slow
 def test_classify_py_in_bare_venv_matches_runtime(bundle_dir, bare_venv, mnist, tmp_path):
     pi = bundle_dir / "pi"
     probe = subprocess.run(

@@ -15,9 +15,12 @@ CALLS_PER_THREAD = 1000  # 8 x 1,000 = 8,000 predictions per artifact, 32,000 in
 DEADLINE_S = 60.0  # a bound, not a speed goal: a stuck lock fails the test instead of hanging CI
 
 
-@pytest.mark.parametrize(
-    "name", ["mnist_cnn_float32.tflite", "mnist_cnn_int8.tflite", "mnist_cnn_float32.onnx", "mnist_cnn_int8.onnx"]
-)
+# 8,000 predictions per artifact (1-2 s each on a busy machine): one TFLite and one ONNX file in the
+# fast run (test_predict has a lighter thread test of three), all four in CI.
+@pytest.mark.parametrize("name", [
+    pytest.param("mnist_cnn_float32.tflite", marks=pytest.mark.slow), "mnist_cnn_int8.tflite",
+    pytest.param("mnist_cnn_float32.onnx", marks=pytest.mark.slow), "mnist_cnn_int8.onnx",
+])
 def test_threads_share_a_predictor_without_changing_results(exported_dir, mnist, name):
     predictor = runtime.load(exported_dir / name)
     # Batches of 1, 3 and 8: a TFLite predictor resizes its input between calls, under its lock.

@@ -194,6 +194,7 @@ def test_manifest_contents(exported_dir, trained_model_path):
 
 
 # -- determinism ---------------------------------------------------------------------------
+@pytest.mark.slow
 def test_exports_are_byte_identical(exported_dir, trained_model_path, tmp_path):
     """Same .keras + same seed -> the same bytes, even later in a process that already converted
     (tf2onnx and TF number what they invent with process-wide counters; the exporters renumber)."""

@@ -47,6 +47,7 @@ def test_session_model_reaches_accuracy_floor(trained_dir):
     assert record["wall_seconds"] > 0
 
 
+@pytest.mark.slow
 def test_same_seed_same_accuracy(mnist, tmp_path, trained_dir):
     small = TrainConfig(epochs=1, seed=3, train_samples=6000, verbose=0)
     results = []

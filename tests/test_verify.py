@@ -266,6 +266,7 @@ def test_debug_quant_on_the_standard_int8_model(exported_dir, mnist):
 # -- broken and corrupt artifacts -------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_broken_and_corrupt_artifacts_fail(broken_dir):
     result = _verify(
         broken_dir / "perturbed_float32.tflite", broken_dir / "blank_int8.tflite", broken_dir / "corrupt.tflite",
@@ -298,6 +299,7 @@ def test_broken_and_corrupt_artifacts_fail(broken_dir):
         assert img.size[1] > 300  # two blocks: the perturbed and the blank-calibrated model
 
 
+@pytest.mark.slow
 def test_warn_only_reports_but_exits_zero(broken_dir):
     result = _verify(broken_dir / "corrupt.tflite", "--output-dir", broken_dir, "--warn-only")
     assert result.exit_code == 0, result.output
@@ -306,6 +308,7 @@ def test_warn_only_reports_but_exits_zero(broken_dir):
     assert [row["passed"] for row in report["artifacts"]] == [False]
 
 
+@pytest.mark.slow
 def test_tolerance_override_turns_a_failure_into_a_pass(broken_dir):
     result = _verify(broken_dir / "perturbed_float32.tflite", "--output-dir", broken_dir,
                      "--max-abs-diff", "1", "--min-agreement", "50")

@@ -1,0 +1,71 @@
+"""report.md / report.html from what the commands wrote (the fast-run cover of edgecnn.report).
+
+`edgecnn run` (tests/test_run.py, slow) builds the report at the end of a full pipeline; here the
+same functions run on the results of one `verify` and one short `bench`, in a few seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+
+import pytest
+from click.testing import CliRunner
+
+from edgecnn import report
+from edgecnn.cli import cli
+
+
+@pytest.fixture(scope="module")
+def results_dir(exported_dir, tmp_path_factory):
+    """The exported folder after `verify` of the int8 TFLite file and a short `bench` of everything."""
+    out = tmp_path_factory.mktemp("report") / "exports"
+    shutil.copytree(exported_dir, out)
+    verified = CliRunner().invoke(cli, ["verify", str(out / "mnist_cnn_int8.tflite"), "--output-dir", str(out)])
+    assert verified.exit_code == 0, verified.output
+    benched = CliRunner().invoke(cli, ["bench", "--output-dir", str(out), "--batch-sizes", "1,256", "--runs", "3",
+                                       "--warmup", "0", "--no-cold-start"])
+    assert benched.exit_code == 0, benched.output
+    return out
+
+
+def test_report_shows_the_results_and_inlines_every_picture(results_dir):
+    out = results_dir
+    record = json.loads((out / "train.json").read_text())
+    report.plot_training(record, out / "training.png")
+    inputs = report.ReportInputs(commands=("edgecnn verify", "edgecnn bench"), stage_seconds={"verify": 1.25},
+                                 machine={"cores": 2}, versions={"numpy": "9.9"}, notes=("ship the int8 file",))
+    md_path, html_path = report.write_report(out, inputs)
+    assert (md_path, html_path) == (out / "report.md", out / "report.html")
+    md = md_path.read_text()
+
+    table = [line for line in md.splitlines() if line.startswith("| ")]
+    assert len(table) == 1 + 5  # header, the Keras baseline and the four artifacts
+    cells = {tuple(c.strip() for c in line.strip("|").split("|"))[:2]: line for line in table[1:]}
+    assert sorted(cells) == [("keras", "float32"), ("onnx", "float32"), ("onnx", "int8"), ("tflite", "float32"),
+                             ("tflite", "int8")]
+    verify = json.loads((out / "verify.json").read_text())
+    (row,) = verify["artifacts"]
+    accuracy = f"{100 * row['accuracy']:.2f} %"
+    assert "PASS" in cells["tflite", "int8"] and accuracy in cells["tflite", "int8"]
+    assert f"{100 * verify['keras_accuracy']:.2f} %" in cells["keras", "float32"] and "(baseline)" in cells["keras", "float32"]
+    for key in [("tflite", "float32"), ("onnx", "float32"), ("onnx", "int8")]:  # timed but not verified
+        assert "PASS" not in cells[key] and "FAIL" not in cells[key], key
+
+    assert "## Which file to ship\n\n- ship the int8 file" in md
+    assert "- Stage times: verify 1.2 s" in md and "- Libraries: numpy 9.9" in md
+    assert "```sh\nedgecnn verify\nedgecnn bench\n```" in md
+    pictures = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md)
+    assert pictures == ["training.png", "bench.png", "disagreements.png"]  # no confusion.png written here
+    html = html_path.read_text()
+    assert html.count("data:image/png;base64,") == 3 and html.count("<tr>") == 1 + 5
+
+
+def test_console_table_lines_up_the_same_rows(results_dir):
+    rows = report.summary_rows(results_dir)
+    lines = report.console_table(rows).splitlines()
+    assert len(lines) == 2 + len(rows) == 2 + 5
+    assert set(lines[1]) <= {"-", " "}  # the rule under the titles
+    widths = {len(line.rstrip()) for line in lines[:2]}
+    assert len(widths) == 1  # titles and rule are one width
