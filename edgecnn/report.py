@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 
 from edgecnn import fileio
+from edgecnn.plots import plot_confusion, plot_training, save_figure  # noqa: F401  (the report's pictures)
 
 log = logging.getLogger(__name__)
 
@@ -116,62 +116,6 @@ def console_table(rows: Sequence[dict[str, str]]) -> str:
     widths = [max(len(t), *(len(c[i]) for c in cells)) if cells else len(t) for i, t in enumerate(titles)]
     line = lambda values: "  ".join(v.ljust(w) for v, w in zip(values, widths))  # noqa: E731
     return "\n".join([line(titles), line(["-" * w for w in widths]), *(line(c) for c in cells)])
-
-
-def plot_training(record: dict, target: Path) -> Path:
-    """Loss and accuracy per epoch, train and test (from train.json's history)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    history = record["history"]
-    epochs = np.arange(1, len(history) + 1)
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.8))
-    for key, label in (("loss", "train"), ("val_loss", "test")):
-        ax_loss.plot(epochs, [h[key] for h in history], marker="o", label=label)
-    for key, label in (("accuracy", "train"), ("val_accuracy", "test")):
-        ax_acc.plot(epochs, [100 * h[key] for h in history], marker="o", label=label)
-    ax_loss.set(title="Cross-entropy loss", xlabel="epoch")
-    ax_acc.set(title=f"Accuracy (final test {100 * record['test_accuracy']:.2f} %)", xlabel="epoch", ylabel="%")
-    for ax in (ax_loss, ax_acc):
-        ax.grid(alpha=0.3)
-        ax.legend()
-    fig.tight_layout()
-    return save_figure(fig, target)
-
-
-def plot_confusion(y_true: np.ndarray, y_pred: np.ndarray, target: Path, title: str) -> Path:
-    """A 10 x 10 confusion matrix with counts in every cell (log-scaled colours)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.colors import LogNorm
-
-    matrix = np.zeros((10, 10), dtype=np.int64)
-    np.add.at(matrix, (y_true.astype(int), y_pred.astype(int)), 1)
-    fig, ax = plt.subplots(figsize=(6.4, 5.6))
-    image = ax.imshow(matrix + 1, cmap="Blues", norm=LogNorm())
-    for i in range(10):
-        for j in range(10):
-            if matrix[i, j]:
-                ax.text(j, i, str(matrix[i, j]), ha="center", va="center", fontsize=8,
-                        color="white" if i == j else "black")
-    ax.set(xticks=range(10), yticks=range(10), xlabel="predicted", ylabel="true digit", title=title)
-    fig.colorbar(image, ax=ax, shrink=0.8, label="count + 1 (log)")
-    fig.tight_layout()
-    return save_figure(fig, target)
-
-
-def save_figure(fig, target: Path) -> Path:
-    """Save a matplotlib figure atomically as PNG and close it."""
-    import matplotlib.pyplot as plt
-
-    with fileio.atomic_path(Path(target)) as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
-    plt.close(fig)
-    return Path(target)
 
 
 @dataclass(frozen=True)
