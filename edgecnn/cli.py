@@ -459,8 +459,9 @@ def run(output_dir: Path, epochs: int, seed: int, quick: bool, retrain: bool,
     from edgecnn.errors import require_full
 
     require_full("`edgecnn run`", ("tensorflow", "keras", "tf2onnx", "onnx", "matplotlib"))
+    from edgecnn.formatting import TERMINAL_WIDTH, wrap_notes
     from edgecnn.pipeline import RunConfig, run_pipeline
-    from edgecnn.report import console_table
+    from edgecnn.report import console_table, ship_advice
 
     config = RunConfig(output_dir=output_dir, epochs=epochs, seed=seed, quick=quick, retrain=retrain, data=data,
                        platforms=platform_names)
@@ -468,6 +469,10 @@ def run(output_dir: Path, epochs: int, seed: int, quick: bool, retrain: bool,
     total = sum(result.stage_seconds.values())
     click.echo(f"\nResults ({total:.0f} s in all; report: {result.report_paths[0]}, {result.report_paths[1]})\n")
     click.echo(console_table(result.rows))
+    advice = ship_advice(output_dir)
+    if advice:
+        click.echo("\nWhich file to ship (also in the report):")
+        click.echo(wrap_notes(advice, TERMINAL_WIDTH))
     if not result.passed:
         raise UserError("verification FAILED for at least one artifact (see verify.json)")
 
