@@ -294,8 +294,11 @@ def onnx_graph_ops(path: Path, options) -> dict[str, Any]:
     """Node count by op type of the graph ONNX Runtime actually runs (after its optimizations)."""
     import tempfile
 
-    import onnx
     import onnxruntime as ort
+    try:
+        import onnx
+    except ImportError:  # the base install: the figures stand without the graph listing
+        return {"optimization": options.ort_optimization, "error": "onnx not installed (base install)"}
 
     from edgecnn.runtime.onnx import session_options
 
