@@ -1,6 +1,6 @@
 """Latency, throughput, cold start and memory of exported models on the CPU runtimes.
 
-Method (DESIGN.md, "Benchmark method"): every runtime is loaded once in this process and
+Method (ARCHITECTURE.md, "Benchmark method"): every runtime is loaded once in this process and
 warmed up; each call is timed alone with ``time.perf_counter_ns``; the runtimes take turns
 in rounds so that drift of a shared machine hits them all alike; ratios are against a
 baseline (the Keras model) measured in the same run. Cold start and peak memory come from
@@ -180,9 +180,8 @@ def read_accuracies(out_dir: Path) -> dict[str, float]:
         if isinstance(node, dict):
             if isinstance(node.get("path"), str) and isinstance(node.get("accuracy"), (int, float)):
                 found[Path(node["path"]).name] = float(node["accuracy"])
-            for key in ("keras_accuracy", "reference_accuracy"):
-                if isinstance(node.get(key), (int, float)):
-                    found.setdefault("mnist_cnn.keras", float(node[key]))
+            if isinstance(node.get("keras_accuracy"), (int, float)):
+                found.setdefault("mnist_cnn.keras", float(node["keras_accuracy"]))
             for value in node.values():
                 walk(value)
         elif isinstance(node, list):
