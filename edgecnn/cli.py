@@ -22,6 +22,8 @@ from edgecnn.platforms.registry import CHOICES as _PLATFORM_CHOICES
 
 DEFAULT_OUTPUT_DIR = Path("exports")
 
+# Model files named on the command line (verify, bench); none: the manifest's.
+artifacts_argument = click.argument("artifacts", nargs=-1, type=click.Path(dir_okay=False, path_type=Path))
 output_dir_option = click.option(
     "--output-dir", type=click.Path(file_okay=False, path_type=Path), default=DEFAULT_OUTPUT_DIR,
     show_default=True, help="Folder for models, manifest and reports.",
@@ -256,7 +258,7 @@ def export(fmt: str, quantize: str | None, calibration_samples: int, seed: int, 
     "edgecnn verify exports/mnist_cnn_int8.tflite --debug-quant",
     "edgecnn verify --platform pi --samples 500   # also on emulated Pi 4 and Pi 5 CPUs (root)",
 ))
-@click.argument("artifacts", nargs=-1, type=click.Path(dir_okay=False, path_type=Path))
+@artifacts_argument
 @output_dir_option
 @click.option(
     "--model", type=click.Path(dir_okay=False, path_type=Path), default=None,
@@ -383,7 +385,7 @@ def _int_list(ctx: click.Context, param: click.Parameter, value: str) -> tuple[i
     "edgecnn bench --batch-sizes 1,32 --threads 1,2 exports/mnist_cnn_int8.tflite",
     "edgecnn bench --no-keras --no-cold-start --seconds 0.5   # quick, TensorFlow-free",
 ))
-@click.argument("artifacts", nargs=-1, type=click.Path(dir_okay=False, path_type=Path))
+@artifacts_argument
 @output_dir_option
 @data_option
 @click.option("--batch-sizes", default="1,32,256", show_default=True, callback=_int_list,
