@@ -144,6 +144,34 @@ def recommendation_text(rec: dict[str, Any]) -> list[str]:
     a = rec["most_accurate"]
     lines.append(f"  most accurate:      {a['file']} ({a['accuracy']:.2%})" if a
                  else "  most accurate:      unknown (no verify.json: run `edgecnn verify`)")
+    for e in rec.get("int8_vs_float32", []):
+        figures = f"p50 {e['p50_ratio']:.2f}× float32's at batch {e['batch']}"
+        if "throughput_ratio" in e:
+            figures += f", {e['throughput_ratio']:.2f}× its throughput at batch {e['bulk_batch']}"
+        verdict = ("SLOWER than float32 on this CPU: pick float32 for speed, int8 only for size"
+                   if e["int8_slower"] else "faster than float32")
+        lines.append(f"  int8 {e['format']} ({e['runtime']}): {figures}: {verdict}")
+    for e in rec.get("thread_scaling", []):
+        lines.append(f"  {e['threads']} threads: {e['file']} on {e['runtime']} {e['speedup']:.2f}× "
+                     f"the one-thread throughput at batch {e['batch']}")
+    return lines
+
+
+def speed_notes(bench: dict[str, Any]) -> list[str]:
+    """bench.json as report lines: which file to ship, then each row's share of the machine's ceiling."""
+    lines = recommendation_text(bench.get("recommendation") or {})
+    ceiling = bench.get("ceiling") or {}
+    rows = [r for r in bench.get("results", []) if r.get("ceiling_share") is not None]
+    if ceiling and rows:
+        big = max(r["batch"] for r in rows)
+        gemm = "; ".join(f"{'fp32' if p == 'float32' else p} {v['1']['gmacs']:,.0f} GMAC/s"
+                         for p, v in ceiling["gemm"].items() if "1" in v)
+        lines.append(f"  this machine's GEMM ceiling per core (LiteRT/XNNPACK): {gemm}; "
+                     f"memory {ceiling['memory_gbps']:,.1f} GB/s")
+        for r in rows:
+            if r["batch"] == big:
+                lines.append(f"  {r['file']} on {r['runtime']}, {r['threads']} thread(s), batch {big}: "
+                             f"{r['gmacs']:,.1f} GMAC/s = {_share(r)} ceiling")
     return lines
 
 
@@ -244,8 +272,8 @@ def plot(result: BenchResult, target: Path) -> Path:
     all_threads = result.settings["threads"]
     threads = all_threads[0]
     small = min(result.settings["batch_sizes"])
-    names = list(dict.fromkeys(name for (name, _, _) in result.samples))  # run order, no duplicates
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(14, 0.5 * len(names) + 4))
+    names = list(dict.fromkeys(f"{r['file']} [{r['runtime']}]" for r in result.rows))  # run order, no duplicates
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(14, 0.5 * len(names) + 5.5))
     data = [result.samples.get((n, small, threads)) for n in names]
     shown = [(n, d) for n, d in zip(names, data) if d is not None and len(d)]
     if shown:
@@ -276,16 +304,15 @@ def plot(result: BenchResult, target: Path) -> Path:
             limit = r["ceiling_gmacs"] * 1e9 / r["macs_per_image"]
             t_index = all_threads.index(r["threads"]) if r["threads"] in all_threads else 0
             color = "black" if r["ceiling_precision"] == "float32" else "dimgrey"
-            ax2.axhline(limit, color=color, linestyle=styles[t_index % 4], linewidth=2, alpha=0.6)
-            ax2.annotate(f"{'fp32' if key[0] == 'float32' else key[0]} GEMM ceiling, {key[1]} thr: "
-                         f"{r['ceiling_gmacs']:,.0f} GMAC/s = {limit:,.0f} images/s at {key[2]:,} MACs/image",
-                         (0.01, limit), xycoords=("axes fraction", "data"), fontsize=7, va="bottom", color=color)
+            ax2.axhline(limit, color=color, linestyle=styles[t_index % 4], linewidth=2, alpha=0.6,
+                        label=f"{'fp32' if key[0] == 'float32' else key[0]} GEMM ceiling, {key[1]} thr: "
+                              f"{r['ceiling_gmacs']:,.0f} GMAC/s = {limit:,.0f} images/s at {key[2]:,} MACs/image")
     ax2.set_xscale("log", base=2)
     ax2.set_yscale("log")
     ax2.set_xlabel("batch size")
     ax2.set_ylabel("images/s (batch / p50)")
     ax2.set_title("Throughput against this machine's GEMM ceiling (roofline-style)")
-    ax2.legend(fontsize=6, loc="lower right")
+    ax2.legend(fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2)
     ax2.grid(True, which="both", alpha=0.3)
     fig.tight_layout()
     with fileio.atomic_path(Path(target)) as tmp:

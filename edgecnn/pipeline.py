@@ -77,12 +77,16 @@ class RunResult:
     report_paths: tuple[Path, Path]
 
 
-def bench_args(quick: bool) -> list[str]:
-    """`edgecnn bench` options for the run: the defaults, or a short benchmark for --quick."""
+def bench_args(quick: bool, cores: int | None = None) -> list[str]:
+    """`edgecnn bench` options for the run: the defaults, or a short benchmark for --quick; one and
+    two threads on a machine with two cores or more."""
+    import os
+
+    threads = ["--threads", "1,2"] if (cores or os.cpu_count() or 1) >= 2 else []
     if quick:
         # A first look: two batch sizes, a fraction of a second each, no cold starts.
-        return ["--batch-sizes", "1,256", "--seconds", "0.2", "--warmup", "0.1", "--no-cold-start"]
-    return []
+        return ["--batch-sizes", "1,256", "--seconds", "0.2", "--warmup", "0.1", "--no-cold-start", *threads]
+    return threads
 
 
 def run_bench_process(out: Path, quick: bool, echo: Callable[[str], None]) -> dict[str, Any]:
@@ -155,7 +159,7 @@ def run_pipeline(config: RunConfig, echo: Callable[[str], None] = print) -> RunR
         passed = checked.passed and all(section["passed"] for section in (platforms or {}).values())
 
     with stages.stage("bench", "latency and throughput (interleaved, medians)"):
-        recommendation = run_bench_process(out, config.quick, echo).get("recommendation", {})
+        bench_json = run_bench_process(out, config.quick, echo)
 
     with stages.stage("report", "report.md, report.html and pictures"):
         report.plot_training(record, out / "training.png")
@@ -174,7 +178,7 @@ def run_pipeline(config: RunConfig, echo: Callable[[str], None] = print) -> RunR
         )
         paths = report.write_report(out, report.ReportInputs(
             commands=commands, stage_seconds=dict(stages.seconds), machine=machine_info(),
-            versions=library_versions(), notes=tuple(bench_report.recommendation_text(recommendation)),
+            versions=library_versions(), notes=tuple(bench_report.speed_notes(bench_json)),
         ))
     rows = report.summary_rows(out)
     return RunResult(rows, passed, retrained, dict(stages.seconds), paths)

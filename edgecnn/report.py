@@ -195,7 +195,7 @@ def write_report(out_dir: Path, inputs: ReportInputs) -> tuple[Path, Path]:
         sections.append(("Which file to ship", [f"- {n.strip()}" for n in inputs.notes]))
     for title, name, caption in (
         ("Training", "training.png", "Loss and accuracy per epoch, train and test."),
-        ("Speed", "bench.png", "Latency distribution at batch 1 and throughput against batch size."),
+        ("Speed", "bench.png", "Latency distribution at batch 1, and throughput against batch size with this machine's GEMM ceilings drawn."),
         ("Where int8 and Keras disagree", "disagreements.png", "Test images on which a quantized model and Keras disagree."),
         ("Confusion matrix of the int8 TFLite model", "confusion.png", "Full 10,000-image test set."),
     ):
