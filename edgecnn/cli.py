@@ -400,15 +400,19 @@ def _int_list(ctx: click.Context, param: click.Parameter, value: str) -> tuple[i
 @click.option("--no-xnnpack", "xnnpack", flag_value="off", help="Same as --xnnpack off.")
 @click.option("--no-keras", is_flag=True, help="Skip the Keras baseline (ratios then use the first model).")
 @click.option("--no-cold-start", is_flag=True, help="Skip the cold-start / peak-memory subprocesses.")
+@click.option("--remeasure-ceiling", "ceiling", flag_value="remeasure",
+              help="Measure this machine's GEMM and memory limits again instead of using the cached figures.")
+@click.option("--no-ceiling", "ceiling", flag_value="off", help="Skip the machine's limits (no GMAC/s share).")
 @unsafe_option
 def bench(artifacts: tuple[Path, ...], output_dir: Path, data: Path | None, batch_sizes: tuple[int, ...],
           threads: tuple[int, ...], seconds: float | None, runs: int | None, warmup: float | None,
-          xnnpack: str, no_keras: bool, no_cold_start: bool, unsafe: bool) -> None:
+          xnnpack: str, no_keras: bool, no_cold_start: bool, ceiling: str | None, unsafe: bool) -> None:
     """Latency, throughput, cold start and memory of model files on the CPU runtimes.
 
     With no ARTIFACT: every artifact in the manifest plus OUTPUT_DIR/mnist_cnn.keras as the
-    baseline (skipped, with a note, on the TensorFlow-free base install). Writes bench.json,
-    bench.csv, bench.md and bench.png into OUTPUT_DIR.
+    baseline (skipped, with a note, on the TensorFlow-free base install). Writes bench.json, bench.csv, bench.md and bench.png into OUTPUT_DIR. Each row
+    also says the GMAC/s reached and its share of this machine's GEMM ceiling (measured once
+    per machine and cached; --remeasure-ceiling measures again).
     """
     from edgecnn.bench import BenchConfig, check_model_path, default_paths, run_bench, with_options
     from edgecnn.bench_report import format_table, write_outputs
@@ -425,7 +429,7 @@ def bench(artifacts: tuple[Path, ...], output_dir: Path, data: Path | None, batc
     config = with_options(
         BenchConfig(), batch_sizes=batch_sizes, threads=threads, seconds=seconds, runs=runs,
         warmup_seconds=warmup, xnnpack={"on": (True,), "off": (False,), "both": (True, False)}[xnnpack],
-        keras=not no_keras, cold_start=not no_cold_start, unsafe=unsafe,
+        keras=not no_keras, cold_start=not no_cold_start, unsafe=unsafe, ceiling=ceiling,
     )
     images = load_mnist(data).x_test
     click.echo(f"Benchmarking {len(paths)} model(s): batch {','.join(map(str, batch_sizes))}, "
