@@ -324,12 +324,25 @@ def predict(model_path: Path, top: int, as_json: bool, inputs: tuple[Path, ...])
     help="Which folder to write under <output-dir>/bundle/.",
 )
 def bundle(output_dir: Path, target: str) -> None:
-    """Write ready-to-copy folders for a Raspberry Pi, Android/iOS and TensorFlow Lite Micro."""
+    """Write ready-to-copy folders for a Raspberry Pi, Android/iOS, TensorFlow Lite Micro and the web."""
     from edgecnn.bundle import build_bundles
 
     names = list(BUNDLE_TARGETS) if target == "all" else [target]
     for name, files in build_bundles(output_dir, names).items():
         click.echo(f"{name}: {files[0].parent} ({', '.join(f.name for f in files)})")
+
+
+@cli.command()
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
+@click.argument("directory", required=False, type=click.Path(file_okay=False, path_type=Path))
+def serve(port: int, directory: Path | None) -> None:
+    """Serve a web bundle on 127.0.0.1 [default DIRECTORY: exports/bundle/web].
+
+    With the MIME types and cross-origin isolation headers ONNX Runtime Web needs.
+    """
+    from edgecnn.web.serve import serve_forever
+
+    serve_forever(directory or DEFAULT_OUTPUT_DIR / "bundle" / "web", port, echo=click.echo)
 
 
 def _int_list(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int, ...]:
