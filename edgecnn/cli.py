@@ -195,7 +195,8 @@ def export(fmt: str, quantize: str | None, calibration_samples: int, seed: int, 
 @click.option(
     "--platform", "platform_names", multiple=True, type=click.Choice(_PLATFORM_CHOICES),
     help="Also run the Pi bundle's classify.py on an emulated Raspberry Pi CPU (pi4: Cortex-A72, "
-         "pi5: Cortex-A76, pi: both; needs root and qemu). Repeatable.",
+         "pi5: Cortex-A76, pi: both; needs root and qemu), or the web bundle in headless Chromium "
+         "(browser; needs chromium and playwright). Repeatable.",
 )
 @click.option("--samples", type=click.IntRange(min=1), default=1000, show_default=True,
               help="Test images for the --platform check.")

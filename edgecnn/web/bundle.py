@@ -83,7 +83,7 @@ def _entry(path: Path) -> dict[str, Any]:
     record = model_record(p)
     if len(record["labels"]) != int(p.output_spec.shape[-1]):
         raise ModelError(f"{path}: {len(record['labels'])} labels for {p.output_spec.shape[-1]} outputs")
-    return {"key": p.precision, "file": path.name, "precision": p.precision, "format": "onnx",
+    return {"source": str(path), "key": p.precision, "file": path.name, "precision": p.precision, "format": "onnx",
             "bytes": path.stat().st_size, "sha256": fileio.sha256_file(path), "model": record}
 
 
@@ -134,14 +134,21 @@ tensor names from `models.json`, which edgecnn wrote from each file's embedded m
 
 
 def build(src, dest: Path) -> list[Path]:
-    """Fill ``dest`` with the page, models.json, the ONNX files and the runtime's files."""
+    """``bundle --target web``: the ONNX files of ``src`` (a bundle.Sources) into ``dest``."""
+    from edgecnn.web import npm
+
+    npm.fetch()  # first: a missing npm is the likeliest failure, say it before any work
+    return build_from(onnx_artifacts(src.out_dir, src.manifest), dest)
+
+
+def build_from(paths: list[Path], dest: Path) -> list[Path]:
+    """Fill ``dest`` with the page, models.json, the ONNX files ``paths`` and the runtime's files."""
     import json
 
     from edgecnn import fileio
     from edgecnn.web import STATIC_DIR, STATIC_FILES, npm
 
-    runtime = npm.dist_files()  # first: a missing npm is the likeliest failure, say it before any work
-    paths = onnx_artifacts(src.out_dir, src.manifest)
+    runtime = npm.dist_files()
     entries = sorted((_entry(p) for p in paths),
                      key=lambda e: PRECISION_ORDER.index(e["precision"]) if e["precision"] in PRECISION_ORDER else 99)
     seen: set[str] = set()
@@ -150,7 +157,7 @@ def build(src, dest: Path) -> list[Path]:
     for name in STATIC_FILES:
         files.append(fileio.write_bytes(dest / name, (STATIC_DIR / name).read_bytes()))
     for e in entries:
-        files.append(fileio.write_bytes(dest / e["file"], (Path(src.out_dir) / e["file"]).read_bytes()))
+        files.append(fileio.write_bytes(dest / e["file"], Path(e.pop("source")).read_bytes()))
     rt_dir = fileio.ensure_dir(dest / RUNTIME_DIR)
     for name, data in runtime.items():
         files.append(fileio.write_bytes(rt_dir / name, data))
