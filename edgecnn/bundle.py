@@ -257,6 +257,9 @@ def build_web(src: Sources, dest: Path) -> list[Path]:
 
 Builder = Callable[[Sources, Path], list[Path]]
 TARGETS: dict[str, Builder] = {"pi": build_pi, "android": build_android, "mcu": build_mcu, "web": build_web}
+# Targets that need a tool beyond edgecnn's own dependencies (web: npm or its cache) are built
+# only when named; `--target all` leaves them out so it works wherever edgecnn does.
+OPT_IN: frozenset[str] = frozenset({"web"})
 
 
 def build_bundles(out_dir: Path, targets: list[str]) -> dict[str, list[Path]]:

@@ -322,13 +322,15 @@ def predict(model_path: Path, top: int, as_json: bool, inputs: tuple[Path, ...])
 @output_dir_option
 @click.option(
     "--target", type=click.Choice(["all", *BUNDLE_TARGETS]), default="all", show_default=True,
-    help="Which folder to write under <output-dir>/bundle/.",
+    help="Which folder to write under <output-dir>/bundle/ (all: every target but web, which needs npm).",
 )
 def bundle(output_dir: Path, target: str) -> None:
     """Write ready-to-copy folders for a Raspberry Pi, Android/iOS, TensorFlow Lite Micro and the web."""
     from edgecnn.bundle import build_bundles
 
-    names = list(BUNDLE_TARGETS) if target == "all" else [target]
+    from edgecnn.bundle import OPT_IN
+
+    names = [n for n in BUNDLE_TARGETS if n not in OPT_IN] if target == "all" else [target]
     for name, files in build_bundles(output_dir, names).items():
         click.echo(f"{name}: {files[0].parent} ({', '.join(f.name for f in files)})")
 
