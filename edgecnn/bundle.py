@@ -248,8 +248,18 @@ def build_mcu(src: Sources, dest: Path) -> list[Path]:
     return files
 
 
+def build_web(src: Sources, dest: Path) -> list[Path]:
+    """A web page running the ONNX files with ONNX Runtime Web, all files local (edgecnn.web.bundle)."""
+    from edgecnn.web.bundle import build
+
+    return build(src, dest)
+
+
 Builder = Callable[[Sources, Path], list[Path]]
-TARGETS: dict[str, Builder] = {"pi": build_pi, "android": build_android, "mcu": build_mcu}
+TARGETS: dict[str, Builder] = {"pi": build_pi, "android": build_android, "mcu": build_mcu, "web": build_web}
+# Targets that need a tool beyond edgecnn's own dependencies (web: npm or its cache) are built
+# only when named; `--target all` leaves them out so it works wherever edgecnn does.
+OPT_IN: frozenset[str] = frozenset({"web"})
 
 
 def build_bundles(out_dir: Path, targets: list[str]) -> dict[str, list[Path]]:

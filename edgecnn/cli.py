@@ -274,7 +274,8 @@ def export(fmt: str, quantize: str | None, calibration_samples: int, seed: int, 
 @click.option(
     "--platform", "platform_names", multiple=True, type=click.Choice(_PLATFORM_CHOICES),
     help="Also run the Pi bundle's classify.py on an emulated Raspberry Pi CPU (pi4: Cortex-A72, "
-         "pi5: Cortex-A76, pi: both; needs root and qemu). Repeatable.",
+         "pi5: Cortex-A76, pi: both; needs root and qemu), or the web bundle in headless Chromium "
+         "(browser; needs chromium and playwright). Repeatable.",
 )
 @click.option("--samples", type=click.IntRange(min=1), default=1000, show_default=True,
               help="Test images for the --platform check.")
@@ -356,15 +357,30 @@ def predict(model_path: Path, top: int, as_json: bool, inputs: tuple[Path, ...])
 @output_dir_option
 @click.option(
     "--target", type=click.Choice(["all", *BUNDLE_TARGETS]), default="all", show_default=True,
-    help="Which folder to write under <output-dir>/bundle/.",
+    help="Which folder to write under <output-dir>/bundle/ (all: every target but web, which needs npm).",
 )
 def bundle(output_dir: Path, target: str) -> None:
-    """Write ready-to-copy folders for a Raspberry Pi, Android/iOS and microcontrollers."""
+    """Write ready-to-copy folders for a Raspberry Pi, Android/iOS, microcontrollers and the web."""
     from edgecnn.bundle import build_bundles
 
-    names = list(BUNDLE_TARGETS) if target == "all" else [target]
+    from edgecnn.bundle import OPT_IN
+
+    names = [n for n in BUNDLE_TARGETS if n not in OPT_IN] if target == "all" else [target]
     for name, files in build_bundles(output_dir, names).items():
         click.echo(f"{name}: {files[0].parent} ({', '.join(f.name for f in files)})")
+
+
+@cli.command()
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
+@click.argument("directory", required=False, type=click.Path(file_okay=False, path_type=Path))
+def serve(port: int, directory: Path | None) -> None:
+    """Serve a web bundle on 127.0.0.1 [default DIRECTORY: exports/bundle/web].
+
+    With the MIME types and cross-origin isolation headers ONNX Runtime Web needs.
+    """
+    from edgecnn.web.serve import serve_forever
+
+    serve_forever(directory or DEFAULT_OUTPUT_DIR / "bundle" / "web", port, echo=click.echo)
 
 
 def _int_list(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int, ...]:

@@ -183,9 +183,14 @@ def write_report(out_dir: Path, inputs: ReportInputs) -> tuple[Path, Path]:
     ):
         if (out_dir / name).is_file():
             sections.append((title, [caption, f"![{title}]({name})"]))
-    platforms = (_load(out_dir / VERIFY_JSON) or {}).get("platforms") or {}
+    platforms = dict((_load(out_dir / VERIFY_JSON) or {}).get("platforms") or {})
+    from edgecnn.web.report import SECTION as _BROWSER, browser_lines
+
+    browser = platforms.pop(_BROWSER, None)
     if platforms:
         sections.append(("On emulated Raspberry Pi CPUs", platform_lines(platforms)))
+    if browser:
+        sections.append(("In the browser", browser_lines(browser)))
     stages = ", ".join(f"{k} {v:.1f} s" for k, v in inputs.stage_seconds.items())
     machine = ", ".join(f"{k}: {v}" for k, v in inputs.machine.items())
     versions = ", ".join(f"{k} {v}" for k, v in sorted(inputs.versions.items()))
