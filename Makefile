@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.edgecnn-installed
 
-.PHONY: setup run test test-fast platform-deps clean
+.PHONY: setup run test test-fast platform-deps browser-deps clean
 
 # pip prints one line per step (the step's own line, then pip stays --quiet: no setuptools blocks).
 # The full set ([full]: TensorFlow, Keras, tf2onnx, onnx, matplotlib) plus the test tools; the
@@ -40,7 +40,20 @@ platform-deps:
 	    || update-binfmts --enable qemu-aarch64 || true; \
 	fi
 
-test: setup platform-deps
+# The browser checks (verify --platform browser, tests/test_web.py): Chromium from the system
+# packages, Playwright from PyPI (the `test` extra; never `playwright install`, which downloads
+# browsers from elsewhere), onnxruntime-web through `npm pack` into ~/.cache/edgecnn/npm (the
+# version is pinned in edgecnn/web/npm.py only). As root with apt-get, missing chromium/npm are
+# installed (a failed install stops here); elsewhere the browser tests skip, saying what is missing.
+browser-deps: setup
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  if ! command -v chromium >/dev/null || ! command -v npm >/dev/null; then \
+	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium npm || exit 1; \
+	  fi; \
+	fi
+	@if command -v npm >/dev/null; then $(BIN)/python -m edgecnn.web.npm >/dev/null || exit 1; fi
+
+test: setup platform-deps browser-deps
 	$(BIN)/python -m pytest
 
 test-fast: setup

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from edgecnn.errors import ModelError
+from edgecnn.names import MANIFEST
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +96,7 @@ def build_pi(src: Sources, dest: Path) -> list[Path]:
     files = [_copy(src.int8, dest), _copy(src.float32, dest)]
     manifest = dict(src.manifest)
     manifest["artifacts"] = [e for e in src.manifest.get("artifacts", []) if e.get("path") in (INT8, FLOAT32)]
-    files.append(fileio.write_json(dest / "manifest.json", manifest))
+    files.append(fileio.write_json(dest / MANIFEST, manifest))
     files.append(fileio.write_bytes(dest / "classify.py", pi_classify_path().read_bytes()))
     files.append(fileio.write_bytes(dest / "requirements.txt", pi_requirements_path().read_bytes()))
     return files
@@ -248,8 +249,18 @@ def build_mcu(src: Sources, dest: Path) -> list[Path]:
     return files
 
 
+def build_web(src: Sources, dest: Path) -> list[Path]:
+    """A web page running the ONNX files with ONNX Runtime Web, all files local (edgecnn.web.bundle)."""
+    from edgecnn.web.bundle import build
+
+    return build(src, dest)
+
+
 Builder = Callable[[Sources, Path], list[Path]]
-TARGETS: dict[str, Builder] = {"pi": build_pi, "android": build_android, "mcu": build_mcu}
+TARGETS: dict[str, Builder] = {"pi": build_pi, "android": build_android, "mcu": build_mcu, "web": build_web}
+# Targets that need a tool beyond edgecnn's own dependencies (web: npm or its cache) are built
+# only when named; `--target all` leaves them out so it works wherever edgecnn does.
+OPT_IN: frozenset[str] = frozenset({"web"})
 
 
 def build_bundles(out_dir: Path, targets: list[str]) -> dict[str, list[Path]]:

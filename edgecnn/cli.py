@@ -276,7 +276,8 @@ def export(fmt: str, quantize: str | None, calibration_samples: int, seed: int, 
 @click.option(
     "--platform", "platform_names", multiple=True, type=click.Choice(_PLATFORM_CHOICES),
     help="Also run the Pi bundle's classify.py on an emulated Raspberry Pi CPU (pi4: Cortex-A72, "
-         "pi5: Cortex-A76, pi: both; needs root and qemu). Repeatable.",
+         "pi5: Cortex-A76, pi: both; needs root and qemu), or the web bundle in headless Chromium "
+         "(browser; needs chromium and playwright). Repeatable.",
 )
 @click.option("--samples", type=click.IntRange(min=1), default=1000, show_default=True,
               help="Test images for the --platform check.")
@@ -358,15 +359,32 @@ def predict(model_path: Path, top: int, as_json: bool, inputs: tuple[Path, ...])
 @output_dir_option
 @click.option(
     "--target", type=click.Choice(["all", *BUNDLE_TARGETS]), default="all", show_default=True,
-    help="Which folder to write under <output-dir>/bundle/.",
+    help="Which folder to write under <output-dir>/bundle/ (all: every target but web, which needs npm).",
 )
 def bundle(output_dir: Path, target: str) -> None:
-    """Write ready-to-copy folders for a Raspberry Pi, Android/iOS and microcontrollers."""
-    from edgecnn.bundle import build_bundles
+    """Write ready-to-copy folders for a Raspberry Pi, Android/iOS, microcontrollers and the web."""
+    from edgecnn.bundle import OPT_IN, build_bundles
 
-    names = list(BUNDLE_TARGETS) if target == "all" else [target]
+    names = [n for n in BUNDLE_TARGETS if n not in OPT_IN] if target == "all" else [target]
     for name, files in build_bundles(output_dir, names).items():
         click.echo(f"{name}: {files[0].parent} ({', '.join(f.name for f in files)})")
+
+
+@cli.command(epilog=examples(
+    "edgecnn serve                            # exports/bundle/web on http://127.0.0.1:8000",
+    "edgecnn serve --port 8080 /tmp/try/bundle/web",
+))
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True,
+              help="TCP port on 127.0.0.1 (0: any free port).")
+@click.argument("directory", required=False, type=click.Path(file_okay=False, path_type=Path))
+def serve(port: int, directory: Path | None) -> None:
+    """Serve a web bundle on 127.0.0.1 [default DIRECTORY: exports/bundle/web].
+
+    With the MIME types and cross-origin isolation headers ONNX Runtime Web needs.
+    """
+    from edgecnn.web.serve import serve_forever
+
+    serve_forever(directory or DEFAULT_OUTPUT_DIR / "bundle" / "web", port, echo=click.echo)
 
 
 def _int_list(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int, ...]:
@@ -402,15 +420,19 @@ def _int_list(ctx: click.Context, param: click.Parameter, value: str) -> tuple[i
 @click.option("--no-xnnpack", "xnnpack", flag_value="off", help="Same as --xnnpack off.")
 @click.option("--no-keras", is_flag=True, help="Skip the Keras baseline (ratios then use the first model).")
 @click.option("--no-cold-start", is_flag=True, help="Skip the cold-start / peak-memory subprocesses.")
+@click.option("--remeasure-ceiling", "ceiling", flag_value="remeasure",
+              help="Measure this machine's GEMM and memory limits again instead of using the cached figures.")
+@click.option("--no-ceiling", "ceiling", flag_value="off", help="Skip the machine's limits (no GMAC/s share).")
 @unsafe_option
 def bench(artifacts: tuple[Path, ...], output_dir: Path, data: Path | None, batch_sizes: tuple[int, ...],
           threads: tuple[int, ...], seconds: float | None, runs: int | None, warmup: float | None,
-          xnnpack: str, no_keras: bool, no_cold_start: bool, unsafe: bool) -> None:
+          xnnpack: str, no_keras: bool, no_cold_start: bool, ceiling: str | None, unsafe: bool) -> None:
     """Latency, throughput, cold start and memory of model files on the CPU runtimes.
 
     With no ARTIFACT: every artifact in the manifest plus OUTPUT_DIR/mnist_cnn.keras as the
-    baseline (skipped, with a note, on the TensorFlow-free base install). Writes bench.json,
-    bench.csv, bench.md and bench.png into OUTPUT_DIR.
+    baseline (skipped, with a note, on the TensorFlow-free base install). Writes bench.json, bench.csv, bench.md and bench.png into OUTPUT_DIR. Each row
+    also says the GMAC/s reached and its share of this machine's GEMM ceiling (measured once
+    per machine and cached; --remeasure-ceiling measures again).
     """
     from edgecnn.bench import BenchConfig, check_model_path, default_paths, run_bench, with_options
     from edgecnn.bench_report import format_table, write_outputs
@@ -427,7 +449,7 @@ def bench(artifacts: tuple[Path, ...], output_dir: Path, data: Path | None, batc
     config = with_options(
         BenchConfig(), batch_sizes=batch_sizes, threads=threads, seconds=seconds, runs=runs,
         warmup_seconds=warmup, xnnpack={"on": (True,), "off": (False,), "both": (True, False)}[xnnpack],
-        keras=not no_keras, cold_start=not no_cold_start, unsafe=unsafe,
+        keras=not no_keras, cold_start=not no_cold_start, unsafe=unsafe, ceiling=ceiling,
     )
     images = load_mnist(data).x_test
     click.echo(f"Benchmarking {len(paths)} model(s): batch {','.join(map(str, batch_sizes))}, "

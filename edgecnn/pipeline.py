@@ -90,12 +90,16 @@ class RunResult:
     report_paths: tuple[Path, Path]
 
 
-def bench_args(quick: bool) -> list[str]:
-    """`edgecnn bench` options for the run: the defaults, or a short benchmark for --quick."""
+def bench_args(quick: bool, cores: int | None = None) -> list[str]:
+    """`edgecnn bench` options for the run: the defaults, or a short benchmark for --quick; one and
+    two threads on a machine with two cores or more."""
+    import os
+
+    threads = ["--threads", "1,2"] if (cores or os.cpu_count() or 1) >= 2 else []
     if quick:
         # A first look: two batch sizes, a fraction of a second each, no cold starts.
-        return ["--batch-sizes", "1,256", "--seconds", "0.2", "--warmup", "0.1", "--no-cold-start"]
-    return []
+        return ["--batch-sizes", "1,256", "--seconds", "0.2", "--warmup", "0.1", "--no-cold-start", *threads]
+    return threads
 
 
 def run_bench_process(out: Path, quick: bool, echo: Callable[[str], None]) -> dict[str, Any]:

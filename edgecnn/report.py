@@ -125,12 +125,12 @@ def ship_advice(out_dir: Path) -> list[str]:
     is stated wherever the smaller file of a format is slower at batch 1 on this CPU than the
     other precision of that format (e.g. int8 ONNX through ONNX Runtime's QDQ kernels).
     """
-    from edgecnn.bench_report import recommendation_text
+    from edgecnn.bench_report import ceiling_notes, recommendation_text
 
     bench = _load(Path(out_dir) / BENCH_JSON) or {}
     notes = [line.strip() for line in recommendation_text(bench.get("recommendation") or {}) if line.strip()]
     notes += trade_offs(_bench_rows(bench))
-    return notes
+    return notes + [line.strip() for line in ceiling_notes(bench)]
 
 
 def trade_offs(bench_rows: list[dict]) -> list[str]:
@@ -176,16 +176,21 @@ def write_report(out_dir: Path, inputs: ReportInputs) -> tuple[Path, Path]:
         sections.append(("Which file to ship", [f"- {n.strip()}" for n in inputs.notes]))
     for title, name, caption in (
         ("Training", TRAINING_PNG, "Loss and accuracy per epoch, train and test."),
-        ("Speed", BENCH_PNG, "Latency distribution at batch 1 and throughput against batch size."),
+        ("Speed", BENCH_PNG, "Latency distribution at batch 1, and throughput against batch size with this machine's GEMM ceilings drawn."),
         ("Where an artifact and Keras disagree", DISAGREEMENTS_PNG,
          "Test images on which an exported file and Keras disagree (every file in verify.json)."),
         ("Confusion matrix of the int8 TFLite model", CONFUSION_PNG, "Full 10,000-image test set."),
     ):
         if (out_dir / name).is_file():
             sections.append((title, [caption, f"![{title}]({name})"]))
-    platforms = (_load(out_dir / VERIFY_JSON) or {}).get("platforms") or {}
+    platforms = dict((_load(out_dir / VERIFY_JSON) or {}).get("platforms") or {})
+    from edgecnn.web.report import SECTION as _BROWSER, browser_lines
+
+    browser = platforms.pop(_BROWSER, None)
     if platforms:
         sections.append(("On emulated Raspberry Pi CPUs", platform_lines(platforms)))
+    if browser:
+        sections.append(("In the browser", browser_lines(browser)))
     stages = ", ".join(f"{k} {v:.1f} s" for k, v in inputs.stage_seconds.items())
     machine = ", ".join(f"{k}: {v}" for k, v in inputs.machine.items())
     versions = ", ".join(f"{k} {v}" for k, v in sorted(inputs.versions.items()))
