@@ -111,13 +111,13 @@ folder as it is. Two things to check on other hosts:
 
 The page requests nothing from any other origin: no CDN, no fonts, no analytics.
 
-## What is in it ({total_mib:.1f} MiB)
+## What is in it ({total_kib:,.0f} KiB)
 
 | file | bytes | what |
 |---|---:|---|
 {rows}
 
-The runtime's WebAssembly binary (`{runtime_dir}/{wasm}`, {wasm_mib:.1f} MiB, {wasm_pct:.0f} % of the
+The runtime's WebAssembly binary (`{runtime_dir}/{wasm}`, {wasm_kib:,.0f} KiB, {wasm_pct:.0f} % of the
 folder) dominates; the models are {model_kib:.0f} KiB together. Web servers usually compress it
 (gzip/brotli) on the way. Only {n_runtime} of the npm package's dist files are copied: the
 WebAssembly-only ES module build and its one wasm binary (SIMD; WebGPU/WebGL/JSPI builds and source
@@ -176,8 +176,8 @@ def build_from(paths: list[Path], dest: Path) -> list[Path]:
     model_bytes = sum(e["bytes"] for e in entries)
     text = README.format(
         name=entries[0]["model"]["name"] if entries else "model", version=npm.VERSION, package=npm.PACKAGE,
-        folder=dest, total_mib=total / 2**20, runtime_dir=RUNTIME_DIR, wasm=wasm,
-        wasm_mib=sizes[f"{RUNTIME_DIR}/{wasm}"] / 2**20, wasm_pct=100 * sizes[f"{RUNTIME_DIR}/{wasm}"] / total,
+        folder=dest, total_kib=total / 1024, runtime_dir=RUNTIME_DIR, wasm=wasm,
+        wasm_kib=sizes[f"{RUNTIME_DIR}/{wasm}"] / 1024, wasm_pct=100 * sizes[f"{RUNTIME_DIR}/{wasm}"] / total,
         model_kib=model_bytes / 1024, n_runtime=len(npm.DIST_FILES),
         rows="\n".join(f"| `{n}` | {b:,} | {what.get(n, '')} |" for n, b in sorted(sizes.items(), key=lambda kv: -kv[1])),
         models="\n".join(
