@@ -71,7 +71,9 @@ def summary_rows(out_dir: Path) -> list[dict[str, str]]:
     keras_b256 = next((r for r in bench_rows if r.get("runtime") == "keras" and int(r.get("batch", 0)) == 256
                        and _threads_one(r)), None)
     rows = []
-    keras_model = out_dir / "mnist_cnn.keras"
+    from edgecnn.model import default_model_path
+
+    keras_model = default_model_path(out_dir)
     if keras_model.is_file():
         rows.append({
             "format": "keras", "precision": "float32", "size": _fmt_bytes(keras_model.stat().st_size),
@@ -141,24 +143,29 @@ def plot_training(record: dict, target: Path) -> Path:
     return save_figure(fig, target)
 
 
-def plot_confusion(y_true: np.ndarray, y_pred: np.ndarray, target: Path, title: str) -> Path:
-    """A 10 x 10 confusion matrix with counts in every cell (log-scaled colours)."""
+def plot_confusion(y_true: np.ndarray, y_pred: np.ndarray, target: Path, title: str,
+                   labels: tuple[str, ...] | None = None) -> Path:
+    """A K x K confusion matrix with counts in every cell (log-scaled colours); K from ``labels``."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from matplotlib.colors import LogNorm
 
-    matrix = np.zeros((10, 10), dtype=np.int64)
+    k = len(labels) if labels else int(max(y_true.max(initial=0), y_pred.max(initial=0))) + 1
+    matrix = np.zeros((k, k), dtype=np.int64)
     np.add.at(matrix, (y_true.astype(int), y_pred.astype(int)), 1)
     fig, ax = plt.subplots(figsize=(6.4, 5.6))
     image = ax.imshow(matrix + 1, cmap="Blues", norm=LogNorm())
-    for i in range(10):
-        for j in range(10):
+    for i in range(k):
+        for j in range(k):
             if matrix[i, j]:
                 ax.text(j, i, str(matrix[i, j]), ha="center", va="center", fontsize=8,
                         color="white" if i == j else "black")
-    ax.set(xticks=range(10), yticks=range(10), xlabel="predicted", ylabel="true digit", title=title)
+    ax.set(xticks=range(k), yticks=range(k), xlabel="predicted", ylabel="true class", title=title)
+    if labels:
+        ax.set_xticklabels(labels, rotation=90 if k > 10 else 0)
+        ax.set_yticklabels(labels)
     fig.colorbar(image, ax=ax, shrink=0.8, label="count + 1 (log)")
     fig.tight_layout()
     return save_figure(fig, target)
