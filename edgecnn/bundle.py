@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from edgecnn.errors import ModelError
+from edgecnn.names import MANIFEST
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +114,7 @@ def build_pi(src: Sources, dest: Path) -> list[Path]:
     manifest = dict(src.manifest)
     manifest["artifacts"] = [e for e in src.manifest.get("artifacts", [])
                              if e.get("path") in (src.int8.name, src.float32.name)]
-    files.append(fileio.write_json(dest / "manifest.json", manifest))
+    files.append(fileio.write_json(dest / MANIFEST, manifest))
     # classify.py reads the model's record from the model file itself; its default model is this one.
     script = pi_classify_path().read_text(encoding="utf-8").replace(
         'DEFAULT_MODEL = "mnist_cnn_int8.tflite"', f'DEFAULT_MODEL = "{src.int8.name}"', 1)

@@ -22,6 +22,8 @@ from edgecnn.platforms.registry import CHOICES as _PLATFORM_CHOICES
 
 DEFAULT_OUTPUT_DIR = Path("exports")
 
+# Model files named on the command line (verify, bench); none: the manifest's.
+artifacts_argument = click.argument("artifacts", nargs=-1, type=click.Path(dir_okay=False, path_type=Path))
 output_dir_option = click.option(
     "--output-dir", type=click.Path(file_okay=False, path_type=Path), default=DEFAULT_OUTPUT_DIR,
     show_default=True, help="Folder for models, manifest and reports.",
@@ -300,7 +302,7 @@ def export(fmt: str, quantize: str | None, calibration_samples: int, seed: int, 
     "edgecnn verify exports/mnist_cnn_int8.tflite --debug-quant",
     "edgecnn verify --platform pi --samples 500   # also on emulated Pi 4 and Pi 5 CPUs (root)",
 ))
-@click.argument("artifacts", nargs=-1, type=click.Path(dir_okay=False, path_type=Path))
+@artifacts_argument
 @output_dir_option
 @click.option(
     "--model", type=click.Path(dir_okay=False, path_type=Path), default=None,
@@ -409,17 +411,19 @@ def predict(model_path: Path, top: int, as_json: bool, prepare: str | None, inpu
 )
 def bundle(output_dir: Path, target: str) -> None:
     """Write ready-to-copy folders for a Raspberry Pi, Android/iOS, microcontrollers and the web."""
-    from edgecnn.bundle import build_bundles
-
-    from edgecnn.bundle import OPT_IN
+    from edgecnn.bundle import OPT_IN, build_bundles
 
     names = [n for n in BUNDLE_TARGETS if n not in OPT_IN] if target == "all" else [target]
     for name, files in build_bundles(output_dir, names).items():
         click.echo(f"{name}: {files[0].parent} ({', '.join(f.name for f in files)})")
 
 
-@cli.command()
-@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
+@cli.command(epilog=examples(
+    "edgecnn serve                            # exports/bundle/web on http://127.0.0.1:8000",
+    "edgecnn serve --port 8080 /tmp/try/bundle/web",
+))
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True,
+              help="TCP port on 127.0.0.1 (0: any free port).")
 @click.argument("directory", required=False, type=click.Path(file_okay=False, path_type=Path))
 def serve(port: int, directory: Path | None) -> None:
     """Serve a web bundle on 127.0.0.1 [default DIRECTORY: exports/bundle/web].
@@ -447,7 +451,7 @@ def _int_list(ctx: click.Context, param: click.Parameter, value: str) -> tuple[i
     "edgecnn bench --batch-sizes 1,32 --threads 1,2 exports/mnist_cnn_int8.tflite",
     "edgecnn bench --no-keras --no-cold-start --seconds 0.5   # quick, TensorFlow-free",
 ))
-@click.argument("artifacts", nargs=-1, type=click.Path(dir_okay=False, path_type=Path))
+@artifacts_argument
 @output_dir_option
 @data_option
 @click.option("--batch-sizes", default="1,32,256", show_default=True, callback=_int_list,

@@ -544,7 +544,7 @@ def write_report(
     merged = merge_results(old, report.to_json(out_dir, platforms))
     picture_key = fileio.sha256_bytes(repr([
         (e.get("path"), e.get("precision"), e.get("disagreements"), e.get("disagreement_indices"),
-         e.get("disagreement_predictions")) for e in merged["artifacts"]
+         e.get("disagreement_predictions")) for e in merged["artifacts"] if e.get("disagreements")
     ]).encode() + repr(max_images).encode())
     merged["disagreements_picture"] = picture_key
     redraw = not png_path.is_file() or (old or {}).get("disagreements_picture") != picture_key

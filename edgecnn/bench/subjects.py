@@ -129,7 +129,16 @@ def runtime_label(fmt: str, xnnpack: bool | None) -> str:
 
 def make_subjects(paths: Sequence[Path], config: BenchConfig, accuracies: dict[str, float]) -> list[Subject]:
     """One Subject per model and XNNPACK mode; the Keras baseline (if any) goes last."""
-    from edgecnn.artifact import precision_of
+    from edgecnn.artifact import file_precision
+    from edgecnn.errors import EdgeCnnError
+
+    def precision(path: Path, fmt: str) -> str:
+        if fmt == "keras":
+            return "float32"
+        try:
+            return file_precision(path)  # metadata, then manifest: never the name
+        except EdgeCnnError:
+            return "unknown"  # the load that follows reports the problem
 
     subjects = []
     for path in paths:
@@ -139,7 +148,7 @@ def make_subjects(paths: Sequence[Path], config: BenchConfig, accuracies: dict[s
             continue
         for xnn in config.xnnpack if fmt == "tflite" else (None,):
             subjects.append(Subject(
-                path=path, format=fmt, precision=precision_of(path), runtime=runtime_label(fmt, xnn),
+                path=path, format=fmt, precision=precision(path, fmt), runtime=runtime_label(fmt, xnn),
                 xnnpack=xnn, bytes=path.stat().st_size, accuracy=accuracies.get(path.name),
             ))
     subjects.sort(key=lambda s: s.is_baseline)
@@ -148,6 +157,8 @@ def make_subjects(paths: Sequence[Path], config: BenchConfig, accuracies: dict[s
 
 def load_subject(subject: Subject, config: BenchConfig, threads: int) -> None:
     """Load the runtime (or Keras) once; record what actually runs and how many MACs an image costs."""
+    from importlib.util import find_spec
+
     from edgecnn.bench import graph, macs
 
     if subject.is_baseline:
@@ -164,6 +175,8 @@ def load_subject(subject: Subject, config: BenchConfig, threads: int) -> None:
         subject.graph = graph.tflite_delegation(subject.handle.interpreter) if subject.xnnpack else {}
         if not subject.macs:
             subject.macs = macs.count_tflite(subject.handle.model_bytes)
+    elif find_spec("onnx") is None:  # the base install: timings stand without the graph listing and MACs
+        subject.graph = {"optimization": options.ort_optimization, "error": "onnx not installed (base install)"}
     else:
         subject.graph = graph.onnx_graph_ops(subject.path, options)
         if not subject.macs:
