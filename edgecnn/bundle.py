@@ -16,15 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from edgecnn.errors import ModelError
-from edgecnn.names import MANIFEST
+from edgecnn.names import BUNDLE_DIR, MANIFEST
 
 log = logging.getLogger(__name__)
-
-BUNDLE_DIR = "bundle"
-# The reference model's file names (the defaults; other models' names derive from their own name).
-KERAS_NAME = "mnist_cnn.keras"
-INT8 = "mnist_cnn_int8.tflite"
-FLOAT32 = "mnist_cnn_float32.tflite"
 
 
 @dataclass(frozen=True)
