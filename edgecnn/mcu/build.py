@@ -247,13 +247,14 @@ def _compiler_id(tools: dict[str, str]) -> str:
     return out.splitlines()[0] if out else "unknown"
 
 
-def config_hash(target: Target, kernels: str, root: Path, tools: dict[str, str]) -> str:
-    """The cache key of a library configuration: vendored tree, compiler, flags."""
+def config_hash(target: Target, root: Path, tools: dict[str, str]) -> str:
+    """The cache key of a CPU's library objects: vendored tree, compiler, flags of both kernel sets."""
     h = hashlib.sha256()
     h.update(tree_hash(root).encode())
     h.update(_compiler_id(tools).encode())
-    for lang in ("c", "c++"):
-        h.update(" ".join(_flags(target, kernels, Path("/"), lang)).encode())
+    for kernels in KERNEL_SETS:
+        for lang in ("c", "c++"):
+            h.update(" ".join(_flags(target, kernels, Path("/"), lang)).encode())
     return h.hexdigest()[:16]
 
 
@@ -292,7 +293,14 @@ def _lang(path: str | Path) -> str:
 
 def _library_jobs(sources: Sequence[str], target: Target, kernels: str, root: Path,
                   cache: Path) -> list[tuple[Path, Path, list[str]]]:
-    return [(root / s, cache / "obj" / (s + ".o"), _flags(target, kernels, root, _lang(s))) for s in sources]
+    """Framework objects are shared by both kernel sets (no framework file sees CMSIS_NN)."""
+    jobs = []
+    for s in sources:
+        shared = "/micro/kernels/" not in s and not s.startswith("cmsis_nn/")
+        kset = "reference" if shared else kernels
+        sub = "framework" if shared else kernels
+        jobs.append((root / s, cache / sub / (s + ".o"), _flags(target, kset, root, _lang(s))))
+    return jobs
 
 
 # -- the firmware ---------------------------------------------------------------------------------
@@ -354,7 +362,7 @@ def build_firmware(bundle: Path, ops: Sequence[str], target: Target, kernels: st
     root = root or third_party_dir()
     started = time.perf_counter()
     kernel_files = plan_kernels(ops, kernels, root)
-    cache = cache_root() / config_hash(target, kernels, root, tools)
+    cache = cache_root() / config_hash(target, root, tools)
     stats = BuildStats(cache_dir=str(cache), kernel_sources=kernel_files)
     bundle = Path(bundle)
     readme = (bundle / "README.md").read_text()
