@@ -367,25 +367,27 @@ def build_firmware(bundle: Path, ops: Sequence[str], target: Target, kernels: st
     bundle = Path(bundle)
     readme = (bundle / "README.md").read_text()
     work.mkdir(parents=True, exist_ok=True)
-    headers = sorted(p for p in bundle.glob("*.h"))
-    model_cc = [p for p in bundle.glob("*.cc") if p.name != "main.cc"]
+    generated = {"model_setup.h", "model_data.h", "test_inputs.h", "test_inputs.cc", "main.cc"}
+    headers = sorted(p for p in bundle.glob("*.h") if p.name not in generated)
+    model_cc = [p for p in bundle.glob("*.cc") if p.name not in generated]
     if len(model_cc) != 1:
-        raise PlatformError(f"{bundle}: expected one model .cc besides main.cc, found {[p.name for p in model_cc]}")
+        raise PlatformError(f"{bundle}: expected one model .cc besides the example's, found {[p.name for p in model_cc]}")
     model_cc = model_cc[0]
     symbol = re.search(r"const unsigned char (\w+)\[\]", model_cc.read_text(errors="replace"))
     if not symbol:
         raise PlatformError(f"{model_cc.name}: no `const unsigned char NAME[]` array")
+    for hdr in headers:
+        shutil.copyfile(hdr, work / hdr.name)
+    shutil.copyfile(model_cc, work / model_cc.name)
+    for name in ("main.cc", "startup.c", "mps2.ld"):
+        src = bundle / name if (bundle / name).is_file() else FIRMWARE_DIR / name
+        shutil.copyfile(src, work / name)
+    # Regenerated here, not copied: the README's code (verbatim) and this run's test inputs.
     (work / "model_setup.h").write_text(model_setup_header(readme))
     (work / "model_data.h").write_text(model_data_header(f"{model_cc.stem}.h", symbol.group(1)))
     h, c = test_inputs_sources(inputs)
     (work / "test_inputs.h").write_text(h)
     (work / "test_inputs.cc").write_text(c)
-    for name in ("main.cc", "startup.c", "mps2.ld"):
-        src = bundle / name if (bundle / name).is_file() else FIRMWARE_DIR / name
-        shutil.copyfile(src, work / name)
-    for hdr in headers:
-        shutil.copyfile(hdr, work / hdr.name)
-    shutil.copyfile(model_cc, work / model_cc.name)
 
     lib_sources = framework_sources(root) + kernel_files + (cmsis_nn_sources(root) if kernels == "cmsis-nn" else [])
     lib_objs = compile_all(tools, _library_jobs(lib_sources, target, kernels, root, cache), stats)
