@@ -66,7 +66,7 @@ CXX_FLAGS = ("-std=c++17", "-fno-rtti", "-fno-exceptions", "-fno-threadsafe-stat
              "-fno-asynchronous-unwind-tables")
 C_FLAGS = ("-std=c11",)
 INCLUDES = ("tflite-micro", "flatbuffers/include", "gemmlowp", "ruy")
-CMSIS_INCLUDES = ("cmsis_nn", "cmsis_nn/Include", "cmsis/CMSIS/Core/Include")
+CMSIS_INCLUDES = ("cmsis_nn", "cmsis_nn/Include")
 
 
 # -- locating things -------------------------------------------------------------------------------
