@@ -120,14 +120,14 @@ def test_smallest_arena_gives_up_past_the_cap():
 
 
 def test_lsb_stats_counts_identical_images_and_the_largest_difference():
-    a = np.array([[10, -128, 3], [0, 0, 0], [5, 6, 7]], np.int8)
-    b = np.array([[10, -128, 3], [0, 2, 0], [5, 6, 127]], np.int8)
+    a = np.array([[10, -128, 3], [0, 0, 0], [-128, 7, 6]], np.int8)
+    b = np.array([[10, -128, 3], [0, 2, 0], [127, 7, 6]], np.int8)
     stats = lsb_stats(a, b)
     assert stats["identical_images"] == 1 and stats["images"] == 3
-    assert stats["max_lsb_diff"] == 120  # int16 difference: no int8 wrap-around
-    assert stats["images_by_max_lsb_diff"] == {"0": 1, "2": 1, "120": 1}
-    # top-1: row 0 class 0 vs 0, row 1 class 0 vs 1, row 2 class 2 vs 2
-    assert stats["top1_agreement"] == pytest.approx(2 / 3)
+    assert stats["max_lsb_diff"] == 255  # computed in int16: no int8 wrap-around
+    assert stats["images_by_max_lsb_diff"] == {"0": 1, "2": 1, "255": 1}
+    # top-1: row 0 class 0 vs 0, row 1 class 0 vs 1, row 2 class 1 vs 0
+    assert stats["top1_agreement"] == pytest.approx(1 / 3)
 
 
 # -- kernels and ops ------------------------------------------------------------------------------
