@@ -260,3 +260,53 @@ def test_verify_platform_cortex_m4_builds_and_runs_the_bundle_firmware(exported_
     assert f"| cortex-m4 (mps2-an386) | reference | {ref['memory']['flash_bytes']:,} |" in readme
     assert f"{cmsis['instructions_per_inference']['median']:,}" in readme
     assert f"**{host_arena:,} bytes**" in readme and "(estimate)" in readme
+
+
+def _other_int8_model(path: Path) -> Path:
+    """A small int8 model that is not the reference: RGB 16x16 input, 4 classes, other ops."""
+    import keras
+    import tensorflow as tf
+    from keras import layers
+
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((16, 16, 3))
+    x = layers.Conv2D(8, 3, padding="same", activation="relu")(inp)
+    x = layers.Add()([x, layers.DepthwiseConv2D(3, padding="same")(x)])
+    x = layers.GlobalAveragePooling2D()(layers.AveragePooling2D(2)(x))
+    model = keras.Model(inp, layers.Dense(4, activation="softmax")(x))
+
+    def representative():
+        rng = np.random.default_rng(0)
+        for _ in range(20):
+            yield [rng.random((1, 16, 16, 3), dtype=np.float32)]
+
+    conv = tf.lite.TFLiteConverter.from_keras_model(model)
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    conv.representative_dataset = representative
+    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    conv.inference_input_type = conv.inference_output_type = tf.int8
+    path.write_bytes(conv.convert())
+    return path
+
+
+@pytest.mark.slow
+@pytest.mark.mcu
+def test_another_int8_model_runs_on_cortex_m4_like_the_host_interpreter(tmp_path):
+    from edgecnn.platforms.mcu import run_cortex_m
+    from edgecnn.tflm import builtin_ops
+
+    _tflm_or_skip()
+    _tools_or_skip()
+    path = _other_int8_model(tmp_path / "other_int8.tflite")
+    ops = builtin_ops(path.read_bytes())
+    assert {"DEPTHWISE_CONV_2D", "ADD", "AVERAGE_POOL_2D", "MEAN"} <= set(ops)
+    inputs = np.random.default_rng(1).integers(-128, 128, (6, 16, 16, 3)).astype(np.int8)
+    res = run_cortex_m(path, inputs, "cortex-m4", work=tmp_path / "work")
+    host = res["host"]
+    assert host.shape == (6, 4)
+    assert np.array_equal(np.asarray(res["reference"]["run"].outputs, np.int8), host)
+    cmsis = np.asarray(res["cmsis-nn"]["run"].outputs, np.int16)
+    assert np.abs(cmsis - host).max() <= CMSIS_LSB_BOUND
+    assert res["reference"]["memory"]["flash_model_bytes"] == len(path.read_bytes())
+    readme = (tmp_path / "work" / "bundle" / "README.md").read_text()
+    assert "resolver.AddDepthwiseConv2D();  // DEPTHWISE_CONV_2D" in readme and "int8 [1x16x16x3]" in readme
