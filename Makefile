@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.edgecnn-installed
 
-.PHONY: setup run test test-fast platform-deps browser-deps test-tools clean
+.PHONY: setup run test test-fast platform-deps browser-deps mcu-deps test-tools clean
 
 # pip prints one line per step (the step's own line, then pip stays --quiet: no setuptools blocks).
 # The full set ([full]: TensorFlow, Keras, tf2onnx, onnx, matplotlib) plus the test tools; the
@@ -65,7 +65,18 @@ test-tools:
 	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q g++ || exit 1; \
 	fi
 
-test: setup platform-deps browser-deps test-tools
+# The microcontroller checks (pytest -m mcu) build Cortex-M firmware with arm-none-eabi-gcc and
+# boot it in qemu-system-arm. As root with apt-get, install the packages that are missing (a failed
+# install stops here); elsewhere nothing happens and those tests fail or skip, naming the missing tool.
+MCU_PACKAGES := gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib qemu-system-arm
+mcu-deps:
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  if ! dpkg -s $(MCU_PACKAGES) >/dev/null 2>&1; then \
+	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(MCU_PACKAGES) || exit 1; \
+	  fi; \
+	fi
+
+test: setup platform-deps browser-deps mcu-deps test-tools
 	$(BIN)/python -m pytest
 
 # Quick feedback while editing (under a minute on a quiet 2-core machine): every module, no test
