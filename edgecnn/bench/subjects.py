@@ -55,10 +55,10 @@ def check_model_path(path: Path) -> Path:
 def default_paths(out_dir: Path, keras: bool = True) -> list[Path]:
     """Every artifact in ``out_dir``'s manifest, then the Keras model as baseline (when present)."""
     from edgecnn.manifest import load_artifacts
-    from edgecnn.model import MODEL_FILENAME
+    from edgecnn.model import default_model_path
 
     paths = [a.path for a in load_artifacts(out_dir, runnable_only=True)]
-    keras_path = Path(out_dir) / MODEL_FILENAME
+    keras_path = default_model_path(out_dir)
     if keras and keras_path.is_file():
         paths.append(keras_path)
     if not paths:
@@ -82,7 +82,7 @@ def manifest_paths(out_dir: Path) -> dict[str, Path]:
 def read_accuracies(out_dir: Path) -> dict[str, float]:
     """File name -> test accuracy from ``verify.json`` (empty when there is none)."""
     from edgecnn import fileio
-    from edgecnn.model import MODEL_FILENAME
+    from edgecnn.model import default_model_path
     from edgecnn.verify import VERIFY_JSON
 
     path = Path(out_dir) / VERIFY_JSON
@@ -94,13 +94,14 @@ def read_accuracies(out_dir: Path) -> dict[str, float]:
         log.warning("ignoring %s: %s", path, exc)
         return {}
     found: dict[str, float] = {}
+    keras_name = default_model_path(out_dir).name
 
     def walk(node: Any) -> None:
         if isinstance(node, dict):
             if isinstance(node.get("path"), str) and isinstance(node.get("accuracy"), (int, float)):
                 found[Path(node["path"]).name] = float(node["accuracy"])
             if isinstance(node.get("keras_accuracy"), (int, float)):
-                found.setdefault(MODEL_FILENAME, float(node["keras_accuracy"]))
+                found.setdefault(keras_name, float(node["keras_accuracy"]))
             for value in node.values():
                 walk(value)
         elif isinstance(node, list):
