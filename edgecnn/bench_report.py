@@ -135,6 +135,14 @@ def recommendation_lines(result: BenchResult) -> list[str]:
     return ["Which file to ship:", *lines] if lines else []
 
 
+def _end_to_end(best: dict[str, Any], e2e: dict[str, Any], figure: str) -> list[str]:
+    """The line saying another file wins from uint8 pixels (none when the same file wins both ways)."""
+    if (e2e["file"], e2e["runtime"]) == (best["file"], best["runtime"]):
+        return []
+    return [f"    but from uint8 pixels (end to end): {e2e['file']} on {e2e['runtime']} "
+            f"({figure}, preprocessing and (de)quantization counted)"]
+
+
 def recommendation_text(rec: dict[str, Any]) -> list[str]:
     """bench.json's ``recommendation`` as lines: smallest, fastest at batch 1 and in bulk, most accurate."""
     if not rec:
@@ -145,15 +153,11 @@ def recommendation_text(rec: dict[str, Any]) -> list[str]:
     f, e = rec["fastest_single"], rec["fastest_single_e2e"]
     lines.append(f"  fastest at batch {f['batch']}:  {f['file']} on {f['runtime']} "
                  f"(p50 {f['p50_us']:,.1f} µs, input already in the model's dtype)")
-    if (e["file"], e["runtime"]) != (f["file"], f["runtime"]):
-        lines.append(f"    but from uint8 pixels (end to end): {e['file']} on {e['runtime']} "
-                     f"(p50 {e['p50_us']:,.1f} µs, preprocessing and (de)quantization counted)")
+    lines += _end_to_end(f, e, f"p50 {e['p50_us']:,.1f} µs")
     b, e = rec["fastest_bulk"], rec["fastest_bulk_e2e"]
     lines.append(f"  fastest in bulk:    {b['file']} on {b['runtime']} "
                  f"({b['throughput']:,.0f} images/s at batch {b['batch']})")
-    if (e["file"], e["runtime"]) != (b["file"], b["runtime"]):
-        lines.append(f"    but from uint8 pixels (end to end): {e['file']} on {e['runtime']} "
-                     f"({e['throughput']:,.0f} images/s, preprocessing and (de)quantization counted)")
+    lines += _end_to_end(b, e, f"{e['throughput']:,.0f} images/s")
     a = rec["most_accurate"]
     lines.append(f"  most accurate:      {a['file']} ({a['accuracy']:.2%})" if a
                  else "  most accurate:      unknown (no verify.json: run `edgecnn verify`)")

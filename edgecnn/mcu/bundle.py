@@ -14,6 +14,8 @@ import math
 from pathlib import Path
 from typing import Any
 
+from edgecnn.names import VERIFY_JSON
+
 log = logging.getLogger(__name__)
 
 # Estimated cycles per instruction for the latency estimate (an assumption, stated in the README):
@@ -67,10 +69,10 @@ def host_arena(path: Path) -> int | None:
 
 def measured_from_verify(out_dir: Path | None, sha: str) -> dict[str, Any]:
     """{platform name: artifact entry} of cortex-m sections in out_dir/verify.json for this .tflite."""
-    if out_dir is None or not (Path(out_dir) / "verify.json").is_file():
+    if out_dir is None or not (Path(out_dir) / VERIFY_JSON).is_file():
         return {}
     try:
-        platforms = json.loads((Path(out_dir) / "verify.json").read_text()).get("platforms") or {}
+        platforms = json.loads((Path(out_dir) / VERIFY_JSON).read_text()).get("platforms") or {}
     except (OSError, ValueError):
         return {}
     found = {}

@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 import numpy as np
 
 from edgecnn.errors import PlatformError
+from edgecnn.names import MODELS_JSON
 from edgecnn.platforms.registry import Platform
 from edgecnn.verify import DEFAULT_TOLERANCES, Tolerance
 
@@ -147,7 +148,7 @@ def run_in_browser(
         build_from(model_paths, bundle)
         import json
 
-        index = json.loads((bundle / "models.json").read_text())
+        index = json.loads((bundle / MODELS_JSON).read_text())
         keys = {e["file"]: e["key"] for e in index["models"]}
         args = ["--no-sandbox"] if hasattr(os, "geteuid") and os.geteuid() == 0 else []
         out: dict[str, Any] = {"per_model": {}, "runtime": index["runtime"]}

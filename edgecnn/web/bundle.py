@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from edgecnn.errors import ModelError
+from edgecnn.names import MODELS_JSON
 
 log = logging.getLogger(__name__)
 
-MODELS_JSON = "models.json"
 RUNTIME_DIR = "ort"
 PRECISION_ORDER = ("float32", "float16", "int8", "dynamic")
 
