@@ -310,3 +310,30 @@ def test_another_int8_model_runs_on_cortex_m4_like_the_host_interpreter(tmp_path
     assert res["reference"]["memory"]["flash_model_bytes"] == len(path.read_bytes())
     readme = (tmp_path / "work" / "bundle" / "README.md").read_text()
     assert "resolver.AddDepthwiseConv2D();  // DEPTHWISE_CONV_2D" in readme and "int8 [1x16x16x3]" in readme
+
+
+def test_bundle_readme_tables_come_from_verify_json_of_the_same_file(tmp_path):
+    from edgecnn.mcu.bundle import estimate_table, measured_from_verify, measured_table
+
+    kernel = {"memory": {"flash_bytes": 331_144, "flash_model_bytes": 163_568, "flash_code_bytes": 89_176,
+                         "flash_test_inputs_bytes": 78_400, "ram_static_bytes": 13_212, "arena_used_bytes": 8_884,
+                         "stack_high_water_bytes": 960, "heap_used_bytes": 3_168},
+              "instructions_per_inference": {"median": 4_000_000}}
+    entry = {"tflite_sha256": "abc", "kernels": {"reference": kernel}}
+    verify = {"platforms": {"cortex-m4": {"kind": "cortex-m", "qemu_machine": "mps2-an386", "samples": 100,
+                                          "artifacts": {"m.tflite": entry}},
+                            "cortex-m7": {"kind": "cortex-m", "qemu_machine": "mps2-an500", "samples": 100,
+                                          "artifacts": {"m.tflite": {**entry, "tflite_sha256": "other"}}},
+                            "mcu": {"kind": "tflm", "artifacts": {"m.tflite": entry}}}}
+    (tmp_path / "verify.json").write_text(json.dumps(verify))
+    found = measured_from_verify(tmp_path, "abc")
+    assert list(found) == ["cortex-m4"]  # the M7 entry is another file; mcu is not a firmware
+    assert measured_from_verify(tmp_path, "nope") == {} and measured_from_verify(None, "abc") == {}
+    table = measured_table(found)
+    assert ("| cortex-m4 (mps2-an386) | reference | 331,144 | 163,568 | 89,176 | 78,400 | 13,212 | 8,884 | 960 "
+            "| 3,168 | 4,000,000 |") in table
+    est = estimate_table(found)
+    # 4,000,000 instructions x 1.25 cycles / 80 MHz = 62.5 ms; / 168 MHz = 29.8 ms; no M7 row without M7 data
+    assert "| Cortex-M4F | 80 MHz | reference | 4,000,000 | 1.25 | ~62.5 (estimate) |" in est
+    assert "| Cortex-M4F | 168 MHz | reference | 4,000,000 | 1.25 | ~29.8 (estimate) |" in est
+    assert "Cortex-M7" not in est
