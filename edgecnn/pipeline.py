@@ -86,15 +86,24 @@ class RunResult:
     report_paths: tuple[Path, Path]
 
 
-def bench_args(quick: bool) -> list[str]:
-    """`edgecnn bench` options for the run: the defaults, or a short benchmark for --quick."""
+def bench_args(quick: bool, test_images: int | None = None) -> list[str]:
+    """`edgecnn bench` options for the run: the defaults, or a short benchmark for --quick.
+
+    ``test_images``: a small data set caps the batch sizes at its test-set size.
+    """
+    args = []
     if quick:
         # A first look: two batch sizes, a fraction of a second each, no cold starts.
-        return ["--batch-sizes", "1,256", "--seconds", "0.2", "--warmup", "0.1", "--no-cold-start"]
-    return []
+        args = ["--batch-sizes", "1,256", "--seconds", "0.2", "--warmup", "0.1", "--no-cold-start"]
+    if test_images is not None and test_images < 256:
+        sizes = (1, 256) if quick else (1, 32, 256)
+        capped = ",".join(str(b) for b in dict.fromkeys(min(b, max(1, test_images)) for b in sizes))
+        args = [a for a in args if a not in ("--batch-sizes", "1,256")] + ["--batch-sizes", capped]
+    return args
 
 
-def run_bench_process(out: Path, quick: bool, echo: Callable[[str], None], data: Path | None = None) -> dict[str, Any]:
+def run_bench_process(out: Path, quick: bool, echo: Callable[[str], None], data: Path | None = None,
+                      test_images: int | None = None) -> dict[str, Any]:
     """Run `edgecnn bench` in a fresh process and return its bench.json.
 
     Why a process: training has already started TensorFlow's thread pools here, and they
@@ -105,7 +114,7 @@ def run_bench_process(out: Path, quick: bool, echo: Callable[[str], None], data:
 
     from edgecnn.errors import EdgeCnnError
 
-    cmd = [sys.executable, "-m", "edgecnn", "bench", "--output-dir", str(out), *bench_args(quick),
+    cmd = [sys.executable, "-m", "edgecnn", "bench", "--output-dir", str(out), *bench_args(quick, test_images),
            *(["--data", str(data)] if data is not None else [])]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     last = ""
@@ -181,7 +190,7 @@ def run_pipeline(config: RunConfig, echo: Callable[[str], None] = print) -> RunR
         passed = checked.passed and all(section["passed"] for section in (platforms or {}).values())
 
     with stages.stage("bench", "latency and throughput (interleaved, medians)"):
-        recommendation = run_bench_process(out, config.quick, echo, config.data).get("recommendation", {})
+        recommendation = run_bench_process(out, config.quick, echo, config.data, len(mnist.x_test)).get("recommendation", {})
 
     with stages.stage("report", "report.md, report.html and pictures"):
         if record is not None:
