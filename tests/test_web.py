@@ -83,8 +83,11 @@ def fake_pin(monkeypatch, tmp_path):
 def test_version_is_pinned_once():
     assert (npm.PACKAGE, npm.VERSION) == ("onnxruntime-web", "1.30.0")
     assert npm.INTEGRITY.startswith("sha512-") and len(base64.b64decode(npm.INTEGRITY[7:])) == 64
-    for path in (*STATIC_DIR.iterdir(), Path(npm.__file__).parent / "bundle.py"):
-        assert "1.30.0" not in path.read_text(), f"{path.name} repeats the pinned version"
+    assert [(p.name, p.version) for p in npm.PACKAGES] == [
+        ("onnxruntime-web", "1.30.0"), ("@litertjs/core", "2.5.3"), ("@litertjs/wasm-utils", "2.5.3")]
+    for path in (*STATIC_DIR.iterdir(), Path(npm.__file__).parent / "bundle.py", Path(npm.__file__).parent / "litert.py"):
+        text = path.read_text()
+        assert "1.30.0" not in text and "2.5.3" not in text, f"{path.name} repeats a pinned version"
 
 
 def test_cached_tarball_is_reused_without_npm(fake_pin, tmp_path):
@@ -270,15 +273,24 @@ def test_web_bundle_contents(web_bundle, exported_dir):
 
     assert sorted(p.relative_to(web_bundle).as_posix() for p in web_bundle.rglob("*") if p.is_file()) == sorted([
         "README.md", "app.js", "edgecnn.js", "index.html", "models.json", "style.css",
-        "mnist_cnn_float32.onnx", "mnist_cnn_int8.onnx", *(f"ort/{n}" for n in npm.DIST_FILES)])
+        "mnist_cnn_float32.onnx", "mnist_cnn_int8.onnx", *(f"ort/{n}" for n in npm.DIST_FILES),
+        "mnist_cnn_float32_b1.tflite", "mnist_cnn_int8_b1.tflite", "litert/wasm-utils/index.js",
+        *(f"litert/{Path(n).name}" for n in npm.LITERT.files)])
     index = json.loads((web_bundle / "models.json").read_text())
-    assert index["runtime"]["version"] == npm.VERSION
-    assert [m["precision"] for m in index["models"]] == ["float32", "int8"]
+    assert index["runtime"]["version"] == npm.VERSION and index["runtimes"]["litert.js"]["version"] == "2.5.3"
+    assert [(m["key"], m["runtime"]) for m in index["models"]] == [
+        ("float32", "onnxruntime-web"), ("int8", "onnxruntime-web"),
+        ("litert-float32", "litert.js"), ("litert-int8", "litert.js")]
     for m in index["models"]:
-        p = load(exported_dir / m["file"])
+        p = load(web_bundle / m["file"])
         assert m["precision"] == p.precision and m["model"]["labels"] == list(p.labels)
-        assert m["model"]["input_shape"] == list(p.input_spec.shape[1:])
-        assert (web_bundle / m["file"]).read_bytes() == (exported_dir / m["file"]).read_bytes()
+        assert m["model"]["input_shape"] == list(p.input_spec.shape[1:]) == [28, 28, 1]
+        if m["runtime"] == "onnxruntime-web":
+            assert (web_bundle / m["file"]).read_bytes() == (exported_dir / m["file"]).read_bytes()
+        else:  # what LiteRT.js accepts: static batch 1, float32 in and out, from the same Keras model
+            assert p.input_spec.shape[0] == 1 and (p.input_spec.dtype, p.output_spec.dtype) == ("float32", "float32")
+            assert p.metadata["variant"] == "litert.js"
+            assert p.metadata["source_sha256"] == load(exported_dir / "mnist_cnn_float32.onnx").metadata["source_sha256"]
     for name in ("index.html", "app.js", "edgecnn.js", "style.css"):
         text = (web_bundle / name).read_text()
         assert "https://" not in text and "http://" not in text.replace("http://127.0.0.1", ""), name
@@ -308,12 +320,17 @@ def test_browser_check_passes_on_the_standard_exports(exported_dir, mnist, web_b
     entry = section[SECTION]
     assert entry["problems"] == [] and entry["page_errors"] == [] and entry["outside_requests"] == []
     assert entry["passed"] is True and entry["browser"].startswith("Chromium ") and entry["samples"] == n
-    assert sorted(entry["artifacts"]) == ["mnist_cnn_float32.onnx", "mnist_cnn_int8.onnx"]  # ONNX only
+    # ONNX files in ONNX Runtime Web; the verified float32 .tflite as its batch-1 variant in LiteRT.js
+    assert sorted(entry["artifacts"]) == ["mnist_cnn_float32.onnx", "mnist_cnn_float32_b1.tflite", "mnist_cnn_int8.onnx"]
     f32, i8 = entry["artifacts"]["mnist_cnn_float32.onnx"], entry["artifacts"]["mnist_cnn_int8.onnx"]
-    assert f32["precision"] == "float32" and i8["precision"] == "int8"
+    lite = entry["artifacts"]["mnist_cnn_float32_b1.tflite"]
+    assert f32["precision"] == "float32" and i8["precision"] == "int8" and lite["precision"] == "float32"
+    assert (f32["runtime"], lite["runtime"]) == ("onnxruntime-web", "litert.js")
     assert f32["vs_python"]["max_abs_diff"] <= 1e-5 and f32["vs_python"]["agreement"] == 1.0
     assert i8["vs_python"]["agreement"] >= 0.995
-    for a in (f32, i8):
+    assert lite["vs_python"]["max_abs_diff"] <= 1e-5 and lite["variant_of"] == "mnist_cnn_float32.tflite"
+    assert lite["vs_standard_tflite"]["max_abs_diff"] <= 1e-5
+    for a in (f32, i8, lite):
         t = a["browser_timing"]
         assert t["images"] == n and 0 < t["median_us"] < 100_000 and "browser figures" in t["note"]
     assert entry["preparation"]["identical"] == entry["preparation"]["photos"] == 200

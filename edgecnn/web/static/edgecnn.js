@@ -296,23 +296,79 @@ export function configureRuntime(ort, runtimeDir, threads) {
   ort.env.logLevel = "error";
 }
 
-/** One model from models.json: its session, its record and its pixel table. */
-export async function loadModel(ort, entry) {
-  const res = await fetch(entry.file);
-  if (!res.ok) throw new Error(`cannot fetch ${entry.file}: HTTP ${res.status}`);
-  const bytes = new Uint8Array(await res.arrayBuffer());
-  const session = await ort.InferenceSession.create(bytes, {
-    executionProviders: ["wasm"], graphOptimizationLevel: "all",
-  });
+/**
+ * Start LiteRT.js from its own files next to the page (`wasmJs`: its wasm loader script). Its
+ * WebAssembly writes log lines to stderr ("INFO: ..."), which would land in console.error:
+ * they are routed by level, so that only real errors are logged as errors.
+ */
+export async function startLiteRt(lrt, runtimeDir, wasmJs) {
+  self.Module = {
+    printErr: (line) => {
+      if (/^(INFO|VERBOSE)\b/.test(line)) console.debug(line);
+      else if (/^WARNING\b/.test(line)) console.warn(line);
+      else console.error(line);
+    },
+    print: (line) => console.debug(line),
+  };
+  await lrt.loadLiteRt(new URL(`${runtimeDir}/${wasmJs}`, document.baseURI).href);
+  return lrt;
+}
+
+async function fetchBytes(file) {
+  const res = await fetch(file);
+  if (!res.ok) throw new Error(`cannot fetch ${file}: HTTP ${res.status}`);
+  return new Uint8Array(await res.arrayBuffer());
+}
+
+function checkNames(entry, inputs, outputs) {
   const model = entry.model;
-  for (const [names, name, what] of [[session.inputNames, model.input_name, "input"],
-                                     [session.outputNames, model.output_name, "output"]]) {
+  for (const [names, name, what] of [[inputs, model.input_name, "input"], [outputs, model.output_name, "output"]]) {
     if (!names.includes(name)) throw new Error(`${entry.file}: no ${what} named "${name}" (has ${names.join(", ")})`);
   }
+}
+
+/**
+ * One model from models.json, in its runtime (`runtimes[entry.runtime]`: the onnxruntime-web
+ * module, or the started LiteRT.js module): its record, its pixel table and `run(float32) -> float32`.
+ */
+export async function loadModel(runtimes, entry) {
+  const model = entry.model;
   if ((model.preprocessing.layout || "NHWC") !== "NHWC") {
     throw new Error(`${entry.file}: layout ${model.preprocessing.layout} is not supported (NHWC only)`);
   }
-  return { ort, session, entry, model, table: pixelTable(model.preprocessing) };
+  const bytes = await fetchBytes(entry.file);
+  const shape = [1, ...model.input_shape];
+  let run;
+  if (entry.runtime === "litert.js") {
+    const lrt = runtimes["litert.js"];
+    const compiled = await lrt.loadAndCompile(bytes, { accelerator: "wasm" });
+    checkNames(entry, compiled.getInputDetails().map((d) => d.name), compiled.getOutputDetails().map((d) => d.name));
+    run = async (x) => {
+      const input = new lrt.Tensor(x, shape);
+      let outputs;
+      try {
+        outputs = await compiled.run(input);
+      } finally {
+        input.delete();
+      }
+      try {
+        return Float32Array.from(outputs[0].toTypedArray());
+      } finally {
+        for (const t of outputs) t.delete();
+      }
+    };
+  } else {
+    const ort = runtimes["onnxruntime-web"];
+    const session = await ort.InferenceSession.create(bytes, {
+      executionProviders: ["wasm"], graphOptimizationLevel: "all",
+    });
+    checkNames(entry, session.inputNames, session.outputNames);
+    run = async (x) => {
+      const out = await session.run({ [model.input_name]: new ort.Tensor("float32", x, shape) });
+      return Float32Array.from(out[model.output_name].data);
+    };
+  }
+  return { entry, model, run, table: pixelTable(model.preprocessing) };
 }
 
 /** uint8 pixels (H x W x C) -> the float32 input tensor's data. */
@@ -327,13 +383,10 @@ export function toInput(loaded, pixels) {
 /** One prediction: probabilities (float32, one per label) and the milliseconds it took. */
 export async function predict(loaded, pixels) {
   const t0 = performance.now();
-  const { ort, session, model } = loaded;
-  const input = new ort.Tensor("float32", toInput(loaded, pixels), [1, ...model.input_shape]);
-  const out = await session.run({ [model.input_name]: input });
-  const probs = Float32Array.from(out[model.output_name].data);
+  const probs = await loaded.run(toInput(loaded, pixels));
   const ms = performance.now() - t0;
-  if (probs.length !== model.labels.length) {
-    throw new Error(`${loaded.entry.file}: ${probs.length} outputs for ${model.labels.length} labels`);
+  if (probs.length !== loaded.model.labels.length) {
+    throw new Error(`${loaded.entry.file}: ${probs.length} outputs for ${loaded.model.labels.length} labels`);
   }
   return { probs, ms };
 }
