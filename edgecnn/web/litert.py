@@ -1,6 +1,6 @@
 """TFLite files LiteRT.js accepts: static batch 1, float32 input and output.
 
-LiteRT.js (``@litertjs/core`` 2.5.3) refuses edgecnn's standard ``.tflite`` files as they are:
+LiteRT.js (``@litertjs/core``, pinned in npm.py) refuses edgecnn's standard ``.tflite`` files as they are:
 their batch dimension is dynamic (``shape_signature`` -1, and LiteRT.js has no resize call)
 and the int8 file's input/output are int8 (not an element type it supports). This converts
 the same frozen forward function (``export.common.forward_function``) again with the batch
