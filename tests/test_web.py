@@ -305,7 +305,7 @@ def _keras_report(exported_dir, mnist, n):
     keras = keras_reference(exported_dir / "mnist_cnn.keras", mnist.x_test[:n], 256, False)
     rows = [types.SimpleNamespace(path=exported_dir / f, error=None)
             for f in ("mnist_cnn_float32.tflite", "mnist_cnn_float32.onnx", "mnist_cnn_int8.onnx")]
-    return types.SimpleNamespace(rows=rows, keras_probabilities=keras)
+    return types.SimpleNamespace(rows=rows, keras_probabilities=keras, model_path=exported_dir / "mnist_cnn.keras")
 
 
 @pytest.mark.slow
@@ -377,3 +377,93 @@ def test_missing_chromium_is_named(monkeypatch, tmp_path):
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(PlatformError, match="needs chromium.*apt-get install chromium"):
         browser.chromium_path()
+
+
+def _browser():
+    from playwright.sync_api import sync_playwright
+
+    from edgecnn.platforms.browser import chromium_path
+
+    args = ["--no-sandbox"] if hasattr(os, "geteuid") and os.geteuid() == 0 else []
+    pw = sync_playwright().start()
+    return pw, pw.chromium.launch(executable_path=chromium_path(), args=args)
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_page_photo_picker_and_touch_drawing_on_a_phone(web_bundle, mnist, tmp_path):
+    """A photo through the file picker gives the input images.py gives; a finger draws on a phone screen."""
+    _require(_browser_problem())
+    from PIL import Image
+
+    from edgecnn.images import prepare_image
+    from edgecnn.web.serve import serving
+
+    photo = tmp_path / "photo.png"  # dark blue ink on yellowish paper, 90x120: grey, inverted, cropped, fitted, centred
+    ink = np.asarray(Image.fromarray(mnist.x_test[0]).resize((90, 120)), dtype=np.float64)
+    rgb = np.stack([250 - 0.9 * ink, 235 - 0.8 * ink, 190 - 0.4 * ink], axis=-1)
+    Image.fromarray(np.clip(np.round(rgb), 0, 255).astype(np.uint8), "RGB").save(photo)
+    pw, browser = _browser()
+    try:
+        with serving(web_bundle) as url:
+            page = browser.new_page(viewport={"width": 1100, "height": 700})
+            errors = []
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.goto(url)
+            assert page.evaluate("window.edgecnn.ready") is True
+            page.set_input_files("#file", str(photo))
+            page.wait_for_function("document.querySelectorAll('#top li').length === 3")
+            seen = page.evaluate("Array.from(document.getElementById('seen').getContext('2d')"
+                                 ".getImageData(0, 0, 28, 28).data.filter((_, i) => i % 4 === 0))")
+            assert np.array_equal(np.array(seen, np.uint8).reshape(28, 28), prepare_image(photo))
+            assert page.locator("#top li .label").first.inner_text() == str(mnist.y_test[0])
+            assert "ms for this prediction" in page.locator("#timing").inner_text()
+
+            ctx = browser.new_context(viewport={"width": 375, "height": 740}, has_touch=True, is_mobile=True)
+            phone = ctx.new_page()
+            phone.goto(url)
+            assert phone.evaluate("window.edgecnn.ready") is True
+            assert phone.evaluate("document.documentElement.scrollWidth") <= 375  # nothing sticks out sideways
+            box = phone.locator("#pad").bounding_box()
+            assert box["width"] >= 300  # the pad takes the phone's width
+            cdp = ctx.new_cdp_session(phone)
+            points = [(box["x"] + box["width"] * (ax + (bx - ax) * t / 12), box["y"] + box["height"] * (ay + (by - ay) * t / 12))
+                      for (ax, ay), (bx, by) in zip(((0.28, 0.2), (0.72, 0.2)), ((0.72, 0.2), (0.42, 0.85)))
+                      for t in range(13)]
+            cdp.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [{"x": points[0][0], "y": points[0][1]}]})
+            for x, y in points[1:]:
+                cdp.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": [{"x": x, "y": y}]})
+            cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+            phone.wait_for_function("document.querySelectorAll('#top li').length === 3")
+            assert phone.locator("#top li .label").first.inner_text() == "7"
+            assert errors == []
+    finally:
+        browser.close()
+        pw.stop()
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_page_says_clearly_when_the_runtime_or_the_page_cannot_load(web_bundle, tmp_path):
+    _require(_browser_problem())
+    from edgecnn.web.serve import serving
+
+    broken = tmp_path / "web"
+    shutil.copytree(web_bundle, broken)
+    (broken / "ort" / "ort.wasm.min.mjs").unlink()
+    pw, browser = _browser()
+    try:
+        with serving(broken) as url:
+            page = browser.new_page()
+            page.goto(url)
+            message = page.evaluate("window.edgecnn.ready")
+            assert message.startswith("Could not load the ONNX Runtime Web runtime (ort/ort.wasm.min.mjs)")
+            assert page.locator("#error").is_visible() and page.locator("#error").inner_text() == message
+        page = browser.new_page()
+        page.goto((broken / "index.html").as_uri())
+        page.wait_for_selector("#error:not([hidden])")
+        assert "cannot run from a file:// address" in page.locator("#error").inner_text()
+        assert "edgecnn serve" in page.locator("#error").inner_text()
+    finally:
+        browser.close()
+        pw.stop()
