@@ -12,7 +12,7 @@ from edgecnn.data import LABELS, PREPROCESSING
 from edgecnn.env import library_versions
 from edgecnn.errors import OutputError
 
-MANIFEST = "manifest.json"
+from edgecnn.names import MANIFEST
 
 
 def manifest_path(out_dir: Path) -> Path:

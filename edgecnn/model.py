@@ -56,7 +56,7 @@ class TrainResult:
 
 
 def build_reference_model():
-    """The classic Keras MNIST CNN, layer for layer (DESIGN.md lists the shapes)."""
+    """The classic Keras MNIST CNN, layer for layer (the README lists the shapes)."""
     import keras
     from keras import layers
 

@@ -12,6 +12,7 @@ import pytest
 from edgecnn import runtime
 from edgecnn.export import REGISTRY, ExportOptions
 from edgecnn.export.c_array import write_c_array
+from edgecnn.fileio import TMP_PREFIX
 from edgecnn.tflm import builtin_ops, plan_arena
 
 needs_gxx = pytest.mark.skipif(shutil.which("g++") is None, reason="g++ not installed")
@@ -60,7 +61,7 @@ def test_c_pair_from_tflite_compiles_and_embeds_the_same_bytes(tmp_path, exporte
     assert "extern const unsigned int g_mnist_cnn_int8_len;" in header.read_text()
     assert _embedded(text) == data
     assert _compile_and_dump(tmp_path, len(data)) == data
-    assert not list(tmp_path.glob(".*tmp*"))  # atomic writes leave no temporary files
+    assert list(tmp_path.rglob(f"{TMP_PREFIX}*")) == []  # atomic writes leave no temporary files
 
 
 @needs_gxx

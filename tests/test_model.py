@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from edgecnn.fileio import TMP_PREFIX
 from edgecnn.model import TrainConfig, build_reference_model, load_model, train
 
 EXPECTED_SHAPES = [
@@ -63,7 +64,7 @@ def test_saved_model_reloads_with_same_predictions(trained_model_path, mnist):
 def test_h5_is_written_on_request(mnist, tmp_path):
     train(TrainConfig(epochs=1, train_samples=1280, verbose=0), mnist, tmp_path, h5=True)
     assert (tmp_path / "mnist_cnn.h5").stat().st_size > 100_000
-    assert not list(tmp_path.glob(".*tmp*"))
+    assert list(tmp_path.rglob(f"{TMP_PREFIX}*")) == []  # atomic writes leave no temporary files
 
 
 @pytest.mark.slow

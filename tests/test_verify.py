@@ -13,6 +13,7 @@ from click.testing import CliRunner
 
 from edgecnn.cli import cli
 from edgecnn.errors import InputError
+from edgecnn.fileio import TMP_PREFIX
 from edgecnn.verify import DEFAULT_TOLERANCES, Tolerance, compare, override_tolerances
 
 
@@ -173,7 +174,7 @@ def test_png_is_written_and_readable(verified):
     # One block per artifact with disagreements: taller than the "no disagreements" note.
     if any(row["disagreements"] for row in report["artifacts"]):
         assert height > 200
-    assert not list(out.glob(".*.tmp*"))  # atomic writes leave no temporary files
+    assert list(out.rglob(f"{TMP_PREFIX}*")) == []  # atomic writes leave no temporary files
 
 
 def test_debug_quant_on_the_standard_int8_model(exported_dir, mnist):
@@ -232,7 +233,9 @@ def test_warn_only_reports_but_exits_zero(broken_dir):
     assert result.exit_code == 0, result.output
     assert "FAIL: " in result.output and "--warn-only: exit 0" in result.stderr
     report = json.loads((broken_dir / "verify.json").read_text())
-    assert [row["passed"] for row in report["artifacts"]] == [False]
+    # verify.json is merged per artifact (#16): the earlier entries stay, this one is a failure.
+    rows = {row["path"]: row for row in report["artifacts"]}
+    assert rows["corrupt.tflite"]["passed"] is False and report["passed"] is False
 
 
 def test_tolerance_override_turns_a_failure_into_a_pass(broken_dir):
@@ -241,7 +244,7 @@ def test_tolerance_override_turns_a_failure_into_a_pass(broken_dir):
     assert result.exit_code == 0, result.output
     report = json.loads((broken_dir / "verify.json").read_text())
     assert report["tolerances"]["float32"] == {"max_abs_diff": 1.0, "min_agreement": 0.5, "max_accuracy_drop": None}
-    assert report["artifacts"][0]["passed"] is True
+    assert {row["path"]: row for row in report["artifacts"]}["perturbed_float32.tflite"]["passed"] is True
 
 
 def test_no_artifacts_is_one_error_line(tmp_path):
