@@ -278,9 +278,8 @@ function testHooks() {
     prepareGrey(greyB64, w, h) {
       const u8 = bytes(greyB64);
       const grey = new Float32Array(u8.buffer);
-      const [H, W] = state.current.model.input_shape;
       try {
-        return b64(core.toMnist(grey, w, h, H, W));
+        return b64(core.toMnist(grey, w, h));
       } catch (err) {
         return `error: ${err.message}`;
       }
