@@ -119,10 +119,3 @@ def file_precision(path: Path) -> str:
     from edgecnn.runtime import load
 
     return load(path).precision
-
-
-def precision_of(path: Path) -> str:
-    """bench's subjects still call this (the "speed" helper's split replaces it); reads the file, not the name."""
-    if Path(path).suffix == ".keras":
-        return "float32"
-    return file_precision(path)

@@ -22,13 +22,45 @@ from edgecnn.platforms.registry import CHOICES as _PLATFORM_CHOICES
 
 DEFAULT_OUTPUT_DIR = Path("exports")
 
+# Model files named on the command line (verify, bench); none: the manifest's.
+artifacts_argument = click.argument("artifacts", nargs=-1, type=click.Path(dir_okay=False, path_type=Path))
 output_dir_option = click.option(
     "--output-dir", type=click.Path(file_okay=False, path_type=Path), default=DEFAULT_OUTPUT_DIR,
     show_default=True, help="Folder for models, manifest and reports.",
 )
 data_option = click.option(
     "--data", type=click.Path(path_type=Path), default=None,
-    help="MNIST folder (IDX files) or mnist.npz; default: $EDGECNN_DATA, then the bundled copy.",
+    help="Images: a folder with one sub-folder per class (train/ + test/ inside it, or split 80/20 "
+         "seeded), an .npz with x and y, or an MNIST IDX folder / mnist.npz; default: $EDGECNN_DATA, "
+         "then the bundled MNIST.",
+)
+
+
+def _preprocess(ctx: click.Context, param: click.Parameter, value: str | None):
+    """--preprocess text -> edgecnn.spec.Preprocessing (None when not given)."""
+    if value is None:
+        return None
+    from edgecnn.spec import Preprocessing
+
+    try:
+        return Preprocessing.parse(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from exc
+
+
+labels_option = click.option(
+    "--labels", "labels_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+    help="Class names, one per line in output order [default: the data's class folders, else 0..K-1].",
+)
+preprocess_option = click.option(
+    "--preprocess", callback=_preprocess, default=None, metavar="unit|symmetric|none|SCALE,OFFSET",
+    help="What the model takes: unit x/255 (default), symmetric x/127.5-1, none (raw 0-255, e.g. the "
+         "model has a Rescaling layer), or input = pixel*SCALE+OFFSET. RGB channel order.",
+)
+prepare_option = click.option(
+    "--prepare", type=click.Choice(["mnist", "resize"]), default=None,
+    help="How a photo becomes the input: mnist (invert, crop, centre a digit like MNIST) or resize "
+         "(aspect kept, padded) [default: what the model's metadata says].",
 )
 # For every command that loads a .keras file: pass it on as edgecnn.model.load_model(path, unsafe=unsafe).
 unsafe_option = click.option(
@@ -136,19 +168,22 @@ def cli(verbose: int) -> None:
 @output_dir_option
 @data_option
 def train(epochs: int, batch_size: int, seed: int, h5: bool, output_dir: Path, data: Path | None) -> None:
-    """Train the reference CNN on MNIST (full install); writes the .keras model and train.json."""
+    """Train the reference CNN on MNIST (mnist_cnn.keras), or on --data (<data>_cnn.keras: input
+    shape and class count from the data); writes the model and train.json (full install)."""
     from edgecnn.errors import require_full
 
     require_full("`edgecnn train`", ("tensorflow", "keras"))
-    from edgecnn.data import load_mnist
+    from edgecnn.data import load_data
     from edgecnn.model import TrainConfig, train as train_model
 
-    mnist = load_mnist(data)
+    dataset = load_data(data, seed=seed)
     config = TrainConfig(
         epochs=epochs, batch_size=batch_size, seed=seed, verbose=1 if sys.stdout.isatty() else 2
     )
-    click.echo(f"Training on {len(mnist.x_train):,} images from {mnist.source} ({epochs} epochs, seed {seed})")
-    result = train_model(config, mnist, output_dir, h5=h5)
+    h, w, c = dataset.image_shape
+    click.echo(f"Training on {len(dataset.x_train):,} images ({h}x{w}x{c}, {dataset.num_classes} classes) "
+               f"from {dataset.source} ({epochs} epochs, seed {seed})")
+    result = train_model(config, dataset, output_dir, h5=h5)
     click.echo(
         f"Test accuracy {result.test_accuracy:.2%} in {result.wall_seconds:.1f} s -> {result.model_path}"
     )
@@ -213,12 +248,17 @@ def export_targets(fmt: str, quantize: str | None) -> list[tuple[str, str]]:
 @click.option("--seed", type=int, default=0, show_default=True, help="Picks the calibration images.")
 @click.option("--opset", type=click.IntRange(*OPSET_RANGE), default=17, show_default=True, help="ONNX opset.")
 @click.option("--model", "model_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Trained .keras model [default: <output-dir>/mnist_cnn.keras].")
+              help="Trained .keras model, any Keras image classifier [default: the one train.json in "
+                   "<output-dir> names, else <output-dir>/mnist_cnn.keras].")
 @output_dir_option
 @data_option
+@labels_option
+@preprocess_option
+@prepare_option
 @unsafe_option
 def export(fmt: str, quantize: str | None, calibration_samples: int, seed: int, opset: int,
-           model_path: Path | None, output_dir: Path, data: Path | None, unsafe: bool) -> None:
+           model_path: Path | None, output_dir: Path, data: Path | None, labels_file: Path | None,
+           preprocess, prepare: str | None, unsafe: bool) -> None:
     """Export the trained model to TFLite / ONNX / C (full install); updates manifest.json.
 
     Without --format, writes the standard set: float32 and int8 of every format.
@@ -228,17 +268,23 @@ def export(fmt: str, quantize: str | None, calibration_samples: int, seed: int, 
     from edgecnn.errors import ModelError, require_full
     from edgecnn.formatting import format_kib
     from edgecnn.manifest import manifest_path
-    from edgecnn.model import MODEL_FILENAME
+    from edgecnn.model import default_model_path
 
     require_full("`edgecnn export`", ("tensorflow", "keras", "tf2onnx", "onnx"))
     targets = export_targets(fmt, quantize)
-    model_path = model_path or output_dir / MODEL_FILENAME
+    model_path = model_path or default_model_path(output_dir)
     if not model_path.is_file():  # checked before TensorFlow loads: the error is instant
         raise ModelError(f"{model_path}: model not found (run `edgecnn train` first)")
+    labels = None
+    if labels_file is not None:
+        from edgecnn.data import read_labels_file
+
+        labels = read_labels_file(labels_file)
 
     from edgecnn.export import ExportOptions, export_models
 
-    options = ExportOptions(calibration_samples=calibration_samples, seed=seed, opset=opset, data_path=data)
+    options = ExportOptions(calibration_samples=calibration_samples, seed=seed, opset=opset, data_path=data,
+                            labels=labels, preprocessing=preprocess, prepare=prepare)
     started = time.perf_counter()
     artifacts = export_models(model_path, output_dir, targets, options, unsafe=unsafe)
     width = max(len(a.path.name) for a in artifacts)
@@ -256,11 +302,11 @@ def export(fmt: str, quantize: str | None, calibration_samples: int, seed: int, 
     "edgecnn verify exports/mnist_cnn_int8.tflite --debug-quant",
     "edgecnn verify --platform pi --samples 500   # also on emulated Pi 4 and Pi 5 CPUs (root)",
 ))
-@click.argument("artifacts", nargs=-1, type=click.Path(dir_okay=False, path_type=Path))
+@artifacts_argument
 @output_dir_option
 @click.option(
     "--model", type=click.Path(dir_okay=False, path_type=Path), default=None,
-    help="Keras reference model  [default: <output-dir>/mnist_cnn.keras]",
+    help="Keras reference model  [default: the manifest's source model, else <output-dir>/mnist_cnn.keras]",
 )
 @data_option
 @click.option("--max-abs-diff", type=click.FloatRange(min=0), default=None,
@@ -285,7 +331,7 @@ def verify(
     max_abs_diff: float | None, min_agreement: float | None, max_accuracy_drop: float | None,
     warn_only: bool, debug_quant: bool, platform_names: tuple[str, ...], samples: int, unsafe: bool,
 ) -> None:
-    """Prove every exported file predicts what Keras predicts (full install; 10,000 test images).
+    """Prove every exported file predicts what Keras predicts (full install; the whole test set).
 
     With no ARTIFACTS, checks everything in <output-dir>/manifest.json; any .tflite or
     .onnx file can be named. Merges the results into verify.json (one entry per file; the
@@ -326,20 +372,24 @@ def verify(
     default=DEFAULT_OUTPUT_DIR / "mnist_cnn_int8.tflite", show_default=True,
     help="A .tflite or .onnx file exported by edgecnn.",
 )
-@click.option("--top", type=click.IntRange(1, 10), default=1, show_default=True, help="Show the K most likely classes.")
+@click.option("--top", type=click.IntRange(min=1), default=1, show_default=True, help="Show the K most likely classes.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON document on stdout.")
+@prepare_option
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
-def predict(model_path: Path, top: int, as_json: bool, inputs: tuple[Path, ...]) -> None:
-    """Classify images (PNG/JPEG, any size or polarity) or .npy arrays; no TensorFlow needed.
+def predict(model_path: Path, top: int, as_json: bool, prepare: str | None, inputs: tuple[Path, ...]) -> None:
+    """Classify images (PNG/JPEG, any size) or .npy arrays; no TensorFlow needed.
 
-    Prints `file class confidence` per input (`file[i]` for each row of an .npy batch).
-    A bad input gives an `Error:` line; the others are still classified (exit 1).
+    Photos are prepared as the model's metadata says: fitted to its input (aspect kept, padded,
+    colour converted), or for MNIST-like digit models (the reference CNN) inverted, cropped and
+    centred like MNIST; --prepare overrides. Prints `file label confidence` per input (`file[i]`
+    for each row of an .npy batch). A bad input gives an `Error:` line; the others are still
+    classified (exit 1).
     """
     import json
 
     from edgecnn.predict import classify
 
-    done = classify(model_path, inputs, top)
+    done = classify(model_path, inputs, top, prepare=prepare)
     if as_json:
         click.echo(json.dumps(done.to_json(), indent=2))
     else:
@@ -361,17 +411,19 @@ def predict(model_path: Path, top: int, as_json: bool, inputs: tuple[Path, ...])
 )
 def bundle(output_dir: Path, target: str) -> None:
     """Write ready-to-copy folders for a Raspberry Pi, Android/iOS, microcontrollers and the web."""
-    from edgecnn.bundle import build_bundles
-
-    from edgecnn.bundle import OPT_IN
+    from edgecnn.bundle import OPT_IN, build_bundles
 
     names = [n for n in BUNDLE_TARGETS if n not in OPT_IN] if target == "all" else [target]
     for name, files in build_bundles(output_dir, names).items():
         click.echo(f"{name}: {files[0].parent} ({', '.join(f.name for f in files)})")
 
 
-@cli.command()
-@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
+@cli.command(epilog=examples(
+    "edgecnn serve                            # exports/bundle/web on http://127.0.0.1:8000",
+    "edgecnn serve --port 8080 /tmp/try/bundle/web",
+))
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True,
+              help="TCP port on 127.0.0.1 (0: any free port).")
 @click.argument("directory", required=False, type=click.Path(file_okay=False, path_type=Path))
 def serve(port: int, directory: Path | None) -> None:
     """Serve a web bundle on 127.0.0.1 [default DIRECTORY: exports/bundle/web].
@@ -399,7 +451,7 @@ def _int_list(ctx: click.Context, param: click.Parameter, value: str) -> tuple[i
     "edgecnn bench --batch-sizes 1,32 --threads 1,2 exports/mnist_cnn_int8.tflite",
     "edgecnn bench --no-keras --no-cold-start --seconds 0.5   # quick, TensorFlow-free",
 ))
-@click.argument("artifacts", nargs=-1, type=click.Path(dir_okay=False, path_type=Path))
+@artifacts_argument
 @output_dir_option
 @data_option
 @click.option("--batch-sizes", default="1,32,256", show_default=True, callback=_int_list,
@@ -432,7 +484,8 @@ def bench(artifacts: tuple[Path, ...], output_dir: Path, data: Path | None, batc
     """
     from edgecnn.bench import BenchConfig, check_model_path, default_paths, run_bench, with_options
     from edgecnn.bench_report import format_table, write_outputs
-    from edgecnn.data import load_mnist
+    from edgecnn.data import load_data
+    from edgecnn.verify import artifact_spec
 
     from importlib.util import find_spec
 
@@ -447,7 +500,8 @@ def bench(artifacts: tuple[Path, ...], output_dir: Path, data: Path | None, batc
         warmup_seconds=warmup, xnnpack={"on": (True,), "off": (False,), "both": (True, False)}[xnnpack],
         keras=not no_keras, cold_start=not no_cold_start, unsafe=unsafe, ceiling=ceiling,
     )
-    images = load_mnist(data).x_test
+    spec = artifact_spec([p for p in paths if p.suffix in (".tflite", ".onnx")])
+    images = load_data(data, spec.input_shape if spec is not None else None).x_test
     click.echo(f"Benchmarking {len(paths)} model(s): batch {','.join(map(str, batch_sizes))}, "
                f"threads {','.join(map(str, threads))}", err=True)
     result = run_bench(paths, config, images, out_dir=output_dir, progress=lambda msg: click.echo(f"  {msg}", err=True))
@@ -469,12 +523,18 @@ def bench(artifacts: tuple[Path, ...], output_dir: Path, data: Path | None, batc
 @click.option("--platform", "platform_names", multiple=True, type=click.Choice(_PLATFORM_CHOICES),
               help="Also verify on emulated Raspberry Pi CPUs (see `verify --platform`).")
 @data_option
+@click.option("--model", "model_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Your own trained .keras image classifier: skip training, run export -> verify -> bench -> report.")
+@labels_option
+@preprocess_option
+@unsafe_option
 def run(output_dir: Path, epochs: int, seed: int, quick: bool, retrain: bool,
-        platform_names: tuple[str, ...], data: Path | None) -> None:
+        platform_names: tuple[str, ...], data: Path | None, model_path: Path | None, labels_file: Path | None,
+        preprocess, unsafe: bool) -> None:
     """The whole job (full install): train, export, verify, bench, report; one results table.
 
-    Reuses a trained model when one with the same configuration and data exists.
-    Exits 1 if any exported file fails verification.
+    Reuses a trained model when one with the same configuration and data exists; with
+    --model, uses that model and trains nothing. Exits 1 if any exported file fails verification.
     """
     from edgecnn.errors import require_full
 
@@ -483,8 +543,18 @@ def run(output_dir: Path, epochs: int, seed: int, quick: bool, retrain: bool,
     from edgecnn.pipeline import RunConfig, run_pipeline
     from edgecnn.report import console_table, ship_advice
 
+    labels = None
+    if labels_file is not None:
+        from edgecnn.data import read_labels_file
+
+        labels = read_labels_file(labels_file)
+    if model_path is not None and not model_path.is_file():
+        from edgecnn.errors import ModelError
+
+        raise ModelError(f"{model_path}: model not found")
     config = RunConfig(output_dir=output_dir, epochs=epochs, seed=seed, quick=quick, retrain=retrain, data=data,
-                       platforms=platform_names)
+                       platforms=platform_names, model=model_path, labels=labels, preprocessing=preprocess,
+                       unsafe=unsafe)
     result = run_pipeline(config, echo=click.echo)
     total = sum(result.stage_seconds.values())
     click.echo(f"\nResults ({total:.0f} s in all; report: {result.report_paths[0]}, {result.report_paths[1]})\n")

@@ -33,9 +33,12 @@ class Predictions:
         return out
 
 
-def classify(model_path: Path, inputs: Iterable[Path], top: int = 1, on_error=None) -> Predictions:
+def classify(model_path: Path, inputs: Iterable[Path], top: int = 1, on_error=None,
+             prepare: str | None = None) -> Predictions:
     """Run every input through the model; a bad input becomes an error message, the others go on.
 
+    Photos are prepared as the model's metadata says (``spec.preprocessing.prepare``: fitted to its
+    input, or MNIST-like digit preparation); ``prepare`` ("mnist" or "resize") overrides.
     ``on_error(message)`` is called as each bad input is met (the CLI prints it at once).
     A missing or unloadable model raises :class:`~edgecnn.errors.ModelError`.
     """
@@ -46,10 +49,13 @@ def classify(model_path: Path, inputs: Iterable[Path], top: int = 1, on_error=No
 
     predictor = runtime.load(model_path)
     labels = predictor.labels
+    spec = predictor.spec
+    how = prepare or spec.preprocessing.prepare
+    top = min(top, spec.num_classes)
     out = Predictions(Path(model_path), predictor.precision)
     for path in inputs:
         try:
-            arr = load_input(path)
+            arr = load_input(path, spec.input_shape, how)
             probs = predictor.predict(arr)
         except ValueError as exc:  # InputError: a bad file; report it and go on with the others
             message = str(exc) if str(exc).startswith(str(path)) else f"{path}: {exc}"
@@ -57,13 +63,16 @@ def classify(model_path: Path, inputs: Iterable[Path], top: int = 1, on_error=No
             if on_error is not None:
                 on_error(message)
             continue
-        single = arr.ndim == 2  # one image; the rows of a batch are named file[i]
+        # one image (H, W) or (H, W, C); the rows of a batch are named file[i]
+        single = arr.ndim == 2 or (spec.channels > 1 and arr.shape == tuple(spec.input_shape))
         for i, p in enumerate(probs):
             order = np.argsort(-p, kind="stable")[:top]
             out.results.append({
                 "input": str(path) if single else f"{path}[{i}]",
-                "digit": labels[order[0]],
+                "digit": labels[order[0]],  # the class label ("digit": the name from the MNIST days)
+                "label": labels[order[0]],
                 "confidence": round(float(p[order[0]]), 6),
-                "top": [{"digit": labels[k], "probability": round(float(p[k]), 6)} for k in order],
+                "top": [{"digit": labels[k], "label": labels[k], "probability": round(float(p[k]), 6)}
+                        for k in order],
             })
     return out

@@ -74,9 +74,9 @@ def summary_rows(out_dir: Path) -> list[dict[str, str]]:
     keras_b256 = next((r for r in bench_rows if r.get("runtime") == "keras" and int(r.get("batch", 0)) == 256
                        and _threads_one(r)), None)
     rows = []
-    from edgecnn.model import MODEL_FILENAME
+    from edgecnn.model import default_model_path
 
-    keras_model = out_dir / MODEL_FILENAME
+    keras_model = default_model_path(out_dir)
     if keras_model.is_file():
         rows.append({
             "format": "keras", "precision": "float32", "size": format_kib(keras_model.stat().st_size),

@@ -1,6 +1,6 @@
 """Parity of every exported file against the Keras model: numbers and decisions.
 
-Each artifact runs the full MNIST test set in its own runtime (LiteRT for ``.tflite``,
+Each artifact runs the full test set (MNIST's, or the ``--data`` one) in its own runtime (LiteRT for ``.tflite``,
 ONNX Runtime for ``.onnx``, through :mod:`edgecnn.runtime`); its probabilities are
 compared with Keras' by :func:`compare`, a pure function on arrays that another
 process (e.g. the same runtime under an emulated Raspberry Pi) can reuse as is.
@@ -22,7 +22,7 @@ import numpy as np
 
 from edgecnn import __version__, fileio
 from edgecnn.artifact import Artifact
-from edgecnn.data import NUM_CLASSES, Mnist
+from edgecnn.data import Dataset
 from edgecnn.errors import EdgeCnnError, InputError, ModelError
 
 log = logging.getLogger(__name__)
@@ -84,8 +84,8 @@ class ParityResult:
 
     precision: str
     samples: int
-    accuracy: float  # fraction of test images classified correctly
-    accuracy_delta: float  # artifact accuracy minus Keras accuracy, in percentage points
+    accuracy: float | None  # fraction of test images classified correctly (None: the data has no labels)
+    accuracy_delta: float | None  # artifact accuracy minus Keras accuracy, in percentage points
     agreement: float  # fraction of images with the same top-1 class as Keras
     disagreements: int  # images whose top-1 class differs from Keras'
     max_abs_diff: float  # largest |Δ| of any probability
@@ -104,31 +104,35 @@ class ParityResult:
 def compare(
     probs: np.ndarray,
     keras_probs: np.ndarray,
-    labels: np.ndarray,
+    labels: np.ndarray | None,
     precision: str,
     tolerance: Tolerance,
-    keras_accuracy: float,
+    keras_accuracy: float | None,
 ) -> ParityResult:
-    """Compare an artifact's probabilities (N x 10) with Keras' on the same images.
+    """Compare an artifact's probabilities (N x K) with Keras' on the same images.
 
-    ``labels`` are the true digits (N,); ``keras_accuracy`` is Keras' accuracy as a
-    fraction (passed in so that a subset or another machine can reuse one reference).
-    Mismatched shapes raise InputError; non-finite probabilities FAIL.
+    ``labels`` are the true classes (N,), or None for unlabelled data: then accuracy is
+    unknown (None) and only agreement and |Δ| are judged. ``keras_accuracy`` is Keras'
+    accuracy as a fraction (passed in so that a subset or another machine can reuse one
+    reference). Mismatched shapes raise InputError; non-finite probabilities FAIL.
     """
-    probs, keras_probs, labels = np.asarray(probs), np.asarray(keras_probs), np.asarray(labels)
-    if probs.ndim != 2 or probs.shape[1] != NUM_CLASSES or probs.shape != keras_probs.shape:
-        raise InputError(f"probabilities {probs.shape} and Keras' {keras_probs.shape} must both be (N, {NUM_CLASSES})")
-    if labels.shape != (len(probs),):
-        raise InputError(f"labels {labels.shape} do not match {len(probs)} probability rows")
+    probs, keras_probs = np.asarray(probs), np.asarray(keras_probs)
+    if probs.ndim != 2 or probs.shape != keras_probs.shape:
+        k = keras_probs.shape[-1] if keras_probs.ndim == 2 else "K"
+        raise InputError(f"probabilities {probs.shape} and Keras' {keras_probs.shape} must both be (N, {k})")
+    if labels is not None:
+        labels = np.asarray(labels)
+        if labels.shape != (len(probs),):
+            raise InputError(f"labels {labels.shape} do not match {len(probs)} probability rows")
     n = len(probs)
     predicted, expected = probs.argmax(axis=1), keras_probs.argmax(axis=1)
-    accuracy = float((predicted == labels).mean()) if n else 0.0
+    accuracy = None if labels is None else (float((predicted == labels).mean()) if n else 0.0)
     agreement = float((predicted == expected).mean()) if n else 0.0
     diff = np.abs(probs.astype(np.float64) - keras_probs.astype(np.float64))
     finite = bool(np.isfinite(probs).all())
     max_abs = float(diff.max()) if n and finite else float("nan") if n else 0.0
     mean_abs = float(diff.mean()) if n and finite else float("nan") if n else 0.0
-    delta = 100.0 * (accuracy - keras_accuracy)
+    delta = None if accuracy is None or keras_accuracy is None else 100.0 * (accuracy - keras_accuracy)
 
     reasons = []
     if not finite:
@@ -139,7 +143,9 @@ def compare(
         reasons.append(f"max |Δ| {max_abs:.2e} > {tolerance.max_abs_diff:.0e}")
     if tolerance.min_agreement is not None and agreement < tolerance.min_agreement:
         reasons.append(f"agreement {agreement:.2%} < {tolerance.min_agreement:.2%}")
-    if tolerance.max_accuracy_drop is not None and -delta > tolerance.max_accuracy_drop:
+    # Rounded to 1e-9 points (far below one image's 100 / N): 100 * (0.967 - 0.97) is
+    # 0.30000000000000027 in floating point, and a drop of exactly the tolerance passes.
+    if tolerance.max_accuracy_drop is not None and delta is not None and round(-delta, 9) > tolerance.max_accuracy_drop:
         reasons.append(f"accuracy drop {-delta:.2f} points > {tolerance.max_accuracy_drop:g}")
     return ParityResult(
         precision=precision, samples=n, accuracy=accuracy, accuracy_delta=delta, agreement=agreement,
@@ -163,17 +169,43 @@ class VerifyOptions:
     unsafe: bool = False  # load a .keras model that holds Python code (only for trusted files)
 
 
-def keras_reference(model_path: Path, images: np.ndarray, batch_size: int = 1000, unsafe: bool = False) -> np.ndarray:
-    """Keras' probabilities (N x 10) for uint8 ``images``, in batches (imports TensorFlow)."""
-    from edgecnn.model import keras_predict, load_model
+def keras_reference(model_path: Path, images: np.ndarray, batch_size: int = 1000, unsafe: bool = False,
+                    spec=None) -> np.ndarray:
+    """Keras' probabilities (N x K) for uint8 ``images``, in batches (imports TensorFlow).
 
-    return keras_predict(load_model(model_path, unsafe=unsafe), images, batch_size=batch_size)
+    ``spec`` (the artifacts' ModelSpec) gives the declared preprocessing and head; a logits
+    head gets the softmax the exported files have.
+    """
+    from edgecnn.model import image_classifier_shapes, keras_predict, load_model
+
+    model = load_model(model_path, unsafe=unsafe)
+    if spec is not None:
+        shape, k = image_classifier_shapes(model, str(model_path))
+        if (shape, k) != (tuple(spec.input_shape), spec.num_classes):
+            raise ModelError(f"{model_path}: takes {shape} and gives {k} classes, but the artifacts take "
+                             f"{tuple(spec.input_shape)} and give {spec.num_classes}: not the model they came from")
+    return keras_predict(model, images, batch_size=batch_size,
+                         preprocessing=spec.preprocessing if spec is not None else None,
+                         head=spec.head if spec is not None else None)
+
+
+def artifact_spec(artifacts: Sequence[Path | Artifact]):
+    """The ModelSpec of the first artifact that loads (TF-free), None if none does."""
+    from edgecnn.runtime import load
+
+    for item in artifacts:
+        path = item.path if isinstance(item, Artifact) else Path(item)
+        try:
+            return load(path).spec
+        except (EdgeCnnError, RuntimeError, ValueError):
+            continue
+    return None
 
 
 def evaluate(predictor, images: np.ndarray, batch_size: int = 1000) -> np.ndarray:
-    """A runtime Predictor's probabilities (N x 10) for uint8 ``images``, ``batch_size`` per call."""
+    """A runtime Predictor's probabilities (N x K) for uint8 ``images``, ``batch_size`` per call."""
     out = [predictor.predict(images[i: i + batch_size]) for i in range(0, len(images), batch_size)]
-    return np.concatenate(out) if out else np.zeros((0, NUM_CLASSES), np.float32)
+    return np.concatenate(out) if out else np.zeros((0, predictor.num_classes), np.float32)
 
 
 @dataclass(frozen=True)
@@ -240,15 +272,16 @@ class VerifyReport:
     """The whole verification: the Keras reference and one ArtifactCheck per artifact."""
 
     rows: tuple[ArtifactCheck, ...]
-    keras_accuracy: float | None  # None: Keras was not run (every named file was missing)
+    keras_accuracy: float | None  # None: Keras was not run (every named file was missing) or the data has no labels
     model_path: Path
     model_sha256: str
     samples: int
     data_source: str
     tolerances: dict[str, Tolerance]
     seconds: float
-    keras_probabilities: np.ndarray = field(repr=False, compare=False)  # N x 10
-    labels: np.ndarray = field(repr=False, compare=False)
+    keras_probabilities: np.ndarray = field(repr=False, compare=False)  # N x K
+    labels: np.ndarray | None = field(repr=False, compare=False)  # None: unlabelled data
+    class_names: tuple[str, ...] | None = None
 
     @property
     def keras_predictions(self) -> np.ndarray:
@@ -275,7 +308,7 @@ class VerifyReport:
         return {
             "edgecnn_version": __version__,
             "model": {"path": _display_path(self.model_path, root), "sha256": self.model_sha256},
-            "data": {"source": self.data_source, "samples": self.samples},
+            "data": {"source": self.data_source, "samples": self.samples, "labelled": self.labels is not None},
             "keras_accuracy": self.keras_accuracy,
             "tolerances": {p: t.to_json() for p, t in self.tolerances.items()},
             "passed": self.passed,
@@ -333,11 +366,19 @@ def check_artifact(
 def verify(
     model_path: Path,
     artifacts: Sequence[Path | Artifact],
-    data: Mnist,
+    data: Dataset,
     tolerances: Mapping[str, Tolerance] | None = None,
     options: VerifyOptions = VerifyOptions(),
+    spec=None,
 ) -> VerifyReport:
-    """Run Keras and every artifact over ``data``'s full test set and compare them."""
+    """Run Keras and every artifact over ``data``'s full test set and compare them.
+
+    ``spec``: the artifacts' ModelSpec (default: read from the first loadable artifact); its
+    preprocessing and head are what Keras is run with. Data whose image size or class count
+    does not fit the model is a DataError naming both.
+    """
+    from edgecnn.data import check_matches
+
     if not artifacts:
         raise ModelError("no artifacts to verify (run `edgecnn export`, or name .tflite/.onnx files)")
     tolerances = dict(tolerances or DEFAULT_TOLERANCES)
@@ -348,13 +389,17 @@ def verify(
         return VerifyReport(
             rows=rows, keras_accuracy=None, model_path=Path(model_path), model_sha256="", samples=0,
             data_source=data.source, tolerances=tolerances, seconds=time.perf_counter() - started,
-            keras_probabilities=np.zeros((0, NUM_CLASSES), np.float32), labels=np.zeros(0, np.int64),
+            keras_probabilities=np.zeros((0, 0), np.float32), labels=np.zeros(0, np.int64),
         )
-    images, labels = data.x_test, data.y_test.astype(np.int64)
-    keras_probs = keras_reference(model_path, images, options.batch_size, options.unsafe)  # a missing model: ModelError
+    spec = spec or artifact_spec(artifacts)
+    if spec is not None:
+        check_matches(data, spec.input_shape, spec.num_classes)
+    images = data.x_test
+    labels = data.y_test.astype(np.int64) if data.y_test is not None else None
+    keras_probs = keras_reference(model_path, images, options.batch_size, options.unsafe, spec)  # a missing model: ModelError
     model_sha256 = fileio.sha256_file(model_path)
-    keras_accuracy = float((keras_probs.argmax(axis=1) == labels).mean())
-    log.info("Keras accuracy %.4f on %d images", keras_accuracy, len(images))
+    keras_accuracy = float((keras_probs.argmax(axis=1) == labels).mean()) if labels is not None else None
+    log.info("Keras accuracy %s on %d images", keras_accuracy, len(images))
     rows = []
     for item in artifacts:
         if isinstance(item, Artifact):
@@ -372,6 +417,7 @@ def verify(
         model_sha256=model_sha256, samples=len(images), data_source=data.source,
         tolerances=tolerances, seconds=time.perf_counter() - started,
         keras_probabilities=keras_probs, labels=labels,
+        class_names=spec.labels if spec is not None else None,
     )
 
 
@@ -420,7 +466,8 @@ def format_table(report: VerifyReport, root: Path | None = None) -> str:
             continue
         result = "PASS" if row.passed else f"FAIL: {row.reason}"
         lines.append((
-            name, p.precision, f"{p.accuracy:.2%}", f"{p.accuracy_delta:+.2f}", f"{p.agreement:.2%}",
+            name, p.precision, "unknown" if p.accuracy is None else f"{p.accuracy:.2%}",
+            "-" if p.accuracy_delta is None else f"{p.accuracy_delta:+.2f}", f"{p.agreement:.2%}",
             str(p.disagreements), f"{p.max_abs_diff:.1e}", f"{p.mean_abs_diff:.1e}", result,
         ))
     widths = [max(len(line[i]) for line in lines) for i in range(len(header) - 1)]
@@ -430,8 +477,10 @@ def format_table(report: VerifyReport, root: Path | None = None) -> str:
     if not report.ran_keras:
         text.append(f"0 of {len(report.rows)} artifacts pass (no file to run; Keras not loaded)")
         return "\n".join(text)
+    accuracy = ("accuracy unknown (the data has no labels; agreement and |Δ| are checked)"
+                if report.keras_accuracy is None else f"accuracy {report.keras_accuracy:.2%}")
     text.append(
-        f"Keras accuracy {report.keras_accuracy:.2%} on {report.samples:,} test images "
+        f"Keras {accuracy} on {report.samples:,} test images "
         f"(model sha256 {report.model_sha256[:12]}…); {n_pass} of {len(report.rows)} artifacts pass "
         f"({report.seconds:.1f} s)"
     )
@@ -495,7 +544,7 @@ def write_report(
     merged = merge_results(old, report.to_json(out_dir, platforms))
     picture_key = fileio.sha256_bytes(repr([
         (e.get("path"), e.get("precision"), e.get("disagreements"), e.get("disagreement_indices"),
-         e.get("disagreement_predictions")) for e in merged["artifacts"]
+         e.get("disagreement_predictions")) for e in merged["artifacts"] if e.get("disagreements")
     ]).encode() + repr(max_images).encode())
     merged["disagreements_picture"] = picture_key
     redraw = not png_path.is_file() or (old or {}).get("disagreements_picture") != picture_key
@@ -553,19 +602,20 @@ def verify_folder(
     ``echo`` receives the progress and the tables; the caller decides the exit status from
     :attr:`VerifyRun.failure`.
     """
-    from edgecnn.data import load_mnist
+    from edgecnn.data import load_data
     from edgecnn.manifest import load_artifacts, manifest_path, read_manifest
-    from edgecnn.model import MODEL_FILENAME
+    from edgecnn.model import default_model_path
 
     output_dir = Path(output_dir)
-    model = Path(model) if model else output_dir / MODEL_FILENAME
+    model = Path(model) if model else default_model_path(output_dir)
     targets = list(artifacts) or load_artifacts(output_dir, runnable_only=True)
     if not targets:
         raise ModelError(f"no artifacts to verify: {manifest_path(output_dir)} lists none "
                          "(run `edgecnn export`, or name .tflite/.onnx files)")
-    mnist = load_mnist(data)
+    spec = artifact_spec(targets)  # the files say what data fits them (shape, classes)
+    mnist = load_data(data, spec.input_shape if spec is not None else None)
     echo(f"Verifying {len(targets)} artifact(s) against {model} on {len(mnist.x_test):,} test images")
-    report = verify(model, targets, mnist, tolerances, options)
+    report = verify(model, targets, mnist, tolerances, options, spec=spec)
     warnings = []
     source = read_manifest(output_dir).get("source_model", {}).get("sha256") if not artifacts else None
     if source and report.ran_keras and source != report.model_sha256:

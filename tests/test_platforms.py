@@ -207,9 +207,13 @@ def test_bundle_classify_machine_mode_interface(exported_dir, mnist, tmp_path):
 # -- emulated Raspberry Pi (needs root, qemu-user-static, binfmt_misc, debootstrap) --------------
 @pytest.mark.aarch64
 def test_standard_artifacts_pass_on_emulated_pi4_and_pi5(exported_dir, mnist, trained_model_path):
+    import os
+
+    if os.geteuid() != 0:
+        pytest.skip("the emulated Raspberry Pi needs root (chroot, debootstrap, binfmt_misc): run `make test` as root")
     problem = rootmod.host_problem()
-    if problem:
-        pytest.skip(f"cannot emulate arm64 here: {problem}")
+    if problem:  # as root, `make test` (platform-deps) sets these up: missing now means a broken setup
+        pytest.fail(f"cannot emulate arm64 here: {problem}")
     from edgecnn.model import keras_predict, load_model
 
     images, labels = mnist.x_test[:1000], mnist.y_test[:1000]

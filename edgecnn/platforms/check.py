@@ -21,7 +21,6 @@ from typing import Any
 
 import numpy as np
 
-from edgecnn.data import IMAGE_SHAPE, NUM_CLASSES
 from edgecnn.artifact import file_precision
 from edgecnn.errors import InputError, ModelError, PlatformError
 from edgecnn.platforms.registry import NATIVE, Platform, checker, resolve
@@ -40,13 +39,15 @@ def compare_with_keras(
     tolerances: Mapping[str, Tolerance] | None = None,
 ) -> dict[str, Any]:
     """Parity of ``probs`` with the Keras model's, judged with ``edgecnn verify``'s tolerances."""
-    probs, keras_probs, labels = np.asarray(probs), np.asarray(keras_probs), np.asarray(labels)
-    if probs.shape != keras_probs.shape or len(labels) != len(probs):
-        raise InputError(f"probabilities {probs.shape} vs Keras {keras_probs.shape} and {len(labels)} labels")
+    probs, keras_probs = np.asarray(probs), np.asarray(keras_probs)
+    labels = None if labels is None else np.asarray(labels)  # None: unlabelled data, accuracy unknown
+    if probs.shape != keras_probs.shape or (labels is not None and len(labels) != len(probs)):
+        raise InputError(f"probabilities {probs.shape} vs Keras {keras_probs.shape} and "
+                         f"{'no' if labels is None else len(labels)} labels")
     table = tolerances or DEFAULT_TOLERANCES
     if precision not in table:
         raise InputError(f"no tolerance for precision {precision!r} (have: {', '.join(table)})")
-    keras_accuracy = float(np.mean(keras_probs.argmax(1) == labels))
+    keras_accuracy = None if labels is None else float(np.mean(keras_probs.argmax(1) == labels))
     parity = compare(probs, keras_probs, labels, precision, table[precision], keras_accuracy)
     return {
         **parity.to_json(),
@@ -67,8 +68,8 @@ def _check_inputs(model_paths: Iterable[str | Path], images: np.ndarray) -> tupl
         if not path.is_file():
             raise ModelError(f"{path}: file not found")
     images = np.asarray(images)
-    if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != IMAGE_SHAPE:
-        raise InputError(f"images must be uint8 (N, 28, 28), got {images.dtype} {images.shape}")
+    if images.dtype != np.uint8 or images.ndim not in (3, 4):
+        raise InputError(f"images must be uint8 (N, H, W) or (N, H, W, C), got {images.dtype} {images.shape}")
     return paths, images
 
 
@@ -97,8 +98,8 @@ def _classify_all(
         if proc.returncode != 0:
             raise PlatformError(f"{where}: classify.py failed on {path.name} ({_failure(proc)})")
         probs = np.load(host_dir / f"{name}.probs.npy", allow_pickle=False)
-        if probs.shape != (len(images), NUM_CLASSES):
-            raise PlatformError(f"{where}: classify.py gave {probs.shape} for {path.name}, expected {(len(images), 10)}")
+        if probs.ndim != 2 or len(probs) != len(images):
+            raise PlatformError(f"{where}: classify.py gave {probs.shape} for {path.name}, expected ({len(images)}, K)")
         results[path] = probs.astype(np.float32, copy=False)
     return results
 
@@ -181,7 +182,7 @@ def verify_platforms(
         section[plat.key] = {
             **plat.to_json(),
             "runner": "Pi bundle classify.py",
-            "samples": int(len(labels)),
+            "samples": int(len(images_uint8)),
             "passed": all(a["passed"] for a in artifacts.values()),
             "artifacts": artifacts,
             **({"note": NOTE} if plat.emulated else {}),
@@ -199,7 +200,7 @@ def check_pi(
     n = min(samples, len(mnist.x_test))
     echo(f"Checking {len(paths)} artifact(s) on {', '.join(p.key for p in platforms)} with the Pi "
          f"bundle's classify.py ({n:,} test images; emulated: outputs only, never timings)")
-    return verify_platforms(platforms, paths, mnist.x_test[:n], mnist.y_test[:n],
+    return verify_platforms(platforms, paths, mnist.x_test[:n], None if mnist.y_test is None else mnist.y_test[:n],
                             report.keras_probabilities[:n], tolerances=tolerances,
                             precisions={row.path: row.precision for row in rows})
 
