@@ -525,3 +525,62 @@ def test_page_says_clearly_when_the_runtime_or_the_page_cannot_load(web_bundle, 
     finally:
         browser.close()
         pw.stop()
+
+
+@pytest.fixture(scope="module")
+def own_model_dir(tmp_path_factory) -> Path:
+    """A model that is not the reference CNN: 32x40 RGB, 3 named classes, symmetric preprocessing."""
+    import keras
+
+    from edgecnn.export import STANDARD, ExportOptions, export_models
+    from edgecnn.spec import Preprocessing
+
+    out = tmp_path_factory.mktemp("own")
+    rng = np.random.default_rng(0)
+    n = 900
+    y = rng.integers(0, 3, n)
+    x = rng.integers(0, 60, (n, 32, 40, 3)).astype(np.uint8)
+    for i in range(n):  # a bright square in the class's colour channel
+        r, c = rng.integers(2, 20), rng.integers(2, 28)
+        x[i, r: r + 10, c: c + 10, y[i]] = rng.integers(180, 256)
+    np.savez(out / "blobs.npz", x=x, y=y)
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((32, 40, 3)), keras.layers.Conv2D(8, 3, activation="relu"),
+                              keras.layers.MaxPooling2D(), keras.layers.Flatten(), keras.layers.Dense(3, activation="softmax")])
+    model.compile("adam", "sparse_categorical_crossentropy")
+    model.fit((x / 127.5 - 1).astype("float32"), y, epochs=3, verbose=0)
+    model.save(out / "blobs.keras")
+    export_models(out / "blobs.keras", out, STANDARD,
+                  ExportOptions(data_path=out / "blobs.npz", labels=("red", "green", "blue"),
+                                preprocessing=Preprocessing.parse("symmetric")))
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_browser_check_on_a_model_that_is_not_the_reference(own_model_dir):
+    """Sizes, labels and preprocessing come from the files: a 32x40 RGB model with x/127.5 - 1 passes."""
+    _require(_browser_problem())
+    from edgecnn.data import load_data
+    from edgecnn.platforms.browser import SECTION, check_browser
+    from edgecnn.platforms.registry import resolve
+    from edgecnn.runtime import load
+    from edgecnn.verify import keras_reference
+
+    data = load_data(own_model_dir / "blobs.npz", (32, 40, 3), 0)
+    n = min(150, len(data.x_test))
+    spec = load(own_model_dir / "blobs_float32.onnx").spec
+    assert (spec.input_shape, spec.labels, spec.preprocessing.prepare) == ((32, 40, 3), ("red", "green", "blue"), "resize")
+    keras = keras_reference(own_model_dir / "blobs.keras", data.x_test[:n], 256, False, spec=spec)
+    rows = [types.SimpleNamespace(path=own_model_dir / f, error=None)
+            for f in ("blobs_float32.onnx", "blobs_int8.onnx", "blobs_float32.tflite", "blobs_int8.tflite")]
+    report = types.SimpleNamespace(rows=rows, keras_probabilities=keras, model_path=own_model_dir / "blobs.keras")
+    entry = check_browser(resolve(["browser"]), report, data, n)[SECTION]
+    assert entry["problems"] == [] and entry["passed"] is True
+    assert sorted(entry["artifacts"]) == ["blobs_float32.onnx", "blobs_float32_b1.tflite",
+                                          "blobs_int8.onnx", "blobs_int8_b1.tflite"]
+    for name, a in entry["artifacts"].items():
+        assert a["vs_python"]["passed"] and a["agreement"] >= 0.99, (name, a)
+    assert entry["artifacts"]["blobs_float32_b1.tflite"]["vs_python"]["max_abs_diff"] <= 1e-5
+    assert "preparation" not in entry  # the MNIST preparation check is for MNIST-like models only
+    assert entry["drawn"]["top"] in ("red", "green", "blue")  # labels from the file, not digits

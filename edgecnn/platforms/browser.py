@@ -222,7 +222,7 @@ def python_probs(predictor, images: np.ndarray) -> np.ndarray:
     return predictor.predict(images)
 
 
-def litert_variants_for(report, tmp: Path, echo: Callable[[str], None]) -> tuple[list[Path], dict[str, Path]]:
+def litert_variants_for(report, tmp: Path, echo: Callable[[str], None], data=None) -> tuple[list[Path], dict[str, Path]]:
     """Batch-1 float-I/O variants of the verified TFLite files' Keras model (LiteRT.js refuses the
     standard files), and for each variant the standard TFLite file of the same precision."""
     from edgecnn.manifest import read_manifest
@@ -234,7 +234,8 @@ def litert_variants_for(report, tmp: Path, echo: Callable[[str], None]) -> tuple
     if not tflite or not model_path.is_file():
         return [], {}
     echo(f"Converting batch-1, float-I/O TFLite variants of {model_path.name} for LiteRT.js")
-    variants = convert_variants(model_path, tmp, read_manifest(model_path.parent))
+    variants = convert_variants(model_path, tmp, read_manifest(model_path.parent), dataset=data,
+                                spec=load(tflite[0]).spec)  # the verified files' own model record
     standard = {load(p).precision: p for p in tflite}
     pairs = {v.name: standard[load(v).precision] for v in variants if load(v).precision in standard}
     return [v for v in variants if v.name in pairs], pairs
@@ -245,7 +246,7 @@ def check_browser(
     tolerances: Mapping[str, Tolerance] | None = None, echo: Callable[[str], None] = log.info,
 ) -> dict[str, dict[str, Any]]:
     """The checker of kind ``browser``: the section ``browser-chromium-wasm`` of verify.json."""
-    from edgecnn.images import to_mnist
+    from edgecnn.images import FIELD, to_mnist
     from edgecnn.platforms.check import compare_with_keras
     from edgecnn.runtime import load
 
@@ -257,12 +258,12 @@ def check_browser(
     n = min(samples, len(data.x_test))
     images, labels = np.asarray(data.x_test[:n]), np.asarray(data.y_test[:n])
     predictors = {p: load(p) for p in paths}
-    mnist_like = all((pr.metadata.get("preprocessing") or {}).get("prepare", "mnist") == "mnist"
-                     and pr.input_spec.shape[-1] == 1 for pr in predictors.values())
+    mnist_like = all(pr.spec.preprocessing.prepare == "mnist" and tuple(pr.spec.input_shape) == (FIELD, FIELD, 1)
+                     for pr in predictors.values())  # the MNIST preparation, in MNIST's own field
     photos = synthetic_photos(images[:PREPARE_SAMPLES]) if mnist_like else []
     shot_dir = Path(paths[0]).parent
     with tempfile.TemporaryDirectory(prefix="edgecnn-litert-") as tmp:
-        litert, standard = litert_variants_for(report, Path(tmp), echo)
+        litert, standard = litert_variants_for(report, Path(tmp), echo, data)
         predictors.update({p: load(p) for p in litert})
         echo(f"Checking {len(paths)} ONNX file(s) (ONNX Runtime Web){f' and {len(litert)} TFLite file(s) (LiteRT.js)' if litert else ''} "
              f"in headless Chromium with the web bundle's own JavaScript "

@@ -95,20 +95,31 @@ def litert_variants(out_dir: Path, manifest: dict[str, Any], cache: Path) -> lis
     """The LiteRT.js variants of the .keras model in ``out_dir`` (reused from ``cache`` when current)."""
     from edgecnn import fileio
     from edgecnn.runtime import load
-    from edgecnn.web.litert import PRECISIONS, convert_variants, variant_name
+    from edgecnn.web.litert import convert_variants
 
     keras = sorted(Path(out_dir).glob("*.keras"))
     if not keras:
         return []
     sha = fileio.sha256_file(keras[0])
-    paths = [Path(cache) / variant_name(keras[0].stem, p) for p in PRECISIONS]
+    cached = sorted(Path(cache).glob("*_b1.tflite"))
     try:
-        if all(load(p).metadata.get("source_sha256") == sha for p in paths):
-            return paths
-    except Exception:  # missing or stale: convert again
+        if cached and all(load(p).metadata.get("source_sha256") == sha for p in cached):
+            return cached
+    except Exception:  # unreadable or stale: convert again
         pass
+    for old in cached:
+        old.unlink()
     log.info("converting the LiteRT.js variants (batch 1, float I/O) from %s", keras[0])
-    return convert_variants(keras[0], cache, manifest)
+    spec = None
+    if isinstance(manifest.get("model"), dict):
+        from edgecnn.spec import ModelSpec
+
+        spec = ModelSpec.from_json(manifest["model"])
+    else:
+        standard = [Path(out_dir) / a["path"] for a in manifest.get("artifacts", [])
+                    if str(a.get("path", "")).endswith((".tflite", ".onnx")) and (Path(out_dir) / a["path"]).is_file()]
+        spec = load(standard[0]).spec if standard else None
+    return convert_variants(keras[0], cache, manifest, spec=spec)
 
 
 README = """# {name} in the browser

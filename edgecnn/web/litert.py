@@ -28,16 +28,26 @@ def variant_name(stem: str, precision: str) -> str:
     return f"{stem}_{precision}_b1.tflite"
 
 
-def convert_variants(keras_path: Path, dest: Path, manifest: dict[str, Any] | None = None) -> list[Path]:
-    """Write the batch-1, float-I/O float32 and int8 variants of ``keras_path`` into ``dest``."""
+def convert_variants(keras_path: Path, dest: Path, manifest: dict[str, Any] | None = None,
+                     dataset: Any = None, spec: Any = None) -> list[Path]:
+    """Write the batch-1, float-I/O float32 and int8 variants of ``keras_path`` into ``dest``.
+
+    ``spec`` is the model record of the standard exports (a standard file's embedded metadata or
+    the manifest's ``model``), so the variants take exactly the same input; without it the record
+    is resolved as ``edgecnn export`` resolves it without options. The int8
+    variant calibrates on ``dataset`` (the verified data) or on the default data for the model's
+    shape; when no calibration data can be had (a custom data set not given), only the float32
+    variant is written, and the log says why.
+    """
     import tensorflow as tf
     from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
     from edgecnn import fileio
-    from edgecnn.export import ExportOptions
+    from edgecnn.errors import EdgeCnnError
+    from edgecnn.export import ExportOptions, resolve_spec
     from edgecnn.export.common import calibration_images, calibration_record, embedded_metadata, forward_function
     from edgecnn.export.tflite import finalize_flatbuffer
-    from edgecnn.model import INPUT_NAME, load_model
+    from edgecnn.model import load_model
 
     manifest = manifest or {}
     calibration = next((a.get("calibration") for a in manifest.get("artifacts", [])
@@ -46,17 +56,31 @@ def convert_variants(keras_path: Path, dest: Path, manifest: dict[str, Any] | No
                             seed=int(calibration.get("seed", ExportOptions.seed)),
                             source_sha256=fileio.sha256_file(keras_path))
     model = load_model(keras_path)
-    forward = forward_function(model)
-    spec = tf.TensorSpec((1, *model.input_shape[1:]), tf.float32, name=INPUT_NAME)
-    batch1 = tf.function(lambda image: forward(image), input_signature=[spec], autograph=False)
+    if spec is None:
+        options = resolve_spec(model, keras_path, options, needs_data=False)
+    else:
+        from dataclasses import replace
+
+        options = replace(options, spec=spec)
+    if dataset is not None and getattr(dataset, "x_train", None) is not None and len(dataset.x_train):
+        from dataclasses import replace
+
+        options = replace(options, dataset=dataset)
+    spec = options.spec
+    forward = forward_function(model, spec)
+    signature = tf.TensorSpec((1, *model.input_shape[1:]), tf.float32, name=spec.input_name)
+    batch1 = tf.function(lambda image: forward(image), input_signature=[signature], autograph=False)
     frozen = convert_variables_to_constants_v2(batch1.get_concrete_function())
     out = []
-    name = Path(keras_path).stem
     for precision in PRECISIONS:
         converter = tf.lite.TFLiteConverter.from_concrete_functions([frozen], model)
         extra: dict[str, Any] = {"variant": VARIANT, "batch": 1, "io": "float32"}
         if precision == "int8":
-            images = calibration_images(options)
+            try:
+                images = calibration_images(options)
+            except EdgeCnnError as exc:
+                log.warning("no int8 LiteRT.js variant: no calibration data (%s)", exc)
+                continue
 
             def representative(images=images):
                 for i in range(len(images)):
@@ -68,6 +92,6 @@ def convert_variants(keras_path: Path, dest: Path, manifest: dict[str, Any] | No
             extra["calibration"] = calibration_record(options)
         meta = embedded_metadata("tflite", precision, options, **extra)
         data = finalize_flatbuffer(converter.convert(), meta)
-        out.append(fileio.write_bytes(Path(dest) / variant_name(name, precision), data))
+        out.append(fileio.write_bytes(Path(dest) / variant_name(spec.name, precision), data))
         log.info("wrote %s (%d bytes)", out[-1], len(data))
     return out

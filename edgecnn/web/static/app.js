@@ -72,7 +72,10 @@ async function useModel(key) {
   const [H, W, C] = m.input_shape;
   $("seen").width = W;
   $("seen").height = H;
-  $("seen-caption").textContent = `The ${H}×${W}${C === 3 ? " colour" : ""} input ${entry.file} saw`;
+  const side = 112 / Math.max(H, W); // the model's own aspect ratio, each pixel a square
+  $("seen").style.width = `${Math.round(W * side)}px`;
+  $("seen").style.height = `${Math.round(H * side)}px`;
+  $("seen-caption").textContent = `The ${W}×${H}${C === 3 ? " colour" : ""} input ${entry.file} saw (width×height)`;
   $("about").textContent = `${m.name}: ${m.labels.length} classes, preparation "${m.preprocessing.prepare}", `
     + `${describeRuntime(entry)}. Everything runs on this device.`;
   setStatus(`Ready: ${entry.precision} model on ${RUNTIME_NAMES[entry.runtime] || entry.runtime}. Draw a digit or drop a photo.`);
