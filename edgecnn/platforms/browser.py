@@ -251,17 +251,19 @@ def check_browser(
     from edgecnn.runtime import load
 
     table = dict(tolerances or DEFAULT_TOLERANCES)
-    paths = [row.path for row in report.rows if row.error is None and Path(row.path).suffix == ".onnx"]
-    if not paths:
-        raise PlatformError("the browser check runs ONNX files and none of the verified artifacts is one "
-                            "(export them with `edgecnn export --format onnx`)")
+    loaded = [Path(row.path) for row in report.rows if row.error is None]
+    paths = [p for p in loaded if p.suffix == ".onnx"]
+    if not any(p.suffix in (".onnx", ".tflite") for p in loaded):
+        raise PlatformError("the browser check runs .onnx files (ONNX Runtime Web) and .tflite files (LiteRT.js); "
+                            "none of the verified artifacts is one")
     n = min(samples, len(data.x_test))
     images, labels = np.asarray(data.x_test[:n]), np.asarray(data.y_test[:n])
     predictors = {p: load(p) for p in paths}
-    mnist_like = all(pr.spec.preprocessing.prepare == "mnist" and tuple(pr.spec.input_shape) == (FIELD, FIELD, 1)
-                     for pr in predictors.values())  # the MNIST preparation, in MNIST's own field
+    spec = load(loaded[0]).spec
+    # The MNIST preparation, in MNIST's own field: its JavaScript port is checked on photos.
+    mnist_like = spec.preprocessing.prepare == "mnist" and tuple(spec.input_shape) == (FIELD, FIELD, 1)
     photos = synthetic_photos(images[:PREPARE_SAMPLES]) if mnist_like else []
-    shot_dir = Path(paths[0]).parent
+    shot_dir = loaded[0].parent
     with tempfile.TemporaryDirectory(prefix="edgecnn-litert-") as tmp:
         litert, standard = litert_variants_for(report, Path(tmp), echo, data)
         predictors.update({p: load(p) for p in litert})
