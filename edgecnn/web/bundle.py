@@ -119,6 +119,13 @@ def litert_variants(out_dir: Path, manifest: dict[str, Any], cache: Path) -> lis
         standard = [Path(out_dir) / a["path"] for a in manifest.get("artifacts", [])
                     if str(a.get("path", "")).endswith((".tflite", ".onnx")) and (Path(out_dir) / a["path"]).is_file()]
         spec = load(standard[0]).spec if standard else None
+    from edgecnn.errors import MissingDependency, require_full
+
+    try:
+        require_full("the LiteRT.js variants of the web bundle")
+    except MissingDependency as exc:  # the base install: the page runs the ONNX files only
+        log.warning("%s", exc)
+        return []
     return convert_variants(keras[0], cache, manifest, spec=spec)
 
 
