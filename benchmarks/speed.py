@@ -241,6 +241,47 @@ def tflite_tail_section(paths, work: Path, images, x_test, y_test, seconds, roun
     return out
 
 
+def _op_names(model) -> list[str]:
+    schema = _schema()
+    names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
+    return [names[max(model.operatorCodes[op.opcodeIndex].builtinCode,
+                      model.operatorCodes[op.opcodeIndex].deprecatedBuiltinCode)] for op in model.subgraphs[0].operators]
+
+
+def tflite_per_op_section(paths, work: Path, seconds, rounds) -> dict:
+    """Where the batch-1 time goes: the model cut after each op (its output made the graph's), timed side by side."""
+    from edgecnn.runtime.tflite import _interpreter_class
+
+    header("4b. batch 1, 1 thread: where the time goes, float32 vs int8 TFLite (model cut after each op; "
+           "the first step includes the fixed cost of an invoke)")
+    interpreter_cls, _ = _interpreter_class()
+    calls, names = {}, {}
+    for key in ("tflite/float32", "tflite/int8"):
+        names[key] = _op_names(_load_model(paths[key]))
+        for n in range(1, len(names[key]) + 1):
+            model = _load_model(paths[key])
+            sub = model.subgraphs[0]
+            sub.operators = sub.operators[:n]
+            sub.outputs = [sub.operators[-1].outputs[0]]
+            model.signatureDefs = []
+            interpreter = interpreter_cls(model_content=_save(model, work / f"cut{n}.tflite").read_bytes(), num_threads=1)
+            interpreter.allocate_tensors()
+            calls[(key, n)] = interpreter.invoke
+    med = measure(calls, seconds, rounds)
+    steps = {}
+    for key in ("tflite/float32", "tflite/int8"):
+        previous = 0.0
+        for n, op in enumerate(names[key], 1):
+            steps[(key, n)] = med[(key, n)] - previous
+            previous = med[(key, n)]
+    for n, op in enumerate(names["tflite/float32"], 1):
+        f, i = steps[("tflite/float32", n)], steps[("tflite/int8", n)]
+        print(f"  {n:2d} {op:18s} float32 {f:6.2f} µs  int8 {i:6.2f} µs" + (f"  int8/float32 {i / f:5.2f}" if f > 0.3 else ""))
+    print(f"  whole graph (invoke only): float32 {med[('tflite/float32', len(names['tflite/float32']))]:.2f} µs, "
+          f"int8 {med[('tflite/int8', len(names['tflite/int8']))]:.2f} µs")
+    return steps
+
+
 # -- 5. int8 ONNX variants -----------------------------------------------------------------------------
 ONNX_VARIANTS = {  # name: (format, per_channel, activations, op types or None = all, ORT level)
     "QDQ Gemm-only per-tensor s8 [exported]": ("QDQ", False, "int8", ("Gemm", "MatMul"), "all"),
@@ -359,6 +400,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="edgecnn-speed-") as tmp:
         if "4" not in skip:
             tflite_tail_section(paths, Path(tmp), images, mnist.x_test, mnist.y_test, args.seconds, args.rounds)
+            tflite_per_op_section(paths, Path(tmp), args.seconds, args.rounds)
         if "5" not in skip:
             onnx_variant_section(paths, Path(tmp), images, mnist.x_test, mnist.y_test, args.seconds, args.rounds)
     if "6" not in skip and len(threads) > 1:
