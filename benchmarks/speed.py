@@ -9,9 +9,10 @@ Sections, each timed in interleaved rounds in this one process (``edgecnn.bench.
    memory bandwidth;
 2. MACs per image counted from each exported graph, against the hand count;
 3. each file's GMAC/s at batch 1 and 256 (1 thread) and its share of the matching ceiling;
-4. int8 TFLite: the exported file (int8 SOFTMAX outside XNNPACK) against the two fully delegated
-   alternatives (a float softmax tail: DEQUANTIZE -> SOFTMAX -> QUANTIZE; the model ending in
-   logits), and each against float32: p50 at batch 1 (goal <= 0.55), throughput at 256 (goal >= 1.5);
+4. int8 TFLite: the exported files (first convolution on column pairs; int8 SOFTMAX outside
+   XNNPACK) against the converter's graph (unpaired) and two fully delegated alternatives (a float
+   softmax tail: DEQUANTIZE -> SOFTMAX -> QUANTIZE; the model ending in logits), each against
+   float32: p50 at batch 1 (goal <= 0.55), throughput at 256 (goal >= 1.5); 4b: op by op;
 5. int8 ONNX variants (QDQ / QOperator, per-tensor / per-channel, quantized op types, int8 / uint8
    activations, ORT optimization level) against float32 ONNX, with verify's int8 tolerances
    (goal: throughput at 256 >= float32, p50 at batch 1 <= float32);
@@ -42,6 +43,8 @@ from edgecnn.bench import macs as macs_mod  # noqa: E402
 from edgecnn.bench.timing import time_rounds, warm_up  # noqa: E402
 
 HAND_COUNT = {"conv1": 26 * 26 * 6 * 9, "conv2": 12 * 12 * 16 * 24, "dense": 576 * 256, "dense_1": 256 * 10}
+# The .tflite files compute conv1 on column pairs (edgecnn.export.column_pairs), zero taps included.
+PAIRED_CONV1 = 26 * 13 * 12 * (3 * 2 * 2)
 GOALS = {"tflite_p50": 0.55, "tflite_bulk": 1.5, "onnx_bulk": 1.0, "onnx_p50": 1.0, "threads": 1.8}
 
 
@@ -93,8 +96,12 @@ def macs_section(paths: dict[str, Path]) -> dict[str, int]:
     for key, path in paths.items():
         counted = macs_mod.count_tflite(path) if path.suffix == ".tflite" else macs_mod.count_onnx(path)
         counts[key] = counted["macs_per_image"]
-        same = [layer["macs"] for layer in counted["layers"]] == list(HAND_COUNT.values())
-        print(f"  {path.name:28s} {counted['macs_per_image']:,} ({'= hand count per layer' if same else 'DIFFERS'})")
+        hand = list(HAND_COUNT.values())
+        if path.suffix == ".tflite":
+            hand[0] = PAIRED_CONV1
+        same = [layer["macs"] for layer in counted["layers"]] == hand
+        note = f" (conv1 on column pairs: {PAIRED_CONV1:,} with the zero taps)" if path.suffix == ".tflite" else ""
+        print(f"  {path.name:28s} {counted['macs_per_image']:,} ({'= hand count per layer' if same else 'DIFFERS'}{note})")
     return counts
 
 
@@ -201,13 +208,20 @@ def tflite_tail_section(paths, work: Path, images, x_test, y_test, seconds, roun
     from edgecnn.bench.graph import tflite_delegation
     from edgecnn.runtime import load
 
-    header("4. int8 TFLite: int8 SOFTMAX (exported) vs fully delegated alternatives, against float32 TFLite")
+    from edgecnn.export.column_pairs import unpair_columns
+
+    header("4. int8 TFLite: int8 SOFTMAX (exported) vs fully delegated alternatives, and the column-paired first "
+           "convolution vs the converter's graph, against float32 TFLite (exported)")
     files = {
         "float32": paths["tflite/float32"],
+        "float32 converter's conv1 (unpaired)": work / "f32_unpaired.tflite",
         "int8 (exported, int8 SOFTMAX)": paths["tflite/int8"],
+        "int8 converter's conv1 (unpaired)": work / "i8_unpaired.tflite",
         "int8 float softmax tail": float_softmax_tail(paths["tflite/int8"], work / "tail.tflite"),
         "int8 logits out (no softmax)": logits_output(paths["tflite/int8"], work / "logits.tflite"),
     }
+    files["float32 converter's conv1 (unpaired)"].write_bytes(unpair_columns(paths["tflite/float32"].read_bytes()))
+    files["int8 converter's conv1 (unpaired)"].write_bytes(unpair_columns(paths["tflite/int8"].read_bytes()))
     preds = {name: load(path) for name, path in files.items()}
     reference = None
     for name, p in preds.items():
@@ -216,7 +230,7 @@ def tflite_tail_section(paths, work: Path, images, x_test, y_test, seconds, roun
         extra = ""
         if name.startswith("int8 (exported"):
             reference = raw
-        elif reference is not None and name.startswith("int8 float"):
+        elif reference is not None and name.startswith(("int8 float", "int8 converter")):
             extra = f", output codes equal to the exported file's on {np.mean(np.all(raw == reference, axis=1)):.2%} of images"
         print(f"  {name:32s} XNNPACK {g['delegated_nodes']}/{g['nodes']} nodes, accuracy {np.mean(raw.argmax(1) == y_test):.2%}{extra}")
     out = {}
@@ -235,6 +249,9 @@ def tflite_tail_section(paths, work: Path, images, x_test, y_test, seconds, roun
             print(f"  batch {batch:3d} {name:32s} {figure}")
     b1 = out[("int8 (exported, int8 SOFTMAX)", 1)] / out[("float32", 1)]
     bulk = out[("float32", 256)] / out[("int8 (exported, int8 SOFTMAX)", 256)]
+    before = out[("int8 converter's conv1 (unpaired)", 1)] / out[("float32 converter's conv1 (unpaired)", 1)]
+    print(f"  before the column pairs (both files unpaired): int8/float32 p50 batch 1 = {before:.3f}; "
+          f"int8 paired/unpaired = {out[('int8 (exported, int8 SOFTMAX)', 1)] / out[('int8 converter' + chr(39) + 's conv1 (unpaired)', 1)]:.3f}")
     print(f"  goal int8/float32 p50 batch 1 <= {GOALS['tflite_p50']}: {b1:.3f} "
           f"({'met' if b1 <= GOALS['tflite_p50'] else 'NOT met'}); goal batch-256 throughput >= "
           f"{GOALS['tflite_bulk']}x: {bulk:.2f}x ({'met' if bulk >= GOALS['tflite_bulk'] else 'NOT met'})")

@@ -26,11 +26,18 @@ def test_hand_count_of_the_reference_model():
     assert REFERENCE == [36_504, 55_296, 147_456, 2_560] and sum(REFERENCE) == 241_816
 
 
+# The TFLite files compute conv1 on column pairs (export.column_pairs): 26 rows x 13 column pairs x
+# 12 channels (6 per column of the pair) x a 3x2x2 kernel, zero taps included: 12,168 MACs more.
+PAIRED_CONV1 = 26 * 13 * 12 * (3 * 2 * 2)
+
+
 def test_reference_macs_from_exported_graphs(exported_dir):
+    assert PAIRED_CONV1 == 48_672
     for name in ("mnist_cnn_float32.tflite", "mnist_cnn_int8.tflite"):
         counted = macs.count_tflite(exported_dir / name)
-        assert [layer["macs"] for layer in counted["layers"]] == REFERENCE, name
+        assert [layer["macs"] for layer in counted["layers"]] == [PAIRED_CONV1, *REFERENCE[1:]], name
         assert [layer["op"] for layer in counted["layers"]] == ["CONV_2D", "CONV_2D", "FULLY_CONNECTED", "FULLY_CONNECTED"]
+        assert counted["macs_per_image"] == 253_984
     for name in ("mnist_cnn_float32.onnx", "mnist_cnn_int8.onnx"):
         counted = macs.count_onnx(exported_dir / name)
         assert [layer["macs"] for layer in counted["layers"]] == REFERENCE, name
@@ -193,12 +200,12 @@ def test_cli_rows_carry_gmacs_and_share(exported_dir, tmp_path, monkeypatch):
     bench = json.loads((out / "bench.json").read_text())
     assert bench["ceiling"]["gemm"]["int8"]["1"]["xnnpack"] is True and bench["ceiling"]["cached"] is False
     for row in bench["results"]:
-        assert row["macs_per_image"] == 241_816 and row["ceiling_precision"] == "int8"
-        assert row["gmacs"] == pytest.approx(241_816 * row["throughput"] / 1e9)
+        assert row["macs_per_image"] == 253_984 and row["ceiling_precision"] == "int8"
+        assert row["gmacs"] == pytest.approx(253_984 * row["throughput"] / 1e9)
         assert row["ceiling_share"] == pytest.approx(row["gmacs"] / bench["ceiling"]["gemm"]["int8"]["1"]["gmacs"])
     md = (out / "bench.md").read_text()
     assert "## Against this machine's limit" in md and "int8 GEMM ceiling" in md and "of int8 |" in md
-    assert "MACs per image, counted from each graph: mnist_cnn_int8.tflite 241,816" in result.output
+    assert "MACs per image, counted from each graph: mnist_cnn_int8.tflite 253,984" in result.output
     cached = CliRunner().invoke(cli, [a for a in args if a != "--remeasure-ceiling"])
     assert cached.exit_code == 0 and json.loads((out / "bench.json").read_text())["ceiling"]["cached"] is True
     off = CliRunner().invoke(cli, [*args[:-1], "--no-ceiling"])
@@ -268,3 +275,34 @@ def test_int8_onnx_without_matrix_products_quantizes_everything():
     assert quantized_op_types(_onnx_model()) == ["Gemm", "MatMul"]
     assert quantized_op_types(conv_only) is None  # None = every op ONNX Runtime can quantize
     assert quantized_op_types(_onnx_model(), None) is None
+
+
+# -- the column-paired first convolution -------------------------------------------------------------
+@pytest.mark.parametrize("precision", ["float32", "int8"])
+def test_column_pairs_give_identical_outputs_and_undo_exactly(exported_dir, mnist, precision, tmp_path):
+    from ai_edge_litert import schema_py_generated as schema
+
+    from edgecnn.export.column_pairs import PAIRS, pair_columns, unpair_columns
+    from edgecnn.runtime import load
+
+    path = exported_dir / f"mnist_cnn_{precision}.tflite"
+    paired = path.read_bytes()
+    plain = unpair_columns(paired)
+
+    def first_conv(data):
+        model = schema.ModelT.InitFromPackedBuf(bytearray(data), 0)
+        sub = model.subgraphs[0]
+        conv = next(op for op in sub.operators if len(op.inputs) == 3)
+        return sub.tensors[conv.inputs[1]], len(sub.operators), len(sub.tensors)
+
+    w_paired, n_ops_paired, _ = first_conv(paired)
+    w_plain, n_ops_plain, _ = first_conv(plain)
+    assert list(w_paired.shape) == [12, 3, 2, 2] and w_paired.name.endswith(PAIRS + b"weights")
+    assert list(w_plain.shape) == [6, 3, 3, 1] and PAIRS not in w_plain.name
+    assert n_ops_paired == n_ops_plain + 2  # the two free reshapes
+    assert first_conv(pair_columns(plain))[0].shape.tolist() == [12, 3, 2, 2]
+    # The same numbers, bit for bit (int8 codes included), whichever form runs.
+    (tmp_path / path.name).write_bytes(plain)
+    a, b = load(path), load(tmp_path / path.name)
+    x = a.prepare(mnist.x_test[:2000])
+    assert np.array_equal(a.run(x), b.run(x))

@@ -85,7 +85,9 @@ def test_registry_exporter_writes_a_working_c_pair(tmp_path, trained_model_path,
 
 
 def test_tflm_ops_and_arena(exported_dir):
-    data = (exported_dir / "mnist_cnn_int8.tflite").read_bytes()
+    from edgecnn.export.column_pairs import unpair_columns
+
+    data = unpair_columns((exported_dir / "mnist_cnn_int8.tflite").read_bytes())  # what the MCU bundle embeds
     ops = builtin_ops(data)
     assert {"CONV_2D", "MAX_POOL_2D", "FULLY_CONNECTED", "SOFTMAX"} <= set(ops)
     assert "TANH" in ops  # the reference CNN's activations
