@@ -72,14 +72,30 @@ def ceiling_lines(result: BenchResult) -> list[str]:
 
 
 def format_table(result: BenchResult) -> str:
-    """The console table, then the cold starts and the recommendation."""
-    rows = [HEADER, *table_rows(result)]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(HEADER))]
-    lines = ["  ".join(cell.ljust(w) if i < 8 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths)))
-             for row in rows]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    lines += ["", *ceiling_lines(result), "", *cold_start_lines(result), "", *what_runs_lines(result), "",
-              *recommendation_lines(result)]
+    """The console table (at most 100 columns: size, accuracy and the rest are in bench.md), then
+    the cold starts, what runs where, and the recommendation, each wrapped to 100 columns."""
+    from edgecnn.formatting import TERMINAL_WIDTH, align, wrap_notes
+
+    titles = ("file", "runtime", "thr", "batch", "p50 µs", "e2e p50", "img/s", "÷ base", "ceil")
+    rows = [(r["file"], r["runtime"] + ("*" if r["partial_delegation"] else ""), str(r["threads"]),
+             str(r["batch"]), _num(r["p50_us"]), _num(r["e2e_p50_us"]) if r.get("e2e_measured") else "=",
+             _num(r["throughput"], "{:,.0f}"), _num(r["ratio"], "{:.2f}"),
+             _num(r.get("ceiling_share"), "{:.0%}")) for r in result.rows]
+    lines = [align(titles, rows, right=[False, False, True, True, True, True, True, True, True])]
+    lines.append(wrap_notes(["e2e p50: from uint8 pixels, preprocessing and (de)quantization counted "
+                             "(= the same call); ÷ base: p50 over the baseline's at that batch; ceil: share "
+                             "of this CPU's GEMM ceiling for the file's precision; *: partly delegated (see "
+                             "below); sizes, accuracy, p99, GMAC/s and every other column: bench.md"],
+                            TERMINAL_WIDTH, bullet=""))
+    for block in (ceiling_lines(result), cold_start_lines(result), what_runs_lines(result)):
+        if block:
+            lines += ["", wrap_notes(block, TERMINAL_WIDTH)]
+    advice = recommendation_lines(result)
+    if advice:
+        from edgecnn.report import trade_offs
+
+        notes = [a.strip() for a in advice[1:]] + trade_offs(result.rows)
+        lines += ["", advice[0], wrap_notes(notes, TERMINAL_WIDTH)]
     return "\n".join(lines)
 
 
@@ -157,9 +173,9 @@ def recommendation_text(rec: dict[str, Any]) -> list[str]:
     return lines
 
 
-def speed_notes(bench: dict[str, Any]) -> list[str]:
-    """bench.json as report lines: which file to ship, then each row's share of the machine's ceiling."""
-    lines = recommendation_text(bench.get("recommendation") or {})
+def ceiling_notes(bench: dict[str, Any]) -> list[str]:
+    """bench.json's ceiling as report lines: the machine's GEMM ceiling, then each bulk row's share of it."""
+    lines: list[str] = []
     ceiling = bench.get("ceiling") or {}
     rows = [r for r in bench.get("results", []) if r.get("ceiling_share") is not None]
     if ceiling and rows:
@@ -322,11 +338,22 @@ def plot(result: BenchResult, target: Path) -> Path:
 
 
 def write_outputs(result: BenchResult, out_dir: Path) -> dict[str, Path]:
-    """bench.json, bench.csv, bench.md and bench.png in ``out_dir`` (each written atomically)."""
+    """bench.json, bench.csv, bench.md and bench.png in ``out_dir`` (each written atomically).
+
+    bench.json is merged per artifact (edgecnn.results): files not measured now keep their rows,
+    and the other three are rebuilt from the merged set. bench.png needs matplotlib (full install).
+    """
+    from importlib.util import find_spec
+
+    from edgecnn.results import merged_bench
+
     out_dir = Path(out_dir)
-    return {
+    result = merged_bench(result, out_dir, BENCH_JSON)
+    written = {
         "json": fileio.write_json(out_dir / BENCH_JSON, result.to_json()),
         "csv": fileio.write_text(out_dir / BENCH_CSV, to_csv(result)),
         "md": fileio.write_text(out_dir / BENCH_MD, to_markdown(result)),
-        "png": plot(result, out_dir / BENCH_PNG),
     }
+    if find_spec("matplotlib") is not None:
+        written["png"] = plot(result, out_dir / BENCH_PNG)
+    return written

@@ -145,13 +145,22 @@ def other_shape_models(tmp_path_factory) -> list[Path]:
         tf.function(lambda image: {"probabilities": model(image)}, input_signature=spec), input_signature=spec, opset=17
     )
     (d / "rgb32.onnx").write_bytes(proto.SerializeToString())
-    return [d / "rgb32.tflite", d / "rgb32.onnx"]
+    # Not an image classifier: a flat (N, 16) input.
+    flat = keras.Sequential([keras.Input((16,)), layers.Dense(3, activation="softmax")])
+    (d / "flat.tflite").write_bytes(_convert(flat, False, None))
+    return [d / "rgb32.tflite", d / "rgb32.onnx", d / "flat.tflite"]
 
 
-def test_model_of_another_shape_is_refused(other_shape_models):
+def test_model_of_another_shape_loads_and_refuses_wrong_images(other_shape_models):
+    """Any image classifier loads (issue #12); images of another size are an InputError naming the
+    model's shape; a model that is not an image classifier is refused, saying what is accepted."""
     results = load_in_child(other_shape_models)
-    for path in other_shape_models:
-        assert results[str(path)] == f"ModelError: {path}: input is [-1, 32, 32, 3], expected [N, 28, 28, 1]"
+    for path in other_shape_models[:2]:
+        assert results[str(path)] == (f"InputError: input shape (1, 28, 28) not supported; "
+                                      "expected (32, 32, 3) or (N, 32, 32, 3)")
+    flat = other_shape_models[2]
+    assert results[str(flat)] == (f"ModelError: {flat}: input is [-1, 16], "
+                                  "expected an image [N, H, W, C] with C 1 or 3")
 
 
 def test_nan_weights_are_a_model_error_at_predict(exported_dir, tmp_path):
@@ -175,23 +184,45 @@ def test_tflite_check_accepts_the_standard_exports(exported_dir):
         check_tflite((exported_dir / name).read_bytes())  # raises on any finding
 
 
-def test_cli_runtime_load_error_is_one_line(mistaken_files):
-    """The error reaches a CLI user as one `Error:` line (exercised through a tiny command)."""
-    import click
+# Files that the pre-load checks refuse (identifier, size, zip signature) before any runtime
+# parses them: safe to hand to the real commands in this process.
+REFUSED_BEFORE_PARSING = ["empty.tflite", "tflite_named.onnx", "onnx_named.tflite", "keras_named.tflite"]
 
-    from edgecnn import runtime
-    from edgecnn.cli import EdgeCnnGroup
 
-    @click.group(cls=EdgeCnnGroup)
-    def group():
-        pass
+@pytest.mark.parametrize("name", REFUSED_BEFORE_PARSING)
+def test_predict_on_a_mistaken_model_is_one_error_line(mistaken_files, tmp_path, name):
+    from edgecnn.cli import cli
 
-    @group.command()
-    @click.argument("path", type=click.Path(path_type=Path))
-    def load(path):
-        runtime.load(path)
-
-    path, expected = mistaken_files["tflite_named.onnx"]
-    result = CliRunner().invoke(group, ["load", str(path)])
+    path, expected = mistaken_files[name]
+    image = tmp_path / "x.npy"
+    np.save(image, np.zeros((28, 28), np.uint8))
+    result = CliRunner().invoke(cli, ["predict", "--model", str(path), str(image)])
     assert result.exit_code == 1
     assert result.output == f"Error: {path}: {expected}\n"
+
+
+@pytest.mark.parametrize("name", REFUSED_BEFORE_PARSING)
+def test_bench_on_a_mistaken_model_is_one_error_line(mistaken_files, tmp_path, name):
+    from edgecnn.cli import cli
+
+    path, expected = mistaken_files[name]
+    result = CliRunner().invoke(cli, ["bench", str(path), "--output-dir", str(tmp_path), "--no-cold-start"])
+    assert result.exit_code == 1
+    errors = [line for line in result.output.splitlines() if line.startswith("Error:")]
+    assert errors == [f"Error: {path}: {expected}"] and "Traceback" not in result.output
+
+
+def test_verify_fails_each_mistaken_model_with_its_reason(mistaken_files, exported_dir, tmp_path):
+    from edgecnn.cli import cli
+
+    names = REFUSED_BEFORE_PARSING
+    paths = [str(mistaken_files[name][0]) for name in names]
+    result = CliRunner().invoke(cli, ["verify", *paths, "--model", str(exported_dir / "mnist_cnn.keras"),
+                                      "--output-dir", str(tmp_path)])
+    assert result.exit_code == 1, result.output
+    assert f"0 of {len(names)} artifacts pass" in result.output and "Traceback" not in result.output
+    rows = {row["path"]: row for row in json.loads((tmp_path / "verify.json").read_text())["artifacts"]}
+    for name in names:
+        path, expected = mistaken_files[name]
+        (row,) = [row for key, row in rows.items() if key.endswith(name)]
+        assert row["passed"] is False and row["reason"].endswith(f"{path}: {expected}"), (name, row)

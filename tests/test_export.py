@@ -13,6 +13,7 @@ from click.testing import CliRunner
 from edgecnn import runtime
 from edgecnn.cli import cli, export_targets
 from edgecnn.export import REGISTRY, STANDARD, export_models
+from edgecnn.fileio import TMP_PREFIX
 from edgecnn.manifest import load_artifacts, read_manifest
 
 
@@ -232,7 +233,7 @@ def test_failure_mid_export_keeps_previous_files_and_manifest(exported_copy, mon
         if entry["path"] in old:
             assert entry == old[entry["path"]]
     assert sorted(e["precision"] for e in manifest["artifacts"] if e["format"] == "tflite") == ["dynamic", "float32", "int8"]
-    assert not [p for p in exported_copy.iterdir() if ".tmp" in p.name]
+    assert list(exported_copy.rglob(f"{TMP_PREFIX}*")) == []  # no staging folder or temporary left
 
 
 def test_failed_sanity_check_never_replaces_the_file(exported_copy, monkeypatch):
@@ -250,7 +251,7 @@ def test_failed_sanity_check_never_replaces_the_file(exported_copy, monkeypatch)
         export_models(exported_copy / "mnist_cnn.keras", exported_copy, [("tflite", "float32")])
     assert (exported_copy / "mnist_cnn_float32.tflite").read_bytes() == before
     assert (exported_copy / "manifest.json").read_bytes() == manifest_before
-    assert not [p for p in exported_copy.iterdir() if ".tmp" in p.name]
+    assert list(exported_copy.rglob(f"{TMP_PREFIX}*")) == []  # no staging folder or temporary left
 
 
 # -- CLI -----------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ import numpy as np
 
 from edgecnn.runtime.base import RuntimeOptions
 
-BENCH_JSON, BENCH_CSV, BENCH_MD, BENCH_PNG = "bench.json", "bench.csv", "bench.md", "bench.png"
+from edgecnn.names import BENCH_CSV, BENCH_JSON, BENCH_MD, BENCH_PNG  # noqa: F401  (re-exported)
 
 
 @dataclass(frozen=True)

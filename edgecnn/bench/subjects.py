@@ -55,10 +55,10 @@ def check_model_path(path: Path) -> Path:
 def default_paths(out_dir: Path, keras: bool = True) -> list[Path]:
     """Every artifact in ``out_dir``'s manifest, then the Keras model as baseline (when present)."""
     from edgecnn.manifest import load_artifacts
-    from edgecnn.model import MODEL_FILENAME
+    from edgecnn.model import default_model_path
 
     paths = [a.path for a in load_artifacts(out_dir, runnable_only=True)]
-    keras_path = Path(out_dir) / MODEL_FILENAME
+    keras_path = default_model_path(out_dir)
     if keras and keras_path.is_file():
         paths.append(keras_path)
     if not paths:
@@ -82,7 +82,7 @@ def manifest_paths(out_dir: Path) -> dict[str, Path]:
 def read_accuracies(out_dir: Path) -> dict[str, float]:
     """File name -> test accuracy from ``verify.json`` (empty when there is none)."""
     from edgecnn import fileio
-    from edgecnn.model import MODEL_FILENAME
+    from edgecnn.model import default_model_path
     from edgecnn.verify import VERIFY_JSON
 
     path = Path(out_dir) / VERIFY_JSON
@@ -94,13 +94,14 @@ def read_accuracies(out_dir: Path) -> dict[str, float]:
         log.warning("ignoring %s: %s", path, exc)
         return {}
     found: dict[str, float] = {}
+    keras_name = default_model_path(out_dir).name
 
     def walk(node: Any) -> None:
         if isinstance(node, dict):
             if isinstance(node.get("path"), str) and isinstance(node.get("accuracy"), (int, float)):
                 found[Path(node["path"]).name] = float(node["accuracy"])
             if isinstance(node.get("keras_accuracy"), (int, float)):
-                found.setdefault(MODEL_FILENAME, float(node["keras_accuracy"]))
+                found.setdefault(keras_name, float(node["keras_accuracy"]))
             for value in node.values():
                 walk(value)
         elif isinstance(node, list):
@@ -128,7 +129,16 @@ def runtime_label(fmt: str, xnnpack: bool | None) -> str:
 
 def make_subjects(paths: Sequence[Path], config: BenchConfig, accuracies: dict[str, float]) -> list[Subject]:
     """One Subject per model and XNNPACK mode; the Keras baseline (if any) goes last."""
-    from edgecnn.artifact import precision_of
+    from edgecnn.artifact import file_precision
+    from edgecnn.errors import EdgeCnnError
+
+    def precision(path: Path, fmt: str) -> str:
+        if fmt == "keras":
+            return "float32"
+        try:
+            return file_precision(path)  # metadata, then manifest: never the name
+        except EdgeCnnError:
+            return "unknown"  # the load that follows reports the problem
 
     subjects = []
     for path in paths:
@@ -138,7 +148,7 @@ def make_subjects(paths: Sequence[Path], config: BenchConfig, accuracies: dict[s
             continue
         for xnn in config.xnnpack if fmt == "tflite" else (None,):
             subjects.append(Subject(
-                path=path, format=fmt, precision=precision_of(path), runtime=runtime_label(fmt, xnn),
+                path=path, format=fmt, precision=precision(path, fmt), runtime=runtime_label(fmt, xnn),
                 xnnpack=xnn, bytes=path.stat().st_size, accuracy=accuracies.get(path.name),
             ))
     subjects.sort(key=lambda s: s.is_baseline)
@@ -147,6 +157,8 @@ def make_subjects(paths: Sequence[Path], config: BenchConfig, accuracies: dict[s
 
 def load_subject(subject: Subject, config: BenchConfig, threads: int) -> None:
     """Load the runtime (or Keras) once; record what actually runs and how many MACs an image costs."""
+    from importlib.util import find_spec
+
     from edgecnn.bench import graph, macs
 
     if subject.is_baseline:
@@ -163,6 +175,8 @@ def load_subject(subject: Subject, config: BenchConfig, threads: int) -> None:
         subject.graph = graph.tflite_delegation(subject.handle.interpreter) if subject.xnnpack else {}
         if not subject.macs:
             subject.macs = macs.count_tflite(subject.handle.model_bytes)
+    elif find_spec("onnx") is None:  # the base install: timings stand without the graph listing and MACs
+        subject.graph = {"optimization": options.ort_optimization, "error": "onnx not installed (base install)"}
     else:
         subject.graph = graph.onnx_graph_ops(subject.path, options)
         if not subject.macs:

@@ -28,7 +28,6 @@ from edgecnn.export.common import (
     calibration_images, calibration_record, description, embedded_metadata, forward_function,
     metadata_json, write_artifact,
 )
-from edgecnn.model import INPUT_NAME
 from edgecnn.runtime.base import METADATA_KEY
 
 log = logging.getLogger(__name__)
@@ -36,14 +35,31 @@ log = logging.getLogger(__name__)
 NCHW_TO_NHWC = [0, 2, 3, 1]
 
 
-def to_onnx(model, opset: int):
+def to_onnx(model, opset: int, spec=None):
     """tf2onnx's conversion of ``forward_function`` (constant Flatten, MaxPool before tanh)."""
     import tf2onnx
 
     # tf2onnx.convert.from_keras fails on Keras 3 models; a tf.function with an explicit
     # signature converts cleanly and names the tensors.
-    forward = forward_function(model)
-    proto, _ = tf2onnx.convert.from_function(forward, input_signature=forward.input_signature, opset=opset)
+    forward = forward_function(model, spec)
+    # tf2onnx logs each op it cannot convert as ERROR; edgecnn says so in its own one line.
+    quiet = logging.getLogger("tf2onnx")
+    level = quiet.level
+    quiet.setLevel(logging.CRITICAL)
+    try:
+        proto, _ = tf2onnx.convert.from_function(forward, input_signature=forward.input_signature, opset=opset)
+    except Exception as exc:
+        from edgecnn.export.unsupported import onnx_refusal
+
+        refusal = onnx_refusal(model, exc, opset)
+        if refusal is None:
+            raise
+        raise refusal from exc
+    finally:
+        quiet.setLevel(level)
+    from edgecnn.export.unsupported import check_onnx_ops
+
+    check_onnx_ops(model, proto, opset)
     return proto
 
 
@@ -215,7 +231,7 @@ def attach_metadata(model, meta: dict) -> bytes:
 
 def float32_model(model, options):
     """The cleaned float32 ONNX model (a ModelProto)."""
-    return clean_graph(to_onnx(model, options.opset))
+    return clean_graph(to_onnx(model, options.opset, options.spec))
 
 
 def export_float32(model, out_dir: Path, *, filename: str, options) -> Artifact:
@@ -223,7 +239,8 @@ def export_float32(model, out_dir: Path, *, filename: str, options) -> Artifact:
     started = time.perf_counter()
     meta = embedded_metadata("onnx", "float32", options, opset=options.opset)
     data = attach_metadata(float32_model(model, options), meta)
-    return write_artifact(data, Path(out_dir) / filename, "onnx", "float32", started, opset=options.opset)
+    return write_artifact(data, Path(out_dir) / filename, "onnx", "float32", started, spec=options.spec,
+                          opset=options.opset)
 
 
 # The op types int8 ONNX quantizes; the rest stay float32 (see the module docstring).
@@ -242,11 +259,14 @@ def quantized_op_types(proto, op_types: tuple[str, ...] | None = INT8_OP_TYPES) 
 
 
 def quantize_qdq(fp32_proto, images: np.ndarray, work_dir: Path, per_channel: bool, activations: str = "int8",
-                 op_types: tuple[str, ...] | None = INT8_OP_TYPES, quant_format: str = "QDQ"):
+                 op_types: tuple[str, ...] | None = INT8_OP_TYPES, quant_format: str = "QDQ",
+                 input_name: str | None = None):
     """Static quantization (int8 weights; int8, or for comparison uint8, activations) with ONNX Runtime's
     tools, of the ``op_types`` present (None: every op it can quantize), as QDQ or QOperator."""
     import onnx
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+
+    name = input_name or fp32_proto.graph.input[0].name
 
     class Reader(CalibrationDataReader):
         def __init__(self):
@@ -254,7 +274,7 @@ def quantize_qdq(fp32_proto, images: np.ndarray, work_dir: Path, per_channel: bo
 
         def get_next(self):
             x = next(self._it, None)
-            return None if x is None else {INPUT_NAME: x}
+            return None if x is None else {name: x}
 
     src, dst = Path(work_dir) / "fp32.onnx", Path(work_dir) / "int8.onnx"
     src.write_bytes(fp32_proto.SerializeToString())
@@ -291,4 +311,4 @@ def export_int8(model, out_dir: Path, *, filename: str, options) -> Artifact:
     with tempfile.TemporaryDirectory(prefix="edgecnn-onnx-") as work:
         proto = quantize_qdq(fp32, calibration_images(options), Path(work), options.onnx_per_channel)
     data = attach_metadata(proto, meta)
-    return write_artifact(data, Path(out_dir) / filename, "onnx", "int8", started, **extra)
+    return write_artifact(data, Path(out_dir) / filename, "onnx", "int8", started, spec=options.spec, **extra)

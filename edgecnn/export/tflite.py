@@ -20,21 +20,20 @@ from edgecnn.export.common import (
     calibration_images, calibration_record, description, embedded_metadata, forward_function,
     metadata_json, write_artifact,
 )
-from edgecnn.model import INPUT_NAME, OUTPUT_NAME
 from edgecnn.runtime.base import METADATA_KEY
 
 BUFFER_ALIGNMENT = 16  # what the TFLite converter uses; TFLite Micro and SIMD kernels expect it
 TFLITE_IDENTIFIER = b"TFL3"
 
 
-def _converter(model):
+def _converter(model, spec=None):
     import tensorflow as tf
     from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
     # Freeze the weights into constants first: converting the concrete function as it is
     # keeps resource variables (VAR_HANDLE / READ_VARIABLE ops, uninitialised -> NaN) and
     # blocks the Conv+bias fusion. The same call from_keras_model makes internally.
-    frozen = convert_variables_to_constants_v2(forward_function(model).get_concrete_function())
+    frozen = convert_variables_to_constants_v2(forward_function(model, spec).get_concrete_function())
     return tf.lite.TFLiteConverter.from_concrete_functions([frozen], model)
 
 
@@ -47,7 +46,7 @@ def _convert(model, precision: str, options, pair: bool = True) -> bytes:
 def _convert_only(model, precision: str, options) -> bytes:
     import tensorflow as tf
 
-    converter = _converter(model)
+    converter = _converter(model, getattr(options, "spec", None))
     if precision == "int8":
         images = calibration_images(options)
 
@@ -103,11 +102,11 @@ def finalize_flatbuffer(model_bytes: bytes, meta: dict) -> bytes:
     subgraph = model.subgraphs[0]
     if len(subgraph.inputs) != 1 or len(subgraph.outputs) != 1:
         raise ValueError("expected one input and one output tensor")
-    subgraph.tensors[subgraph.inputs[0]].name = INPUT_NAME.encode()
-    subgraph.tensors[subgraph.outputs[0]].name = OUTPUT_NAME.encode()
+    subgraph.tensors[subgraph.inputs[0]].name = meta["input"].encode()
+    subgraph.tensors[subgraph.outputs[0]].name = meta["output"].encode()
     for signature in model.signatureDefs or []:  # signature output "output_0" -> "probabilities"
         for tensor_map in signature.outputs or []:
-            tensor_map.name = OUTPUT_NAME.encode()
+            tensor_map.name = meta["output"].encode()
     model.description = description(meta).encode()
 
     buffer_cls = _aligned_buffer_class()
@@ -133,8 +132,21 @@ def _export(model, out_dir: Path, filename: str, precision: str, options, pair: 
     started = time.perf_counter()
     extra = {"calibration": calibration_record(options)} if precision == "int8" else {}
     meta = embedded_metadata("tflite", precision, options, **extra)
-    data = finalize_flatbuffer(_convert(model, precision, options, pair=pair), meta)
-    return write_artifact(data, Path(out_dir) / filename, "tflite", precision, started, **extra)
+    data = finalize_flatbuffer(_convert_checked(model, precision, options, pair), meta)
+    return write_artifact(data, Path(out_dir) / filename, "tflite", precision, started, spec=options.spec, **extra)
+
+
+def _convert_checked(model, precision: str, options, pair: bool = True) -> bytes:
+    """``_convert``; an op TFLite's builtins lack is an UnsupportedOpError naming the layer."""
+    try:
+        return _convert(model, precision, options, pair=pair)
+    except Exception as exc:  # the converter's ConverterError and friends
+        from edgecnn.export.unsupported import tflite_refusal
+
+        refusal = tflite_refusal(model, exc, precision)
+        if refusal is None:
+            raise
+        raise refusal from exc
 
 
 def export_float32(model, out_dir: Path, *, filename: str, options) -> Artifact:

@@ -46,11 +46,13 @@ PLATFORMS: dict[str, Platform] = {
     for p in (
         Platform("pi4", "Raspberry Pi 4 (Cortex-A72), emulated", "aarch64", "cortex-a72"),
         Platform("pi5", "Raspberry Pi 5 (Cortex-A76), emulated", "aarch64", "cortex-a76"),
+        Platform("browser", "headless Chromium, ONNX Runtime Web (WebAssembly)", "wasm32", kind="browser"),
     )
 }
 GROUPS: dict[str, tuple[str, ...]] = {"pi": ("pi4", "pi5")}
 # kind -> "module:function" of its checker (see the module docstring); imported on first use.
-CHECKERS: dict[str, str] = {"pi": "edgecnn.platforms.check:check_pi"}
+CHECKERS: dict[str, str] = {"pi": "edgecnn.platforms.check:check_pi",
+                             "browser": "edgecnn.platforms.browser:check_browser"}
 CHOICES: tuple[str, ...] = (*PLATFORMS, *GROUPS)  # for click.Choice
 
 
