@@ -25,8 +25,8 @@ log = logging.getLogger(__name__)
 
 COLUMNS = (
     ("format", "format"), ("precision", "precision"), ("size", "size"), ("accuracy", "accuracy"),
-    ("agreement", "agreement with Keras"), ("verdict", "verify"), ("p50_b1", "p50 µs (batch 1)"),
-    ("ips_b256", "images/s (batch 256)"), ("speedup", "speed-up vs Keras (batch 1)"),
+    ("agreement", "agreement with Keras"), ("verdict", "verify"), ("p50_b1", "p50 µs (batch 1, 1 thread)"),
+    ("ips_b256", "images/s (batch 256, 1 thread)"), ("speedup", "speed-up vs Keras (batch 1)"),
 )
 
 

@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 CACHE_NAME = "ceiling.json"
 GEMM_SHAPE = (256, 1024, 1024)  # M (batch) x K (inputs) x N (outputs) of the synthetic layer
 COPY_BYTES = 64 * 2**20
+GEMM_SECONDS = 0.6  # timed seconds per precision and thread count
 PRECISIONS = ("float32", "int8")
 # Which ceiling a model's precision is held to: float16 files compute in float32 after load;
 # dynamic-range files run their matrix products as int8.
@@ -123,9 +124,10 @@ def fc_model(m: int, k: int, n: int, precision: str, seed: int = 0) -> bytes:
     return bytes(builder.Output())
 
 
-def gemm_gmacs(precision: str, threads: int = 1, seconds: float = 0.6, shape: tuple[int, int, int] = GEMM_SHAPE,
-               xnnpack: bool = True) -> dict[str, Any]:
-    """GMAC/s of the synthetic fully-connected layer in LiteRT (XNNPACK), median of timed calls."""
+def gemm_gmacs(precision: str, threads: int = 1, seconds: float | None = None,
+               shape: tuple[int, int, int] = GEMM_SHAPE, xnnpack: bool = True) -> dict[str, Any]:
+    """GMAC/s of the synthetic fully-connected layer in LiteRT (XNNPACK), from timed calls."""
+    seconds = GEMM_SECONDS if seconds is None else seconds
     from edgecnn.bench.graph import tflite_delegation
     from edgecnn.runtime.tflite import _interpreter_class
 
@@ -158,8 +160,9 @@ def gemm_gmacs(precision: str, threads: int = 1, seconds: float = 0.6, shape: tu
             "calls": len(times), "xnnpack": delegated}
 
 
-def memory_gbps(size: int = COPY_BYTES, repeats: int = 7) -> float:
+def memory_gbps(size: int | None = None, repeats: int = 7) -> float:
     """Single-thread copy bandwidth in GB/s (bytes read + written), best of ``repeats`` copies."""
+    size = COPY_BYTES if size is None else size
     src = np.ones(size // 8, np.float64)
     dst = np.empty_like(src)
     np.copyto(dst, src)  # fault in every page first

@@ -18,9 +18,12 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from edgecnn.bench.subjects import Subject
 
 TIMING_METHOD = {
     "clock": "time.perf_counter_ns around each single call",

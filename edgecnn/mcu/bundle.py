@@ -156,8 +156,10 @@ def write_mcu_bundle(path: Path, dest: Path, out_dir: Path | None = None) -> lis
     from edgecnn.export.c_array import symbol_name, write_c_array
     from edgecnn.tflm import builtin_ops, plan_arena
 
+    from edgecnn.mcu.host import tflm_bytes
+
     path, dest = Path(path), Path(dest)
-    data = path.read_bytes()
+    data = tflm_bytes(path)  # the converter's graph, as TFLM runs it
     sha = fileio.sha256_bytes(data)
     stem, sym = path.stem, symbol_name(path.stem)
     fileio.ensure_dir(dest)
@@ -167,7 +169,7 @@ def write_mcu_bundle(path: Path, dest: Path, out_dir: Path | None = None) -> lis
     io = model_io(path)
     inp, out, meta, pre, labels = io["input"], io["output"], io["metadata"], io["preprocessing"], io["labels"]
     host = host_arena(path)
-    measured = measured_from_verify(out_dir, sha)
+    measured = measured_from_verify(out_dir, fileio.sha256_file(path))  # verify.json keys the .tflite file
     used = [k["memory"]["arena_used_bytes"] for e in measured.values() for k in e["kernels"].values()]
     if host is not None:
         arena = _ceil_kib(host)

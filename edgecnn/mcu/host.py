@@ -54,6 +54,15 @@ class TensorInfo:
     zero_point: int
 
 
+def tflm_bytes(path: str | Path) -> bytes:
+    """The flatbuffer TFLM gets for an exported .tflite: its 1-channel convolutions back in the
+    converter's form (the column pairs that speed up XNNPACK only cost arena and MACs on a
+    microcontroller; outputs are identical). The MCU bundle's C array holds exactly these bytes."""
+    from edgecnn.export.column_pairs import unpair_columns
+
+    return unpair_columns(Path(path).read_bytes())
+
+
 class MicroInterpreter:
     """One TFLM interpreter for a .tflite file with an int8 input and output."""
 
@@ -63,7 +72,7 @@ class MicroInterpreter:
         self.arena_size = arena_size
         with quiet_stderr():
             try:
-                self._it = runtime.Interpreter.from_bytes(self.path.read_bytes(), arena_size=arena_size)
+                self._it = runtime.Interpreter.from_bytes(tflm_bytes(self.path), arena_size=arena_size)
             except RuntimeError as exc:
                 raise PlatformError(f"{self.path.name}: TFLM could not allocate tensors in {arena_size:,} B ({exc})") from exc
         inp, out = self._it.get_input_details(0), self._it.get_output_details(0)

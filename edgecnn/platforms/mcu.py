@@ -81,7 +81,7 @@ def check_tflm(
     tolerances: Mapping[str, Tolerance] | None = None, echo: Callable[[str], None] = log.info,
 ) -> dict[str, dict[str, Any]]:
     """The checker of kind ``tflm``: the int8 artifacts in the host TFLM interpreter."""
-    from edgecnn.mcu.host import smallest_arena
+    from edgecnn.mcu.host import smallest_arena, tflm_bytes
     from edgecnn.platforms.check import compare_with_keras
     from edgecnn.tflm import plan_arena
 
@@ -108,7 +108,7 @@ def check_tflm(
             vs_keras = compare_with_keras(probs, keras, labels, "int8", tolerances)
             vs_litert = compare_with_keras(probs, predictor.finish(litert_q), labels, "int8", tolerances)
             arena, tries = smallest_arena(path, inputs[:1])
-            planned = plan_arena(path.read_bytes())
+            planned = plan_arena(tflm_bytes(path))
             entry = {
                 "format": "tflite", "precision": "int8", **vs_keras,
                 "vs_litert": {**lsb_stats(tflm_q, litert_q), "passed": vs_litert["passed"],
@@ -144,10 +144,11 @@ def run_cortex_m(path: Path, inputs: np.ndarray, target_name: str, *,
     """
     from edgecnn.mcu import build
     from edgecnn.mcu.bundle import write_mcu_sources
+    from edgecnn.mcu.host import tflm_bytes
     from edgecnn.tflm import builtin_ops
 
     target = build.TARGETS[target_name]
-    ops = builtin_ops(path.read_bytes())
+    ops = builtin_ops(tflm_bytes(path))
     missing = build.unsupported_ops(ops)
     if missing:
         raise PlatformError(f"{path.name}: the vendored TensorFlow Lite Micro has no kernel for: {', '.join(missing)}")
