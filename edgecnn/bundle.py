@@ -1,8 +1,9 @@
 """``edgecnn bundle``: ready-to-copy folders for a Raspberry Pi, a phone and a microcontroller.
 
 A registry maps each target name to a function that fills ``<output-dir>/bundle/<target>/``
-from the exported artifacts. Missing artifacts are exported from ``mnist_cnn.keras`` when it
-is there. Every file is written atomically. Imports stay inside the functions: the CLI
+from the exported artifacts. File names, shapes, labels and preprocessing come from the
+manifest's ``"model"`` record (the reference CNN's when an old manifest has none). Missing
+artifacts are exported from the source .keras model when it is there. Every file is written atomically. Imports stay inside the functions: the CLI
 imports this module for its target names.
 """
 
@@ -15,13 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from edgecnn.errors import ModelError
+from edgecnn.names import BUNDLE_DIR, MANIFEST
 
 log = logging.getLogger(__name__)
-
-BUNDLE_DIR = "bundle"
-KERAS_NAME = "mnist_cnn.keras"
-INT8 = "mnist_cnn_int8.tflite"
-FLOAT32 = "mnist_cnn_float32.tflite"
 
 
 @dataclass(frozen=True)
@@ -32,12 +29,20 @@ class Sources:
     manifest: dict[str, Any]
 
     @property
+    def spec(self):
+        """The model record (edgecnn.spec.ModelSpec) of the manifest."""
+        from edgecnn.spec import REFERENCE, ModelSpec
+
+        model = self.manifest.get("model")
+        return ModelSpec.from_json(model) if isinstance(model, dict) else REFERENCE
+
+    @property
     def int8(self) -> Path:
-        return self.out_dir / INT8
+        return self.out_dir / f"{self.spec.name}_int8.tflite"
 
     @property
     def float32(self) -> Path:
-        return self.out_dir / FLOAT32
+        return self.out_dir / f"{self.spec.name}_float32.tflite"
 
     def entry(self, name: str) -> dict[str, Any]:
         for e in self.manifest.get("artifacts", []):
@@ -47,23 +52,31 @@ class Sources:
 
 
 def collect_sources(out_dir: Path) -> Sources:
-    """The TFLite artifacts in ``out_dir``; exported from mnist_cnn.keras first when missing."""
+    """The TFLite artifacts in ``out_dir``; exported from the source .keras model first when missing."""
     from edgecnn.manifest import read_manifest
 
     out_dir = Path(out_dir)
-    missing = [key for key, name in ((("tflite", "int8"), INT8), (("tflite", "float32"), FLOAT32))
-               if not (out_dir / name).is_file()]
+    src = Sources(out_dir, read_manifest(out_dir))
+    missing = [key for key, path in ((("tflite", "int8"), src.int8), (("tflite", "float32"), src.float32))
+               if not path.is_file()]
     if missing:
-        keras_path = out_dir / KERAS_NAME
+        from edgecnn.model import default_model_path
+
+        keras_path = default_model_path(out_dir)
         if not keras_path.is_file():
             raise ModelError(
-                f"{out_dir}: no {INT8}/{FLOAT32} and no {KERAS_NAME}; run `edgecnn train` and `edgecnn export` first"
+                f"{out_dir}: no {src.int8.name}/{src.float32.name} and no {keras_path.name}; "
+                "run `edgecnn train` and `edgecnn export` first"
             )
-        from edgecnn.export import export_models
+        from edgecnn.export import ExportOptions, export_models
 
         log.info("exporting %s from %s", missing, keras_path)
-        export_models(keras_path, out_dir, missing)
-    return Sources(out_dir, read_manifest(out_dir))
+        spec = src.spec if isinstance(src.manifest.get("model"), dict) else None
+        options = ExportOptions(labels=spec.labels, preprocessing=spec.preprocessing,
+                                prepare=spec.preprocessing.prepare) if spec is not None else None
+        export_models(keras_path, out_dir, missing, options)
+        src = Sources(out_dir, read_manifest(out_dir))
+    return src
 
 
 def _copy(src: Path, dest_dir: Path) -> Path:
@@ -81,9 +94,8 @@ def _io_spec(path: Path) -> dict[str, Any]:
 
 
 def _preprocessing(src: Sources, spec: dict[str, Any]) -> dict[str, Any]:
-    from edgecnn.data import PREPROCESSING
-
-    return spec["metadata"].get("preprocessing") or src.manifest.get("preprocessing") or PREPROCESSING
+    return (spec["metadata"].get("preprocessing") or src.manifest.get("preprocessing")
+            or src.spec.preprocessing.to_json(src.spec.input_shape))
 
 
 # ---- pi ---------------------------------------------------------------------------------
@@ -94,9 +106,13 @@ def build_pi(src: Sources, dest: Path) -> list[Path]:
 
     files = [_copy(src.int8, dest), _copy(src.float32, dest)]
     manifest = dict(src.manifest)
-    manifest["artifacts"] = [e for e in src.manifest.get("artifacts", []) if e.get("path") in (INT8, FLOAT32)]
-    files.append(fileio.write_json(dest / "manifest.json", manifest))
-    files.append(fileio.write_bytes(dest / "classify.py", pi_classify_path().read_bytes()))
+    manifest["artifacts"] = [e for e in src.manifest.get("artifacts", [])
+                             if e.get("path") in (src.int8.name, src.float32.name)]
+    files.append(fileio.write_json(dest / MANIFEST, manifest))
+    # classify.py reads the model's record from the model file itself; its default model is this one.
+    script = pi_classify_path().read_text(encoding="utf-8").replace(
+        'DEFAULT_MODEL = "mnist_cnn_int8.tflite"', f'DEFAULT_MODEL = "{src.int8.name}"', 1)
+    files.append(fileio.write_text(dest / "classify.py", script))
     files.append(fileio.write_bytes(dest / "requirements.txt", pi_requirements_path().read_bytes()))
     return files
 
@@ -108,10 +124,10 @@ def _tensor_line(t) -> str:
     return f"`{t.name}`: {t.dtype} [{shape}]{quant}"
 
 
-ANDROID_README = """# MNIST CNN for Android (and iOS)
+ANDROID_README = """# {name} for Android (and iOS)
 
 Generated by edgecnn. Copy the `.tflite` files into `app/src/main/assets/` (iOS: the app bundle).
-`labels.txt` holds one label per line, in output order.
+`labels.txt` holds one label per line, in output order ({k} classes: {label_list}).
 
 | file | precision | bytes | sha256 |
 |---|---|---|---|
@@ -125,34 +141,43 @@ Generated by edgecnn. Copy the `.tflite` files into `app/src/main/assets/` (iOS:
 
 {preprocessing}
 
-1. Make the picture MNIST-like: one digit, grey, **white digit on black** (invert a dark-on-light
-   drawing), cropped to the digit, scaled to fit 20x20 keeping its aspect ratio, centred by centre
-   of mass in a 28x28 field.
-2. `x = pixel / 255.0` (float32, [0, 1]), layout NHWC `[1, 28, 28, 1]`.
+1. {prepare_step}
+2. `x = {formula}` for each pixel value 0-255 (float32), layout NHWC `[1, {h}, {w}, {c}]`{channel_note}.
 3. int8 model only: `q = clamp(round(x / {in_scale!r}) + ({in_zp}), -128, 127)` as a signed byte;
    output: `p = {out_scale!r} * (q - ({out_zp}))`.
+
+The outputs are probabilities (the files end in a softmax{head_note}).
 
 ## Kotlin (org.tensorflow:tensorflow-lite or com.google.ai.edge.litert)
 
 ```kotlin
 val model = FileUtil.loadMappedFile(context, "{int8}")
 val interpreter = Interpreter(model)
-// pixels: FloatArray(784), white digit on black, each pixel / 255f, row by row
-val input = ByteBuffer.allocateDirect(784).order(ByteOrder.nativeOrder())
-for (x in pixels) {{
+// pixels: IntArray({n_in}) of 0-255 values, {pixel_order}
+val input = ByteBuffer.allocateDirect({n_in}).order(ByteOrder.nativeOrder())
+for (v in pixels) {{
+    val x = v * {scale}f + ({offset}f)
     val q = Math.round(x / {in_scale}f) + ({in_zp})
     input.put(q.coerceIn(-128, 127).toByte())
 }}
 input.rewind()
-val output = Array(1) {{ ByteArray(10) }}
+val output = Array(1) {{ ByteArray({k}) }}
 interpreter.run(input, output)
 val probs = output[0].map {{ {out_scale}f * (it.toInt() - ({out_zp})) }}
-val digit = probs.indices.maxBy {{ probs[it] }}
+val best = probs.indices.maxBy {{ probs[it] }}  // labels.txt line `best`
 ```
 
-For `{float32}` feed a `FloatArray`-backed float32 buffer (4 x 784 bytes) and read
-`Array(1) {{ FloatArray(10) }}`: no quantization step.
+For `{float32}` feed a float32 buffer (4 x {n_in} bytes) of `x` and read
+`Array(1) {{ FloatArray({k}) }}`: no quantization step.
 """
+
+_PREPARE_STEPS = {
+    "mnist": ("Make the picture MNIST-like: one digit, grey, **white digit on black** (invert a dark-on-light "
+              "drawing), cropped to the digit, scaled to fit 20x20 keeping its aspect ratio, centred by "
+              "centre of mass in a {field}x{field} field{resize}."),
+    "resize": ("Scale the picture to fit {w}x{h} keeping its aspect ratio, centre it and pad the rest "
+               "with black, and convert it to {color}."),
+}
 
 
 def build_android(src: Sources, dest: Path) -> list[Path]:
@@ -169,13 +194,32 @@ def build_android(src: Sources, dest: Path) -> list[Path]:
         for p, prec in ((src.int8, "int8"), (src.float32, "float32"))
     )
     specs = "\n".join(
-        f"- `{name}` input {_tensor_line(s['input'])}; output {_tensor_line(s['output'])} (probabilities)"
-        for name, s in ((INT8, int8), (FLOAT32, float32))
+        f"- `{path.name}` input {_tensor_line(s['input'])}; output {_tensor_line(s['output'])} (probabilities)"
+        for path, s in ((src.int8, int8), (src.float32, float32))
     )
+    from edgecnn.spec import ModelSpec
+
+    spec = ModelSpec.from_metadata(int8["metadata"], input_shape=tuple(int8["input"].shape[1:]),
+                                   num_classes=int(int8["output"].shape[-1]))
+    h, w, c = spec.input_shape
+    pre = spec.preprocessing
+    from edgecnn.images import FIELD
+
+    resize = "" if (h, w, c) == (FIELD, FIELD, 1) else f", then resized to {w}x{h}"
+    prepare_step = _PREPARE_STEPS.get(pre.prepare, _PREPARE_STEPS["resize"]).format(
+        field=FIELD, w=w, h=h, color="grey (one channel)" if c == 1 else "RGB (three channels, R, G, B order)", resize=resize)
+    labels = list(spec.labels)
     inp, out = int8["input"], int8["output"]
     text = ANDROID_README.format(
-        table=table, specs=specs, int8=INT8, float32=FLOAT32,
+        name=spec.name, k=spec.num_classes,
+        label_list=", ".join(labels) if len(labels) <= 20 else ", ".join(labels[:20]) + ", …",
+        table=table, specs=specs, int8=src.int8.name, float32=src.float32.name,
         preprocessing="```json\n" + json.dumps(_preprocessing(src, int8), indent=2) + "\n```",
+        prepare_step=prepare_step, formula=pre.formula, h=h, w=w, c=c,
+        channel_note="" if c == 1 else ", channels R, G, B",
+        head_note="" if spec.head == "softmax" else " appended by edgecnn: the Keras model gave logits",
+        n_in=h * w * c, pixel_order="row by row" if c == 1 else "row by row, R, G, B per pixel",
+        scale=repr(float(pre.scale)), offset=repr(float(pre.offset)),
         in_scale=inp.scale, in_zp=inp.zero_point, out_scale=out.scale, out_zp=out.zero_point,
     )
     files.append(fileio.write_text(dest / "README.md", text))
@@ -183,73 +227,25 @@ def build_android(src: Sources, dest: Path) -> list[Path]:
 
 
 # ---- mcu --------------------------------------------------------------------------------
-MCU_README = """# MNIST CNN for TensorFlow Lite Micro
-
-Generated by edgecnn from `{tflite}` ({tflite_bytes} bytes, sha256 `{sha}`).
-
-- `{stem}.cc` / `{stem}.h`: `alignas(16) const unsigned char {sym}[]` and
-  `const unsigned int {sym}_len` (the flatbuffer, kept in flash).
-- Input {inp}; output {out}. Preprocessing: `x = pixel / 255`, then `q = round(x / scale) + zero_point`
-  (white digit on black, 28x28, as MNIST).
-
-## Op resolver
-
-The model uses these builtin ops (read from the flatbuffer's operator codes), so register
-exactly these:
-
-```cpp
-#include "tensorflow/lite/micro/micro_mutable_op_resolver.h"
-
-static tflite::MicroMutableOpResolver<{n_ops}> resolver;
-
-void RegisterOps() {{  // call once, before building the MicroInterpreter
-{resolver}
-}}
-```
-
-## Tensor arena
-
-```cpp
-constexpr int kTensorArenaSize = {recommended};  // bytes
-alignas(16) static uint8_t tensor_arena[kTensorArenaSize];
-```
-
-How this was computed (not measured on a device): the model's non-constant tensors at batch 1,
-each alive from the op that writes it to the last op that reads it, placed largest-first at the
-lowest free 16-byte-aligned offset the way TFLM's `GreedyMemoryPlanner` does, need
-**{activations} bytes** (largest single tensor {largest} bytes; {n_tensors} tensors, {n_operators}
-operators). TFLM's persistent allocations (tensor and node structs, per-channel quantization
-data) are estimated at {persistent} bytes. `kTensorArenaSize` is their sum plus 25 %, rounded up
-to a KiB. Optimized kernels (e.g. CMSIS-NN convolutions) may add scratch buffers: after
-`interpreter.AllocateTensors()`, `interpreter.arena_used_bytes()` gives the exact figure for
-your build; shrink the arena to it plus a little.
-"""
-
-
 def build_mcu(src: Sources, dest: Path) -> list[Path]:
-    """The C array pair of the int8 model and a README on the op resolver and the arena size."""
-    from edgecnn import fileio
-    from edgecnn.export.c_array import symbol_name, write_c_array
-    from edgecnn.tflm import builtin_ops, plan_arena, resolver_method
+    """The C array of the int8 model, a README (resolver, arena, measured figures) and a buildable example."""
+    from edgecnn.mcu.bundle import write_mcu_bundle
 
-    data = src.int8.read_bytes()
-    stem = src.int8.stem
-    files = list(write_c_array(data, dest, stem))
-    ops, plan = builtin_ops(data), plan_arena(data)
-    spec = _io_spec(src.int8)
-    text = MCU_README.format(
-        tflite=src.int8.name, tflite_bytes=len(data), sha=fileio.sha256_bytes(data), stem=stem,
-        sym=symbol_name(stem), inp=_tensor_line(spec["input"]), out=_tensor_line(spec["output"]),
-        n_ops=len(ops), resolver="\n".join(f"  resolver.{resolver_method(op)}();  // {op}" for op in ops),
-        recommended=plan.recommended, activations=plan.activations, largest=plan.largest_tensor,
-        n_tensors=plan.tensors, n_operators=plan.operators, persistent=plan.persistent,
-    )
-    files.append(fileio.write_text(dest / "README.md", text))
-    return files
+    return write_mcu_bundle(src.int8, dest, src.out_dir)
+
+
+def build_web(src: Sources, dest: Path) -> list[Path]:
+    """A web page running the ONNX files with ONNX Runtime Web, all files local (edgecnn.web.bundle)."""
+    from edgecnn.web.bundle import build
+
+    return build(src, dest)
 
 
 Builder = Callable[[Sources, Path], list[Path]]
-TARGETS: dict[str, Builder] = {"pi": build_pi, "android": build_android, "mcu": build_mcu}
+TARGETS: dict[str, Builder] = {"pi": build_pi, "android": build_android, "mcu": build_mcu, "web": build_web}
+# Targets that need a tool beyond edgecnn's own dependencies (web: npm or its cache) are built
+# only when named; `--target all` leaves them out so it works wherever edgecnn does.
+OPT_IN: frozenset[str] = frozenset({"web"})
 
 
 def build_bundles(out_dir: Path, targets: list[str]) -> dict[str, list[Path]]:

@@ -1,4 +1,10 @@
-"""Turn image files into MNIST-like 28x28 inputs, as MNIST itself was made (Pillow + numpy only).
+"""Turn image files into a model's input (Pillow + numpy only).
+
+Two preparations (``Preprocessing.prepare`` in the model's metadata, ``--prepare`` overrides):
+
+* ``resize`` (any model): the picture is scaled to fit H x W keeping its aspect ratio, padded
+  with black to exactly H x W (centred), and converted to grey (C == 1) or RGB (C == 3).
+* ``mnist`` (models that take MNIST-like digits, e.g. the reference CNN): as MNIST was made.
 
 MNIST's digits were size-normalised to fit a 20x20 box (keeping their aspect ratio, with
 anti-aliasing) and then centred by centre of mass in a 28x28 field. ``prepare_image`` does
@@ -17,7 +23,7 @@ import numpy as np
 
 from edgecnn.errors import InputError
 
-FIELD = 28  # MNIST's image size
+FIELD = 28  # MNIST's image size (the ``mnist`` preparation only)
 BOX = 20  # MNIST's digits were scaled to fit this box inside the field
 MAX_PIXELS = 50_000_000  # refuse larger images before decoding: a 50-megapixel photo is already generous
 INK_THRESHOLD = 40  # of 255, after normalisation: fainter pixels (JPEG noise, paper grain) are not the digit
@@ -52,8 +58,33 @@ def _open(path: Path):
     return Image.open(path)
 
 
+def open_image(path: Path):
+    """Pillow's image for ``path`` (lazy: only the header is read); unreadable files are InputErrors."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        return _open(path)
+    except UnidentifiedImageError as exc:
+        raise InputError(f"{path}: not an image Pillow can read") from exc
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise InputError(f"{path}: cannot decode image ({exc})") from exc
+
+
+def is_grey_mode(im) -> bool:
+    """True for Pillow modes without colour (1, L, LA, I, F, …); a palette image counts as colour."""
+    return im.mode in ("1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "F")
+
+
 def load_grey(path: Path) -> np.ndarray:
     """Decode an image file into a float32 grey array (H, W) in 0..255; transparency is drawn on white."""
+    return load_pixels(path, "L")
+
+
+def load_pixels(path: Path, mode: str = "L") -> np.ndarray:
+    """Decode an image file into float32 (H, W) for mode "L" or (H, W, 3) for "RGB", in 0..255.
+
+    Transparency is drawn on white.
+    """
     from PIL import Image, UnidentifiedImageError
 
     try:
@@ -68,7 +99,7 @@ def load_grey(path: Path) -> np.ndarray:
                 rgba = im.convert("RGBA")
                 background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
                 im = Image.alpha_composite(background, rgba)
-            grey = np.asarray(im.convert("L"), dtype=np.float32)
+            grey = np.asarray(im.convert(mode), dtype=np.float32)
     except InputError:
         raise
     except UnidentifiedImageError as exc:
@@ -133,6 +164,49 @@ def prepare_image(path: Path) -> np.ndarray:
     return to_mnist(load_grey(path), str(path))
 
 
+def fit_pixels(pixels: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
+    """float/uint8 (h, w[, 3]) -> uint8 (H, W) or (H, W, 3): scaled to fit keeping the aspect ratio
+    (bilinear), centred, padded with black."""
+    from PIL import Image
+
+    height, width, channels = (int(d) for d in shape)
+    arr = np.clip(np.round(np.asarray(pixels, dtype=np.float32)), 0, 255).astype(np.uint8)
+    if channels == 1 and arr.ndim == 3:
+        arr = np.asarray(Image.fromarray(arr, "RGB").convert("L"))
+    elif channels == 3 and arr.ndim == 2:
+        arr = np.repeat(arr[..., np.newaxis], 3, axis=-1)
+    h, w = arr.shape[:2]
+    if (h, w) == (height, width):
+        return arr
+    factor = min(width / w, height / h)
+    size = (max(1, min(width, round(w * factor))), max(1, min(height, round(h * factor))))
+    im = Image.fromarray(arr, "L" if arr.ndim == 2 else "RGB").resize(size, Image.Resampling.BILINEAR)
+    small = np.asarray(im)
+    out = np.zeros((height, width) + (() if arr.ndim == 2 else (3,)), np.uint8)
+    top, left = (height - size[1]) // 2, (width - size[0]) // 2
+    out[top: top + size[1], left: left + size[0]] = small
+    return out
+
+
+def fit_image(path: Path, shape: tuple[int, int, int]) -> np.ndarray:
+    """An image file -> uint8 (H, W) for C == 1 or (H, W, 3) for C == 3 (``fit_pixels``)."""
+    return fit_pixels(load_pixels(path, "L" if int(shape[2]) == 1 else "RGB"), shape)
+
+
+def prepare_for(path: Path, shape: tuple[int, int, int], prepare: str = "resize") -> np.ndarray:
+    """An image file -> the uint8 pixels a model of input ``shape`` takes, by ``prepare``.
+
+    ``mnist`` is the MNIST digit preparation (grey, 28x28 field), resized when the model's
+    input is another size; ``resize`` fits the whole picture (``fit_image``).
+    """
+    if prepare == "mnist":
+        digit = prepare_image(path)
+        if tuple(shape) != (FIELD, FIELD, 1):
+            digit = fit_pixels(digit, shape)
+        return digit
+    return fit_image(path, shape)
+
+
 def load_npy(path: Path) -> np.ndarray:
     """A ``.npy`` array, unchanged (no pickles; the size is checked before it is read)."""
     try:
@@ -146,11 +220,14 @@ def load_npy(path: Path) -> np.ndarray:
     return np.array(arr)
 
 
-def load_input(path: Path) -> np.ndarray:
-    """What ``edgecnn predict`` feeds the model for one file: ``.npy`` as is, anything else as an image."""
+def load_input(path: Path, shape: tuple[int, int, int] | None = None, prepare: str = "mnist") -> np.ndarray:
+    """What ``edgecnn predict`` feeds the model for one file: ``.npy`` as is, anything else as an image
+    prepared for a model of input ``shape`` (None: the MNIST digit preparation)."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: file not found")
     if path.suffix.lower() == ".npy":
         return load_npy(path)
-    return prepare_image(path)
+    if shape is None:
+        return prepare_image(path)
+    return prepare_for(path, shape, prepare)

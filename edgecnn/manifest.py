@@ -8,11 +8,10 @@ from typing import Any
 
 from edgecnn import __version__, fileio
 from edgecnn.artifact import RUNNABLE_FORMATS, Artifact
-from edgecnn.data import LABELS, PREPROCESSING
 from edgecnn.env import library_versions
 from edgecnn.errors import OutputError
 
-MANIFEST = "manifest.json"
+from edgecnn.names import MANIFEST
 
 
 def manifest_path(out_dir: Path) -> Path:
@@ -39,19 +38,30 @@ def load_artifacts(out_dir: Path, runnable_only: bool = False) -> list[Artifact]
     return [a for a in artifacts if a.format in RUNNABLE_FORMATS] if runnable_only else artifacts
 
 
-def update_manifest(out_dir: Path, artifacts: list[Artifact], source: dict[str, Any]) -> Path:
-    """Add or replace the entries of ``artifacts`` (by format/precision), keep the others, write atomically."""
+def update_manifest(out_dir: Path, artifacts: list[Artifact], source: dict[str, Any], spec=None) -> Path:
+    """Add or replace the entries of ``artifacts`` (by format/precision), keep the others, write atomically.
+
+    ``spec`` (edgecnn.spec.ModelSpec, default the reference CNN's) is the model the artifacts
+    come from: the manifest's ``"model"``, ``labels`` and ``preprocessing``. Entries of
+    another model (another name or shape) are dropped: one manifest describes one model.
+    """
+    from edgecnn.spec import REFERENCE
+
+    spec = spec or REFERENCE
     out_dir = Path(out_dir)
     old = read_manifest(out_dir)
-    entries = {f"{e['format']}/{e['precision']}": e for e in old["artifacts"]}
+    old_model = old.get("model") if isinstance(old.get("model"), dict) else REFERENCE.to_json()
+    same = old_model.get("name") == spec.name and old_model.get("input_shape") == list(spec.input_shape)
+    entries = {f"{e['format']}/{e['precision']}": e for e in (old["artifacts"] if same else [])}
     for artifact in artifacts:
         entries[artifact.key] = artifact.to_json(out_dir)
     manifest = {
         "edgecnn_version": __version__,
         "updated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "source_model": source,
-        "labels": list(LABELS),
-        "preprocessing": PREPROCESSING,
+        "model": spec.to_json(),
+        "labels": list(spec.labels),
+        "preprocessing": spec.preprocessing.to_json(spec.input_shape),
         "versions": library_versions(),
         "artifacts": list(entries.values()),
     }

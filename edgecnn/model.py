@@ -1,4 +1,5 @@
-"""The reference CNN, its training configuration, and reproducible training."""
+"""The reference CNN, its training configuration, reproducible training, and reading any
+Keras image classifier's record (``model_spec``: input shape, classes, head)."""
 
 from __future__ import annotations
 
@@ -13,14 +14,15 @@ from typing import Any
 import numpy as np
 
 from edgecnn import fileio
-from edgecnn.data import NUM_CLASSES, Mnist, preprocess
+from edgecnn.data import NUM_CLASSES, Dataset, preprocess
 from edgecnn.env import library_versions
-from edgecnn.errors import ModelError, first_line
+from edgecnn.errors import DataError, ModelError, first_line
+from edgecnn.names import MANIFEST, TRAIN_JSON  # TRAIN_JSON re-exported (pipeline imports it from here)
+from edgecnn.spec import REFERENCE, ModelSpec, Preprocessing, default_labels, safe_name
 
 log = logging.getLogger(__name__)
 
 MODEL_FILENAME = "mnist_cnn.keras"
-TRAIN_JSON = "train.json"
 INPUT_NAME = "image"
 OUTPUT_NAME = "probabilities"
 
@@ -55,23 +57,27 @@ class TrainResult:
     record: dict[str, Any]
 
 
-def build_reference_model():
-    """The classic Keras MNIST CNN, layer for layer (DESIGN.md lists the shapes)."""
+def build_reference_model(input_shape: tuple[int, int, int] = REFERENCE.input_shape,
+                          num_classes: int = NUM_CLASSES, name: str = REFERENCE.name):
+    """The classic Keras MNIST CNN, layer for layer (the README lists the shapes).
+
+    ``edgecnn train --data`` builds the same architecture for another input shape / class count.
+    """
     import keras
     from keras import layers
 
     return keras.Sequential(
         [
-            keras.Input(shape=(28, 28, 1), name=INPUT_NAME),
+            keras.Input(shape=tuple(input_shape), name=INPUT_NAME),
             layers.Conv2D(6, (3, 3), activation="tanh", name="conv1"),
             layers.MaxPooling2D((2, 2), name="pool1"),
             layers.Conv2D(16, (2, 2), activation="tanh", name="conv2"),
             layers.MaxPooling2D((2, 2), name="pool2"),
             layers.Flatten(name="flatten"),
             layers.Dense(256, activation="tanh", name="dense"),
-            layers.Dense(NUM_CLASSES, activation="softmax", name=OUTPUT_NAME),
+            layers.Dense(num_classes, activation="softmax", name=OUTPUT_NAME),
         ],
-        name="mnist_cnn",
+        name=name,
     )
 
 
@@ -95,20 +101,37 @@ def seed_everything(seed: int) -> None:
     tf.config.experimental.enable_op_determinism()
 
 
-def train(config: TrainConfig, data: Mnist, out_dir: Path, h5: bool = False) -> TrainResult:
-    """Train the reference model and write ``mnist_cnn.keras`` and ``train.json`` atomically."""
+def data_model_name(data: Dataset) -> str:
+    """The model's name (and file stem) for training on ``data``: the reference name on MNIST,
+    else ``<data name>_cnn``."""
+    if data.kind == "mnist":
+        return REFERENCE.name
+    return safe_name(Path(data.source).stem) + "_cnn"
+
+
+def train(config: TrainConfig, data: Dataset, out_dir: Path, h5: bool = False, name: str | None = None) -> TrainResult:
+    """Train the reference architecture on ``data`` and write ``<name>.keras`` and ``train.json`` atomically.
+
+    On MNIST that is the reference model ``mnist_cnn.keras``; on other data the input shape and
+    class count come from the data.
+    """
     import keras
 
+    if not data.labelled:
+        raise DataError(f"{data.source}: no labels to train on (expected class sub-folders or an .npz with y)")
     out_dir = fileio.ensure_dir(Path(out_dir))
+    num_classes = data.num_classes or NUM_CLASSES
+    name = name or data_model_name(data)
+    model_filename = MODEL_FILENAME if name == REFERENCE.name else f"{name}.keras"
     seed_everything(config.seed)
     x_train, y_train = data.x_train, data.y_train
     if config.train_samples is not None:
         x_train, y_train = x_train[: config.train_samples], y_train[: config.train_samples]
     x_train, x_test = preprocess(x_train), preprocess(data.x_test)
-    y_train_1h = keras.utils.to_categorical(y_train, NUM_CLASSES)
-    y_test_1h = keras.utils.to_categorical(data.y_test, NUM_CLASSES)
+    y_train_1h = keras.utils.to_categorical(y_train, num_classes)
+    y_test_1h = keras.utils.to_categorical(data.y_test, num_classes)
 
-    model = build_reference_model()
+    model = build_reference_model(data.image_shape, num_classes, name)
     compile_reference_model(model, config)
     start = time.perf_counter()
     history = model.fit(
@@ -123,14 +146,14 @@ def train(config: TrainConfig, data: Mnist, out_dir: Path, h5: bool = False) -> 
     wall = time.perf_counter() - start
     test_loss, test_accuracy = model.evaluate(x_test, y_test_1h, batch_size=1024, verbose=0)
 
-    model_path = out_dir / MODEL_FILENAME
+    model_path = out_dir / model_filename
     with fileio.atomic_path(model_path) as tmp:
         model.save(tmp)
     if h5:
-        with fileio.atomic_path(out_dir / "mnist_cnn.h5") as tmp:
+        with fileio.atomic_path(model_path.with_suffix(".h5")) as tmp:
             model.save(tmp)
     record = {
-        "model": MODEL_FILENAME,
+        "model": model_filename,
         "model_sha256": fileio.sha256_file(model_path),
         "config": asdict(config),
         "config_key": config.key(data.checksums),
@@ -144,6 +167,9 @@ def train(config: TrainConfig, data: Mnist, out_dir: Path, h5: bool = False) -> 
         "wall_seconds": round(wall, 3),
         "data_source": data.source,
         "data_checksums": data.checksums,
+        "labels": list(data.labels or default_labels(num_classes)),
+        "input_shape": list(data.image_shape),
+        "prepare": data.prepare,
         "versions": library_versions(),
     }
     record_path = fileio.write_json(out_dir / TRAIN_JSON, record)
@@ -175,10 +201,111 @@ def load_model(path: Path, unsafe: bool = False):
         raise ModelError(f"{path}: not a loadable Keras model ({first_line(exc)})") from exc
 
 
-def keras_predict(model, images: np.ndarray, batch_size: int = 1000) -> np.ndarray:
-    """Probabilities for uint8 images via ``model(x, training=False)`` in batches."""
-    out = [
-        np.asarray(model(preprocess(images[i: i + batch_size]), training=False))
-        for i in range(0, len(images), batch_size)
-    ]
-    return np.concatenate(out) if out else np.zeros((0, NUM_CLASSES), np.float32)
+def keras_predict(model, images: np.ndarray, batch_size: int = 1000, preprocessing: Preprocessing | None = None,
+                  head: str | None = None) -> np.ndarray:
+    """Probabilities for uint8 images via ``model(x, training=False)`` in batches.
+
+    ``preprocessing``: the model's declared input map (default x / 255). A logits head
+    (``head``, else detected) gets a softmax, as every exported file has.
+    """
+    head = head or detect_head(model)
+    out = []
+    for i in range(0, len(images), batch_size):
+        y = np.asarray(model(preprocess(images[i: i + batch_size], preprocessing), training=False))
+        out.append(softmax(y) if head == "logits" else y)
+    return np.concatenate(out) if out else np.zeros((0, int(model.output_shape[-1])), np.float32)
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    z = np.asarray(logits, np.float64)
+    z = np.exp(z - z.max(axis=-1, keepdims=True))
+    return (z / z.sum(axis=-1, keepdims=True)).astype(np.float32)
+
+
+# -- any Keras image classifier ----------------------------------------------------------------
+
+ACCEPTS = ("edgecnn takes Keras image classifiers: one image input [N, H, W, C] with fixed H, W "
+           "and C 1 or 3, and one output of K class scores [N, K]")
+
+
+def image_classifier_shapes(model, name: str = "model") -> tuple[tuple[int, int, int], int]:
+    """((H, W, C), K) of a Keras model, or a ModelError saying what edgecnn accepts."""
+    inputs, outputs = list(getattr(model, "inputs", None) or []), list(getattr(model, "outputs", None) or [])
+    if len(inputs) != 1 or len(outputs) != 1:
+        raise ModelError(f"{name}: has {len(inputs)} inputs and {len(outputs)} outputs; {ACCEPTS}")
+    ishape, oshape = tuple(inputs[0].shape), tuple(outputs[0].shape)
+    if len(ishape) != 4 or any(d is None for d in ishape[1:]) or ishape[3] not in (1, 3):
+        raise ModelError(f"{name}: input is {_shape_text(ishape)}, not an image; {ACCEPTS}")
+    if len(oshape) != 2 or oshape[1] is None or oshape[1] < 2:
+        raise ModelError(f"{name}: output is {_shape_text(oshape)}, not class scores; {ACCEPTS}")
+    return (int(ishape[1]), int(ishape[2]), int(ishape[3])), int(oshape[1])
+
+
+def _shape_text(shape) -> str:
+    return "[" + ", ".join("N" if d is None else str(d) for d in shape) + "]"
+
+
+def detect_head(model) -> str:
+    """"softmax" when the model's outputs are probabilities, else "logits".
+
+    Structural first (a final softmax activation / Softmax layer), then numerical: outputs of
+    32 seeded random images that are all in [0, 1] and sum to 1 per row are probabilities.
+    """
+    import keras
+
+    last = model.layers[-1] if getattr(model, "layers", None) else None
+    activation = getattr(last, "activation", None)
+    if isinstance(last, keras.layers.Softmax) or activation is keras.activations.softmax:
+        return "softmax"
+    if activation is not None and activation is not keras.activations.linear and not isinstance(
+            last, keras.layers.Activation):
+        return "logits"
+    (h, w, c), _ = image_classifier_shapes(model)
+    x = np.random.default_rng(0).random((32, h, w, c), dtype=np.float32)
+    y = np.asarray(model(x, training=False), np.float64)
+    if np.all(y >= -1e-6) and np.all(y <= 1 + 1e-6) and np.allclose(y.sum(axis=1), 1.0, atol=1e-3):
+        return "softmax"
+    return "logits"
+
+
+def model_spec(model, path: Path | None = None, *, labels: tuple[str, ...] | None = None,
+               preprocessing: Preprocessing | None = None, prepare: str | None = None,
+               name: str | None = None) -> ModelSpec:
+    """The ModelSpec of a Keras model: shapes from the model, the rest as declared.
+
+    Names come from the ``.keras`` file's stem (``mnist_cnn.keras`` -> ``mnist_cnn``); labels
+    default to ``0..K-1``; preprocessing to ``unit`` with the colour of C; ``prepare`` to
+    ``resize`` (``mnist`` for MNIST-trained models, which the caller says).
+    """
+    from dataclasses import replace
+
+    label = str(path) if path is not None else getattr(model, "name", "model")
+    shape, k = image_classifier_shapes(model, label)
+    if labels is not None and len(labels) != k:
+        raise DataError(f"{len(labels)} labels given, the model outputs {k} classes")
+    color = "rgb" if shape[2] == 3 else "grey"
+    pre = preprocessing or Preprocessing()
+    pre = replace(pre, color=color, prepare=prepare or pre.prepare)
+    return ModelSpec(
+        name=safe_name(name or (Path(path).stem if path is not None else model.name)),
+        input_shape=shape, labels=tuple(labels) if labels is not None else default_labels(k),
+        preprocessing=pre, head=detect_head(model),
+    )
+
+
+def default_model_path(out_dir: Path) -> Path:
+    """The .keras model of ``out_dir``: the one train.json names, else the manifest's source, else
+    the reference ``mnist_cnn.keras``."""
+    out_dir = Path(out_dir)
+    for record, key in ((TRAIN_JSON, ("model",)), (MANIFEST, ("source_model", "path"))):
+        try:
+            obj = fileio.read_json(out_dir / record) if (out_dir / record).is_file() else None
+        except Exception:  # an unreadable record only means the default
+            obj = None
+        for k in key:
+            obj = obj.get(k) if isinstance(obj, dict) else None
+        if isinstance(obj, str) and obj.endswith((".keras", ".h5")):
+            candidate = out_dir / obj
+            if candidate.is_file():
+                return candidate
+    return out_dir / MODEL_FILENAME

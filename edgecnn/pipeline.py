@@ -1,4 +1,8 @@
-"""``edgecnn run``: train -> export -> verify -> bench -> report, reusing what is still valid."""
+"""``edgecnn run``: train -> export -> verify -> bench -> report, reusing what is still valid.
+
+With ``--model my.keras`` (and usually ``--data DIR``) training is skipped: the user's own
+image classifier goes through export -> verify -> bench -> report.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edgecnn import fileio
+from edgecnn import fileio, names
+from edgecnn.progress import Ticker, ticking_echo
 from edgecnn.model import MODEL_FILENAME, TRAIN_JSON, TrainConfig
 
 log = logging.getLogger(__name__)
@@ -25,40 +30,57 @@ class RunConfig:
     seed: int = 0
     quick: bool = False  # 2 epochs and a short benchmark
     retrain: bool = False  # train even when a matching model exists
-    data: Path | None = None  # MNIST location (None: $EDGECNN_DATA, then the bundled copy)
+    data: Path | None = None  # data location (None: $EDGECNN_DATA, then the bundled MNIST)
     platforms: tuple[str, ...] = ()  # also check on emulated Raspberry Pi CPUs (e.g. ("pi",)); needs root + qemu
+    model: Path | None = None  # the user's own .keras model: no training
+    labels: tuple[str, ...] | None = None  # --labels FILE
+    preprocessing: Any = None  # --preprocess (edgecnn.spec.Preprocessing)
+    unsafe: bool = False  # load a .keras model holding Python code (trusted files only)
 
     @property
     def train_config(self) -> TrainConfig:
-        return TrainConfig(epochs=2 if self.quick else self.epochs, seed=self.seed)
+        import sys
+
+        # A terminal gets Keras' progress bar (live every step); a log gets one line per epoch.
+        return TrainConfig(epochs=2 if self.quick else self.epochs, seed=self.seed,
+                           verbose=1 if sys.stdout.isatty() else 2)
 
 
 @dataclass
 class StageLog:
-    """Wall time per stage, reported as it goes through ``echo``."""
+    """Wall time per stage, reported as it goes through ``echo``; on a terminal a status line
+    ticks every 2 s inside each stage (edgecnn.progress), so no stage is silent for long."""
 
     echo: Callable[[str], None]
     seconds: dict[str, float] = field(default_factory=dict)
+    ticker: Ticker | None = None
+
+    def say(self, message: str) -> None:
+        """Print a line inside a stage (through the status line when one is ticking)."""
+        ticking_echo(self.ticker, self.echo)(message)
 
     @contextmanager
-    def stage(self, name: str, what: str) -> Iterator[None]:
+    def stage(self, name: str, what: str, tick: bool = True) -> Iterator[None]:
         self.echo(f"[{len(self.seconds) + 1}] {name}: {what}")
         start = time.perf_counter()
-        yield
+        with Ticker(name, enabled=None if tick else False) as self.ticker:
+            yield
+        self.ticker = None
         self.seconds[name] = time.perf_counter() - start
         self.echo(f"    {name} done in {self.seconds[name]:.1f} s")
 
 
-def reusable_model(out_dir: Path, config: TrainConfig, data_checksums: dict[str, str]) -> dict[str, Any] | None:
+def reusable_model(out_dir: Path, config: TrainConfig, data_checksums: dict[str, str],
+                   model_filename: str = MODEL_FILENAME) -> dict[str, Any] | None:
     """The train.json record of a model trained with this configuration and data, if still on disk."""
-    record_path, model_path = Path(out_dir) / TRAIN_JSON, Path(out_dir) / MODEL_FILENAME
+    record_path, model_path = Path(out_dir) / TRAIN_JSON, Path(out_dir) / model_filename
     if not (record_path.is_file() and model_path.is_file()):
         return None
     try:
         record = fileio.read_json(record_path)
     except Exception:  # an unreadable record only means we train again
         return None
-    if record.get("config_key") != config.key(data_checksums):
+    if record.get("model", MODEL_FILENAME) != model_filename or record.get("config_key") != config.key(data_checksums):
         return None
     if record.get("model_sha256") != fileio.sha256_file(model_path):
         log.info("%s changed since training; training again", model_path)
@@ -77,15 +99,28 @@ class RunResult:
     report_paths: tuple[Path, Path]
 
 
-def bench_args(quick: bool) -> list[str]:
-    """`edgecnn bench` options for the run: the defaults, or a short benchmark for --quick."""
+def bench_args(quick: bool, cores: int | None = None, test_images: int | None = None) -> list[str]:
+    """`edgecnn bench` options for the run: the defaults, or a short benchmark for --quick; one and
+    two threads on a machine with two cores or more.
+
+    ``test_images``: a small data set caps the batch sizes at its test-set size.
+    """
+    import os
+
+    threads = ["--threads", "1,2"] if (cores or os.cpu_count() or 1) >= 2 else []
+    args: list[str] = []
     if quick:
         # A first look: two batch sizes, a fraction of a second each, no cold starts.
-        return ["--batch-sizes", "1,256", "--seconds", "0.2", "--warmup", "0.1", "--no-cold-start"]
-    return []
+        args = ["--batch-sizes", "1,256", "--seconds", "0.2", "--warmup", "0.1", "--no-cold-start"]
+    if test_images is not None and test_images < 256:
+        sizes = (1, 256) if quick else (1, 32, 256)
+        capped = ",".join(str(b) for b in dict.fromkeys(min(b, max(1, test_images)) for b in sizes))
+        args = [a for a in args if a not in ("--batch-sizes", "1,256")] + ["--batch-sizes", capped]
+    return args + threads
 
 
-def run_bench_process(out: Path, quick: bool, echo: Callable[[str], None]) -> dict[str, Any]:
+def run_bench_process(out: Path, quick: bool, echo: Callable[[str], None], data: Path | None = None,
+                      test_images: int | None = None) -> dict[str, Any]:
     """Run `edgecnn bench` in a fresh process and return its bench.json.
 
     Why a process: training has already started TensorFlow's thread pools here, and they
@@ -96,7 +131,8 @@ def run_bench_process(out: Path, quick: bool, echo: Callable[[str], None]) -> di
 
     from edgecnn.errors import EdgeCnnError
 
-    cmd = [sys.executable, "-m", "edgecnn", "bench", "--output-dir", str(out), *bench_args(quick)]
+    cmd = [sys.executable, "-m", "edgecnn", "bench", "--output-dir", str(out), *bench_args(quick, test_images=test_images),
+           *(["--data", str(data)] if data is not None else [])]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     last = ""
     for line in proc.stderr:
@@ -106,43 +142,62 @@ def run_bench_process(out: Path, quick: bool, echo: Callable[[str], None]) -> di
             echo(f"    {line.strip()}")
     if proc.wait() != 0:
         raise EdgeCnnError(f"edgecnn bench failed: {last or f'exit {proc.returncode}'}")
-    return fileio.read_json(out / "bench.json")
+    return fileio.read_json(out / names.BENCH_JSON)
 
 
 def run_pipeline(config: RunConfig, echo: Callable[[str], None] = print) -> RunResult:
-    """Train (or reuse) -> export the four standard artifacts -> verify -> bench -> report."""
-    from edgecnn import bench_report, report
+    """Train (or reuse, or take ``config.model``) -> export the four standard artifacts -> verify -> bench -> report."""
+    from edgecnn import report
     from edgecnn import verify as verify_lib
-    from edgecnn.data import load_mnist
+    from edgecnn.data import load_data
     from edgecnn.env import library_versions, machine_info
     from edgecnn.export import STANDARD, ExportOptions, export_models
     from edgecnn.manifest import load_artifacts
-    from edgecnn.model import train
+    from edgecnn.model import data_model_name, image_classifier_shapes, load_model, train
 
     out = fileio.ensure_dir(Path(config.output_dir))
     stages = StageLog(echo)
-    with stages.stage("data", "loading MNIST"):
-        mnist = load_mnist(config.data)
+    echo = stages.say  # lines inside a stage share the terminal with its status line
+    shape = None
+    if config.model is not None:
+        shape, _ = image_classifier_shapes(load_model(config.model, unsafe=config.unsafe), str(config.model))
+    with stages.stage("data", "loading the data" if config.data else "loading MNIST"):
+        mnist = load_data(config.data, shape, config.seed)
         echo(f"    {len(mnist.x_train):,} training and {len(mnist.x_test):,} test images from {mnist.source}")
 
     train_config = config.train_config
-    record = None if config.retrain else reusable_model(out, train_config, mnist.checksums)
-    model_path = out / MODEL_FILENAME
-    retrained = record is None
-    with stages.stage("train", f"{train_config.epochs} epochs, seed {train_config.seed}"):
-        if record is not None:
-            echo(f"    reusing {model_path} (same configuration and data; --retrain to train again)")
-        else:
-            record = train(train_config, mnist, out).record
-        echo(f"    test accuracy {record['test_accuracy']:.2%}")
+    record = None
+    retrained = False
+    if config.model is not None:
+        model_path = Path(config.model)
+        with stages.stage("train", "skipped: your own model"):
+            echo(f"    using {model_path} (no training)")
+    else:
+        name = data_model_name(mnist)
+        model_filename = MODEL_FILENAME if name == MODEL_FILENAME.rsplit(".", 1)[0] else f"{name}.keras"
+        record = None if config.retrain else reusable_model(out, train_config, mnist.checksums, model_filename)
+        model_path = out / model_filename
+        retrained = record is None
+        # Keras draws its own live progress bar on a terminal: no status line over it.
+        with stages.stage("train", f"{train_config.epochs} epochs, seed {train_config.seed}",
+                          tick=train_config.verbose != 1 or not retrained):
+            if record is not None:
+                echo(f"    reusing {model_path} (same configuration and data; --retrain to train again)")
+            else:
+                result = train(train_config, mnist, out)
+                record, model_path = result.record, result.model_path
+            echo(f"    test accuracy {record['test_accuracy']:.2%}")
 
     with stages.stage("export", "TFLite float32 + int8, ONNX float32 + int8"):
-        artifacts = export_models(model_path, out, STANDARD, ExportOptions(seed=config.seed, data_path=config.data))
+        options = ExportOptions(seed=config.seed, data_path=config.data, labels=config.labels,
+                                preprocessing=config.preprocessing, dataset=mnist)
+        artifacts = export_models(model_path, out, STANDARD, options, unsafe=config.unsafe)
         for artifact in artifacts:
             echo(f"    {artifact.path.name:28s} {artifact.bytes / 1024:7.0f} KiB")
 
     with stages.stage("verify", f"parity with Keras on all {len(mnist.x_test):,} test images"):
-        checked = verify_lib.verify(model_path, load_artifacts(out, runnable_only=True), mnist)
+        checked = verify_lib.verify(model_path, load_artifacts(out, runnable_only=True), mnist,
+                                    options=verify_lib.VerifyOptions(unsafe=config.unsafe))
         for row in checked.rows:
             echo(f"    {row.path.name:28s} {'PASS' if row.passed else 'FAIL'}  {row.reason}".rstrip())
         platforms = None
@@ -155,26 +210,39 @@ def run_pipeline(config: RunConfig, echo: Callable[[str], None] = print) -> RunR
         passed = checked.passed and all(section["passed"] for section in (platforms or {}).values())
 
     with stages.stage("bench", "latency and throughput (interleaved, medians)"):
-        recommendation = run_bench_process(out, config.quick, echo).get("recommendation", {})
+        run_bench_process(out, config.quick, echo, config.data, len(mnist.x_test))
 
     with stages.stage("report", "report.md, report.html and pictures"):
-        report.plot_training(record, out / "training.png")
+        if record is not None:
+            report.plot_training(record, out / names.TRAINING_PNG)
         int8 = next((row for row in checked.rows if row.format == "tflite" and row.precision == "int8"
                      and row.predictions is not None), None)
-        if int8 is not None:
-            report.plot_confusion(mnist.y_test, int8.predictions, out / "confusion.png",
-                                  f"int8 TFLite: {int8.parity.accuracy:.2%} on the test set")
-        commands = (
-            "make run" if not config.quick else "make setup && .venv/bin/edgecnn run --quick",
-            f"# or, step by step (output folder {out}):",
-            f"edgecnn train --epochs {train_config.epochs} --seed {config.seed} --output-dir {out}",
-            f"edgecnn export --format all --output-dir {out}",
-            f"edgecnn verify --output-dir {out}",
-            f"edgecnn bench --output-dir {out}",
-        )
+        if int8 is not None and mnist.y_test is not None and int8.parity.accuracy is not None:
+            report.plot_confusion(mnist.y_test, int8.predictions, out / names.CONFUSION_PNG,
+                                  f"int8 TFLite: {int8.parity.accuracy:.2%} on the test set",
+                                  labels=checked.class_names)
+        data_arg = f" --data {config.data}" if config.data else ""
+        if config.model is not None:
+            commands = (
+                f"edgecnn run --model {config.model}{data_arg} --output-dir {out}",
+                f"# or, step by step (output folder {out}):",
+                f"edgecnn export --model {config.model}{data_arg} --format all --output-dir {out}",
+                f"edgecnn verify{data_arg} --output-dir {out}",
+                f"edgecnn bench{data_arg} --output-dir {out}",
+            )
+        else:
+            commands = (
+                ("make run" if not config.quick else "make setup && .venv/bin/edgecnn run --quick")
+                if not config.data else f"edgecnn run{data_arg}" + (" --quick" if config.quick else ""),
+                f"# or, step by step (output folder {out}):",
+                f"edgecnn train --epochs {train_config.epochs} --seed {config.seed}{data_arg} --output-dir {out}",
+                f"edgecnn export --format all{data_arg} --output-dir {out}",
+                f"edgecnn verify{data_arg} --output-dir {out}",
+                f"edgecnn bench{data_arg} --output-dir {out}",
+            )
         paths = report.write_report(out, report.ReportInputs(
             commands=commands, stage_seconds=dict(stages.seconds), machine=machine_info(),
-            versions=library_versions(), notes=tuple(bench_report.recommendation_text(recommendation)),
+            versions=library_versions(), notes=tuple(report.ship_advice(out)),
         ))
     rows = report.summary_rows(out)
     return RunResult(rows, passed, retrained, dict(stages.seconds), paths)

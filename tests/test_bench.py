@@ -77,7 +77,7 @@ def test_what_actually_runs(paths):
         assert g["partial"] == (g["delegated_nodes"] < g["nodes"])
         assert g["delegated_nodes"] + sum(g["not_delegated"].values()) == g["nodes"]
     assert sum(onnx_i8["ops"].values()) == onnx_i8["nodes"] <= onnx_i8["nodes_in_file"]
-    assert any(op.startswith("QLinear") for op in onnx_i8["ops"])  # ORT fused QDQ into integer kernels
+    assert any(op.startswith(("QLinear", "QGemm")) for op in onnx_i8["ops"])  # ORT fused QDQ into integer kernels
     off = bench.make_subjects([paths["tflite/float32"]], bench.BenchConfig(xnnpack=(False,)), {})[0]
     bench.load_subject(off, config, threads=1)
     assert off.runtime == "litert" and off.graph == {}

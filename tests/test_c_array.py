@@ -97,7 +97,9 @@ def test_registry_exporter_writes_a_working_c_pair(gxx, tmp_path, trained_model_
 
 
 def test_tflm_ops_and_arena(exported_dir):
-    data = (exported_dir / "mnist_cnn_int8.tflite").read_bytes()
+    from edgecnn.export.column_pairs import unpair_columns
+
+    data = unpair_columns((exported_dir / "mnist_cnn_int8.tflite").read_bytes())  # what the MCU bundle embeds
     # In graph order, each once; int8 in and out: no QUANTIZE/DEQUANTIZE conversions.
     assert builtin_ops(data) == ["CONV_2D", "MAX_POOL_2D", "TANH", "RESHAPE", "FULLY_CONNECTED", "SOFTMAX"]
     plan = plan_arena(data)

@@ -145,13 +145,22 @@ def other_shape_models(tmp_path_factory) -> list[Path]:
         tf.function(lambda image: {"probabilities": model(image)}, input_signature=spec), input_signature=spec, opset=17
     )
     (d / "rgb32.onnx").write_bytes(proto.SerializeToString())
-    return [d / "rgb32.tflite", d / "rgb32.onnx"]
+    # Not an image classifier: a flat (N, 16) input.
+    flat = keras.Sequential([keras.Input((16,)), layers.Dense(3, activation="softmax")])
+    (d / "flat.tflite").write_bytes(_convert(flat, False, None))
+    return [d / "rgb32.tflite", d / "rgb32.onnx", d / "flat.tflite"]
 
 
-def test_model_of_another_shape_is_refused(other_shape_models):
+def test_model_of_another_shape_loads_and_refuses_wrong_images(other_shape_models):
+    """Any image classifier loads (issue #12); images of another size are an InputError naming the
+    model's shape; a model that is not an image classifier is refused, saying what is accepted."""
     results = load_in_child(other_shape_models)
-    for path in other_shape_models:
-        assert results[str(path)] == f"ModelError: {path}: input is [-1, 32, 32, 3], expected [N, 28, 28, 1]"
+    for path in other_shape_models[:2]:
+        assert results[str(path)] == (f"InputError: input shape (1, 28, 28) not supported; "
+                                      "expected (32, 32, 3) or (N, 32, 32, 3)")
+    flat = other_shape_models[2]
+    assert results[str(flat)] == (f"ModelError: {flat}: input is [-1, 16], "
+                                  "expected an image [N, H, W, C] with C 1 or 3")
 
 
 def test_nan_weights_are_a_model_error_at_predict(exported_dir, tmp_path):

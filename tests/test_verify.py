@@ -305,7 +305,9 @@ def test_warn_only_reports_but_exits_zero(broken_dir):
     assert result.exit_code == 0, result.output
     assert "FAIL: " in result.output and "--warn-only: exit 0" in result.stderr
     report = json.loads((broken_dir / "verify.json").read_text())
-    assert [row["passed"] for row in report["artifacts"]] == [False]
+    # verify.json is merged per artifact (#16): the earlier entries stay, this one is a failure.
+    rows = {row["path"]: row for row in report["artifacts"]}
+    assert rows["corrupt.tflite"]["passed"] is False and report["passed"] is False
 
 
 @pytest.mark.slow
@@ -315,7 +317,7 @@ def test_tolerance_override_turns_a_failure_into_a_pass(broken_dir):
     assert result.exit_code == 0, result.output
     report = json.loads((broken_dir / "verify.json").read_text())
     assert report["tolerances"]["float32"] == {"max_abs_diff": 1.0, "min_agreement": 0.5, "max_accuracy_drop": None}
-    assert report["artifacts"][0]["passed"] is True
+    assert {row["path"]: row for row in report["artifacts"]}["perturbed_float32.tflite"]["passed"] is True
 
 
 def test_no_artifacts_is_one_error_line(tmp_path):

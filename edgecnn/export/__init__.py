@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from edgecnn.artifact import Artifact
 from edgecnn.errors import ExportError
@@ -29,6 +30,12 @@ class ExportOptions:
     source_sha256: str = ""  # sha256 of the .keras file, embedded in every artifact
     data_path: Path | None = None  # where calibration images come from (None: the default MNIST)
     onnx_per_channel: bool = False  # int8 ONNX: per-tensor weight scales (benchmarks/onnx_choice.py)
+    # The model's record. export_models fills ``spec`` from the model and these declarations:
+    labels: tuple[str, ...] | None = None  # --labels FILE (else the data's class names, else 0..K-1)
+    preprocessing: Any = None  # --preprocess (edgecnn.spec.Preprocessing; None: unit)
+    prepare: str | None = None  # how photos become inputs (None: the data's: mnist for MNIST, else resize)
+    spec: Any = None  # edgecnn.spec.ModelSpec, set by export_models
+    dataset: Any = field(default=None, compare=False, repr=False)  # the loaded --data, set by export_models
 
 
 Exporter = Callable[..., Artifact]
@@ -42,6 +49,11 @@ class ExportTarget:
     precision: str
     filename: str
     exporter: str  # "module:function", imported lazily so the CLI stays light
+
+    def filename_for(self, name: str) -> str:
+        """This target's file name for a model called ``name``: ``{name}_{precision}{suffix}``."""
+        suffix = self.filename.rsplit(f"_{self.precision}", 1)[-1]
+        return f"{name}_{self.precision}{suffix}"
 
     def load(self) -> Exporter:
         import importlib
@@ -83,13 +95,19 @@ def export_models(
 ) -> list[Artifact]:
     """Export ``targets`` from the ``.keras`` file at ``model_path`` and update the manifest.
 
+    The model's record (``ModelSpec``: name, input shape, labels, preprocessing, head) is read
+    from the model and the options once, and goes into every file and the manifest; file
+    names derive from the model's name (``mnist_cnn.keras`` -> ``mnist_cnn_int8.tflite``).
+
     The manifest is rewritten (atomically) after each artifact, so that at every moment it
-    describes exactly the files on disk: if a later target fails, the artifacts already
-    written are listed and the failed one keeps its previous file and entry.
+    describes exactly the files on disk. A target whose format cannot express the model (an
+    op outside TFLite builtins, the ONNX opset or TFLite Micro) does not stop the others: they
+    are written, and then one ExportError names the layer, the format and what was written.
     """
     from dataclasses import replace
 
     from edgecnn import fileio
+    from edgecnn.errors import ModelError
     from edgecnn.manifest import update_manifest
     from edgecnn.model import load_model
 
@@ -100,22 +118,90 @@ def export_models(
     model = load_model(model_path, unsafe=unsafe)  # unsafe: the user trusts the file's Python code
     if not options.source_sha256:
         options = replace(options, source_sha256=fileio.sha256_file(model_path))
+    options = resolve_spec(model, Path(model_path), options, needs_data=any(p == "int8" for _, p in targets))
     fileio.ensure_dir(Path(out_dir))
     # Relative to the manifest's folder when the model lies inside it, else absolute.
     source = {"path": fileio.relative_posix(model_path, out_dir) or str(Path(model_path).resolve()),
               "sha256": options.source_sha256}
-    artifacts = []
+    artifacts, failures = [], []
     for key in targets:
         target = REGISTRY[key]
-        log.info("exporting %s/%s -> %s", *key, target.filename)
-        artifact = _export_staged(target, model, Path(out_dir), options)
+        filename = target.filename_for(options.spec.name)
+        log.info("exporting %s/%s -> %s", *key, filename)
+        try:
+            artifact = _export_staged(target, model, Path(out_dir), options, filename)
+        except (UnsupportedOpError, ExportError, ModelError) as exc:  # this format only: go on with the others
+            log.info("%s: %s", filename, exc)
+            failures.append((filename, str(exc)))
+            continue
         artifact = replace(artifact, extra={**artifact.extra, "source_sha256": options.source_sha256})
         artifacts.append(artifact)
-        update_manifest(out_dir, [artifact], source)
+        update_manifest(out_dir, [artifact], source, options.spec)
+    if failures:
+        raise ExportError(failure_message(failures, [a.path.name for a in artifacts]))
     return artifacts
 
 
-def _export_staged(target: ExportTarget, model, out_dir: Path, options: ExportOptions) -> Artifact:
+def failure_message(failures: list[tuple[str, str]], written: list[str]) -> str:
+    """One line: the files not written grouped by reason, then what was written."""
+    import re
+
+    groups: dict[str, list[str]] = {}
+    for filename, reason in failures:
+        reason = re.sub(r"(?:\S*/)?\.edgecnn-tmp-\S*/", "", reason)  # staging folders say nothing to a user
+        # A reason that already names the file (a failed sanity check) is kept as it is.
+        reason = reason[len(filename) + 2:] if reason.startswith(f"{filename}: ") else reason
+        groups.setdefault(reason, []).append(filename)
+    parts = [f"{', '.join(files)} not written: {reason}" for reason, files in groups.items()]
+    if len(failures) == 1 and not written:
+        return f"{failures[0][0]}: {groups and next(iter(groups))}"
+    return "; ".join(parts) + f" (written: {', '.join(written) if written else 'nothing'})"
+
+
+class UnsupportedOpError(ExportError):
+    """A format cannot express a layer of the model (the other formats are still exported)."""
+
+
+def resolve_spec(model, model_path: Path, options: ExportOptions, needs_data: bool) -> ExportOptions:
+    """Options with ``spec`` (and ``dataset`` when data is needed or given) filled in.
+
+    Labels: ``--labels``, else the data's class names, else the training record's, else 0..K-1.
+    ``prepare``: declared, else the data's (``mnist`` for MNIST, else ``resize``); without data,
+    ``mnist`` when the model takes MNIST's shape (the default data set), else ``resize``.
+    """
+    from dataclasses import replace
+
+    from edgecnn import fileio
+    from edgecnn.data import check_matches, load_data
+    from edgecnn.model import TRAIN_JSON, image_classifier_shapes, model_spec
+    from edgecnn.spec import REFERENCE
+
+    shape, k = image_classifier_shapes(model, str(model_path))
+    record: dict[str, Any] = {}
+    train_json = Path(model_path).parent / TRAIN_JSON
+    if train_json.is_file():
+        try:
+            obj = fileio.read_json(train_json)
+            record = obj if isinstance(obj, dict) and obj.get("model") == Path(model_path).name else {}
+        except Exception:  # an unreadable record is no record
+            record = {}
+    data = options.dataset
+    if data is None and (needs_data or options.data_path is not None):
+        data = load_data(options.data_path, shape, options.seed)
+    if data is not None:
+        check_matches(data, shape, k)
+    labels = options.labels
+    if labels is None and data is not None and data.labels is not None and len(data.labels) == k:
+        labels = tuple(data.labels)
+    if labels is None and isinstance(record.get("labels"), list) and len(record["labels"]) == k:
+        labels = tuple(str(x) for x in record["labels"])
+    prepare = options.prepare or (data.prepare if data is not None else None) or record.get("prepare") \
+        or (REFERENCE.preprocessing.prepare if shape == REFERENCE.input_shape else "resize")
+    spec = model_spec(model, model_path, labels=labels, preprocessing=options.preprocessing, prepare=prepare)
+    return replace(options, spec=spec, dataset=data)
+
+
+def _export_staged(target: ExportTarget, model, out_dir: Path, options: ExportOptions, filename: str) -> Artifact:
     """Run one exporter in a hidden staging folder, then move its files into ``out_dir``.
 
     A failing exporter leaves ``out_dir`` and the manifest untouched. Just before the
@@ -131,7 +217,7 @@ def _export_staged(target: ExportTarget, model, out_dir: Path, options: ExportOp
     from edgecnn.manifest import remove_from_manifest
 
     with tempfile.TemporaryDirectory(prefix=f"{fileio.TMP_PREFIX}stage-", dir=out_dir) as stage:
-        artifact = target.load()(model, Path(stage), filename=target.filename, options=options)
+        artifact = target.load()(model, Path(stage), filename=filename, options=options)
         remove_from_manifest(out_dir, [f"{target.format}/{target.precision}"])
         for staged in sorted(Path(stage).iterdir()):
             if staged.is_file():

@@ -1,5 +1,11 @@
 """ONNX exporters: float32 via tf2onnx.from_function, int8 via ONNX Runtime static QDQ.
 
+int8 quantizes the matrix products (Gemm/MatMul) and leaves convolutions, tanh, pooling and
+softmax in float32 (``INT8_OP_TYPES``): on ONNX Runtime's CPU kernels that is the variant
+measured fastest (benchmarks/speed.py, "int8 ONNX variants"), faster than float32 at batch 1
+and 256, where quantizing every op was 1.7x slower at batch 1 and 2x slower at batch 256
+(QLinearConv on a 1-channel input alone took 80 % of the time).
+
 tf2onnx keeps the input NHWC and converts the convolutions to NCHW, so Keras' Flatten
 (which flattens NHWC order) arrives as Transpose(NCHW->NHWC) + Reshape before the first
 Dense. ``clean_graph`` folds that Transpose into the Dense weights (permuting their rows
@@ -22,7 +28,6 @@ from edgecnn.export.common import (
     calibration_images, calibration_record, description, embedded_metadata, forward_function,
     metadata_json, write_artifact,
 )
-from edgecnn.model import INPUT_NAME
 from edgecnn.runtime.base import METADATA_KEY
 
 log = logging.getLogger(__name__)
@@ -30,14 +35,31 @@ log = logging.getLogger(__name__)
 NCHW_TO_NHWC = [0, 2, 3, 1]
 
 
-def to_onnx(model, opset: int):
+def to_onnx(model, opset: int, spec=None):
     """tf2onnx's conversion of ``forward_function`` (constant Flatten, MaxPool before tanh)."""
     import tf2onnx
 
     # tf2onnx.convert.from_keras fails on Keras 3 models; a tf.function with an explicit
     # signature converts cleanly and names the tensors.
-    forward = forward_function(model)
-    proto, _ = tf2onnx.convert.from_function(forward, input_signature=forward.input_signature, opset=opset)
+    forward = forward_function(model, spec)
+    # tf2onnx logs each op it cannot convert as ERROR; edgecnn says so in its own one line.
+    quiet = logging.getLogger("tf2onnx")
+    level = quiet.level
+    quiet.setLevel(logging.CRITICAL)
+    try:
+        proto, _ = tf2onnx.convert.from_function(forward, input_signature=forward.input_signature, opset=opset)
+    except Exception as exc:
+        from edgecnn.export.unsupported import onnx_refusal
+
+        refusal = onnx_refusal(model, exc, opset)
+        if refusal is None:
+            raise
+        raise refusal from exc
+    finally:
+        quiet.setLevel(level)
+    from edgecnn.export.unsupported import check_onnx_ops
+
+    check_onnx_ops(model, proto, opset)
     return proto
 
 
@@ -209,7 +231,7 @@ def attach_metadata(model, meta: dict) -> bytes:
 
 def float32_model(model, options):
     """The cleaned float32 ONNX model (a ModelProto)."""
-    return clean_graph(to_onnx(model, options.opset))
+    return clean_graph(to_onnx(model, options.opset, options.spec))
 
 
 def export_float32(model, out_dir: Path, *, filename: str, options) -> Artifact:
@@ -217,13 +239,34 @@ def export_float32(model, out_dir: Path, *, filename: str, options) -> Artifact:
     started = time.perf_counter()
     meta = embedded_metadata("onnx", "float32", options, opset=options.opset)
     data = attach_metadata(float32_model(model, options), meta)
-    return write_artifact(data, Path(out_dir) / filename, "onnx", "float32", started, opset=options.opset)
+    return write_artifact(data, Path(out_dir) / filename, "onnx", "float32", started, spec=options.spec,
+                          opset=options.opset)
 
 
-def quantize_qdq(fp32_proto, images: np.ndarray, work_dir: Path, per_channel: bool, activations: str = "int8"):
-    """Static QDQ quantization (int8 weights; int8, or for comparison uint8, activations) with ONNX Runtime's tools."""
+# The op types int8 ONNX quantizes; the rest stay float32 (see the module docstring).
+INT8_OP_TYPES = ("Gemm", "MatMul")
+QUANT_FORMATS = ("QDQ", "QOperator")
+
+
+def quantized_op_types(proto, op_types: tuple[str, ...] | None = INT8_OP_TYPES) -> list[str] | None:
+    """The op types to quantize in ``proto``: ``op_types`` present in the graph; None (= every op
+    ONNX Runtime can quantize) when asked for, or when the graph has none of them (an int8 file
+    must quantize something)."""
+    if op_types is None:
+        return None
+    present = [t for t in op_types if any(node.op_type == t for node in proto.graph.node)]
+    return present or None
+
+
+def quantize_qdq(fp32_proto, images: np.ndarray, work_dir: Path, per_channel: bool, activations: str = "int8",
+                 op_types: tuple[str, ...] | None = INT8_OP_TYPES, quant_format: str = "QDQ",
+                 input_name: str | None = None):
+    """Static quantization (int8 weights; int8, or for comparison uint8, activations) with ONNX Runtime's
+    tools, of the ``op_types`` present (None: every op it can quantize), as QDQ or QOperator."""
     import onnx
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+
+    name = input_name or fp32_proto.graph.input[0].name
 
     class Reader(CalibrationDataReader):
         def __init__(self):
@@ -231,7 +274,7 @@ def quantize_qdq(fp32_proto, images: np.ndarray, work_dir: Path, per_channel: bo
 
         def get_next(self):
             x = next(self._it, None)
-            return None if x is None else {INPUT_NAME: x}
+            return None if x is None else {name: x}
 
     src, dst = Path(work_dir) / "fp32.onnx", Path(work_dir) / "int8.onnx"
     src.write_bytes(fp32_proto.SerializeToString())
@@ -242,9 +285,10 @@ def quantize_qdq(fp32_proto, images: np.ndarray, work_dir: Path, per_channel: bo
     root.setLevel(max(level, logging.ERROR))
     try:
         quantize_static(
-            str(src), str(dst), Reader(), quant_format=QuantFormat.QDQ,
+            str(src), str(dst), Reader(), quant_format=getattr(QuantFormat, quant_format),
             activation_type=QuantType.QUInt8 if activations == "uint8" else QuantType.QInt8,
             weight_type=QuantType.QInt8, per_channel=per_channel,
+            op_types_to_quantize=quantized_op_types(fp32_proto, op_types),
         )
     finally:
         root.setLevel(level)
@@ -252,14 +296,19 @@ def quantize_qdq(fp32_proto, images: np.ndarray, work_dir: Path, per_channel: bo
 
 
 def export_int8(model, out_dir: Path, *, filename: str, options) -> Artifact:
-    """int8 QDQ ONNX: float32 I/O, int8 weights and activations inside, calibrated on training images."""
+    """int8 QDQ ONNX: float32 I/O; the matrix products (``INT8_OP_TYPES``) run on int8 weights and
+    activations, calibrated on training images; the other ops stay float32 (the metadata says which)."""
     import tempfile
 
     started = time.perf_counter()
-    extra = {"opset": options.opset, "calibration": calibration_record(options), "per_channel": options.onnx_per_channel}
+    fp32 = float32_model(model, options)
+    ops = quantized_op_types(fp32)
+    extra = {"opset": options.opset, "calibration": calibration_record(options), "per_channel": options.onnx_per_channel,
+             "quantization": {"format": "QDQ", "activations": "int8", "weights": "int8",
+                              "op_types": ops if ops is not None else "all"}}
     meta = embedded_metadata("onnx", "int8", options, **extra)
     # quantize_static works on files; its scratch files live in a private folder, never in out_dir.
     with tempfile.TemporaryDirectory(prefix="edgecnn-onnx-") as work:
-        proto = quantize_qdq(float32_model(model, options), calibration_images(options), Path(work), options.onnx_per_channel)
+        proto = quantize_qdq(fp32, calibration_images(options), Path(work), options.onnx_per_channel)
     data = attach_metadata(proto, meta)
-    return write_artifact(data, Path(out_dir) / filename, "onnx", "int8", started, **extra)
+    return write_artifact(data, Path(out_dir) / filename, "onnx", "int8", started, spec=options.spec, **extra)

@@ -15,32 +15,38 @@ import time
 from pathlib import Path
 
 from edgecnn.artifact import Artifact
+from edgecnn.export.column_pairs import pair_columns
 from edgecnn.export.common import (
     calibration_images, calibration_record, description, embedded_metadata, forward_function,
     metadata_json, write_artifact,
 )
-from edgecnn.model import INPUT_NAME, OUTPUT_NAME
 from edgecnn.runtime.base import METADATA_KEY
 
 BUFFER_ALIGNMENT = 16  # what the TFLite converter uses; TFLite Micro and SIMD kernels expect it
 TFLITE_IDENTIFIER = b"TFL3"
 
 
-def _converter(model):
+def _converter(model, spec=None):
     import tensorflow as tf
     from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
     # Freeze the weights into constants first: converting the concrete function as it is
     # keeps resource variables (VAR_HANDLE / READ_VARIABLE ops, uninitialised -> NaN) and
     # blocks the Conv+bias fusion. The same call from_keras_model makes internally.
-    frozen = convert_variables_to_constants_v2(forward_function(model).get_concrete_function())
+    frozen = convert_variables_to_constants_v2(forward_function(model, spec).get_concrete_function())
     return tf.lite.TFLiteConverter.from_concrete_functions([frozen], model)
 
 
-def _convert(model, precision: str, options) -> bytes:
+def _convert(model, precision: str, options, pair: bool = True) -> bytes:
+    """The converter's flatbuffer for ``precision``, 1-channel convolutions on column pairs if ``pair``."""
+    data = _convert_only(model, precision, options)
+    return pair_columns(data) if pair else data
+
+
+def _convert_only(model, precision: str, options) -> bytes:
     import tensorflow as tf
 
-    converter = _converter(model)
+    converter = _converter(model, getattr(options, "spec", None))
     if precision == "int8":
         images = calibration_images(options)
 
@@ -96,11 +102,11 @@ def finalize_flatbuffer(model_bytes: bytes, meta: dict) -> bytes:
     subgraph = model.subgraphs[0]
     if len(subgraph.inputs) != 1 or len(subgraph.outputs) != 1:
         raise ValueError("expected one input and one output tensor")
-    subgraph.tensors[subgraph.inputs[0]].name = INPUT_NAME.encode()
-    subgraph.tensors[subgraph.outputs[0]].name = OUTPUT_NAME.encode()
+    subgraph.tensors[subgraph.inputs[0]].name = meta["input"].encode()
+    subgraph.tensors[subgraph.outputs[0]].name = meta["output"].encode()
     for signature in model.signatureDefs or []:  # signature output "output_0" -> "probabilities"
         for tensor_map in signature.outputs or []:
-            tensor_map.name = OUTPUT_NAME.encode()
+            tensor_map.name = meta["output"].encode()
     model.description = description(meta).encode()
 
     buffer_cls = _aligned_buffer_class()
@@ -122,12 +128,25 @@ def finalize_flatbuffer(model_bytes: bytes, meta: dict) -> bytes:
     return bytes(builder.Output())
 
 
-def _export(model, out_dir: Path, filename: str, precision: str, options) -> Artifact:
+def _export(model, out_dir: Path, filename: str, precision: str, options, pair: bool = True) -> Artifact:
     started = time.perf_counter()
     extra = {"calibration": calibration_record(options)} if precision == "int8" else {}
     meta = embedded_metadata("tflite", precision, options, **extra)
-    data = finalize_flatbuffer(_convert(model, precision, options), meta)
-    return write_artifact(data, Path(out_dir) / filename, "tflite", precision, started, **extra)
+    data = finalize_flatbuffer(_convert_checked(model, precision, options, pair), meta)
+    return write_artifact(data, Path(out_dir) / filename, "tflite", precision, started, spec=options.spec, **extra)
+
+
+def _convert_checked(model, precision: str, options, pair: bool = True) -> bytes:
+    """``_convert``; an op TFLite's builtins lack is an UnsupportedOpError naming the layer."""
+    try:
+        return _convert(model, precision, options, pair=pair)
+    except Exception as exc:  # the converter's ConverterError and friends
+        from edgecnn.export.unsupported import tflite_refusal
+
+        refusal = tflite_refusal(model, exc, precision)
+        if refusal is None:
+            raise
+        raise refusal from exc
 
 
 def export_float32(model, out_dir: Path, *, filename: str, options) -> Artifact:
@@ -135,9 +154,12 @@ def export_float32(model, out_dir: Path, *, filename: str, options) -> Artifact:
     return _export(model, out_dir, filename, "float32", options)
 
 
-def export_int8(model, out_dir: Path, *, filename: str, options) -> Artifact:
-    """Full-integer int8: int8 weights, activations, input and output; calibrated on training images."""
-    return _export(model, out_dir, filename, "int8", options)
+def export_int8(model, out_dir: Path, *, filename: str, options, pair: bool = True) -> Artifact:
+    """Full-integer int8: int8 weights, activations, input and output; calibrated on training images.
+
+    ``pair=False`` keeps 1-channel convolutions as converted (``pair_columns`` is for XNNPACK's
+    kernels; the microcontroller C array keeps the converter's graph)."""
+    return _export(model, out_dir, filename, "int8", options, pair)
 
 
 def export_dynamic(model, out_dir: Path, *, filename: str, options) -> Artifact:

@@ -21,8 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from edgecnn.artifact import precision_of
-from edgecnn.data import IMAGE_SHAPE, NUM_CLASSES
+from edgecnn.artifact import file_precision
 from edgecnn.errors import InputError, ModelError, PlatformError
 from edgecnn.platforms.registry import NATIVE, Platform, checker, resolve
 from edgecnn.platforms.root import CLASSIFY, WORK, RootConfig, ensure_root
@@ -40,13 +39,15 @@ def compare_with_keras(
     tolerances: Mapping[str, Tolerance] | None = None,
 ) -> dict[str, Any]:
     """Parity of ``probs`` with the Keras model's, judged with ``edgecnn verify``'s tolerances."""
-    probs, keras_probs, labels = np.asarray(probs), np.asarray(keras_probs), np.asarray(labels)
-    if probs.shape != keras_probs.shape or len(labels) != len(probs):
-        raise InputError(f"probabilities {probs.shape} vs Keras {keras_probs.shape} and {len(labels)} labels")
+    probs, keras_probs = np.asarray(probs), np.asarray(keras_probs)
+    labels = None if labels is None else np.asarray(labels)  # None: unlabelled data, accuracy unknown
+    if probs.shape != keras_probs.shape or (labels is not None and len(labels) != len(probs)):
+        raise InputError(f"probabilities {probs.shape} vs Keras {keras_probs.shape} and "
+                         f"{'no' if labels is None else len(labels)} labels")
     table = tolerances or DEFAULT_TOLERANCES
     if precision not in table:
         raise InputError(f"no tolerance for precision {precision!r} (have: {', '.join(table)})")
-    keras_accuracy = float(np.mean(keras_probs.argmax(1) == labels))
+    keras_accuracy = None if labels is None else float(np.mean(keras_probs.argmax(1) == labels))
     parity = compare(probs, keras_probs, labels, precision, table[precision], keras_accuracy)
     return {
         **parity.to_json(),
@@ -67,8 +68,8 @@ def _check_inputs(model_paths: Iterable[str | Path], images: np.ndarray) -> tupl
         if not path.is_file():
             raise ModelError(f"{path}: file not found")
     images = np.asarray(images)
-    if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != IMAGE_SHAPE:
-        raise InputError(f"images must be uint8 (N, 28, 28), got {images.dtype} {images.shape}")
+    if images.dtype != np.uint8 or images.ndim not in (3, 4):
+        raise InputError(f"images must be uint8 (N, H, W) or (N, H, W, C), got {images.dtype} {images.shape}")
     return paths, images
 
 
@@ -97,8 +98,8 @@ def _classify_all(
         if proc.returncode != 0:
             raise PlatformError(f"{where}: classify.py failed on {path.name} ({_failure(proc)})")
         probs = np.load(host_dir / f"{name}.probs.npy", allow_pickle=False)
-        if probs.shape != (len(images), NUM_CLASSES):
-            raise PlatformError(f"{where}: classify.py gave {probs.shape} for {path.name}, expected {(len(images), 10)}")
+        if probs.ndim != 2 or len(probs) != len(images):
+            raise PlatformError(f"{where}: classify.py gave {probs.shape} for {path.name}, expected ({len(images)}, K)")
         results[path] = probs.astype(np.float32, copy=False)
     return results
 
@@ -147,13 +148,18 @@ def verify_platforms(
     config: RootConfig | None = None,
     runner: Callable[..., dict[Path, np.ndarray]] = run_on_platform,
     tolerances: Mapping[str, Tolerance] | None = None,
+    precisions: Mapping[Path, str] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """The ``platforms`` section of verify.json: per platform, per artifact, parity with Keras.
+
+    ``precisions`` (e.g. from the verify rows) saves loading the files again to read theirs.
 
     This machine (``x86_64-native``) always comes first, so every emulated artifact is also
     compared with the native result of the same file (``vs_native``).
     """
     paths = [Path(p) for p in model_paths]
+    # Precision from the file (its metadata, then the manifest), never from its name.
+    precisions = {path: (dict(precisions or {}).get(path) or file_precision(path)) for path in paths}
     wanted = [NATIVE, *[p for p in platforms if p != NATIVE]]
     section: dict[str, dict[str, Any]] = {}
     native: dict[Path, np.ndarray] = {}
@@ -164,7 +170,7 @@ def verify_platforms(
             native = probs
         artifacts: dict[str, Any] = {}
         for path in paths:
-            precision = precision_of(path)
+            precision = precisions[path]
             entry = {"format": path.suffix.lstrip("."), "precision": precision,
                      **compare_with_keras(probs[path], keras_probs, labels, precision, tolerances)}
             if plat.emulated and path in native:
@@ -176,7 +182,7 @@ def verify_platforms(
         section[plat.key] = {
             **plat.to_json(),
             "runner": "Pi bundle classify.py",
-            "samples": int(len(labels)),
+            "samples": int(len(images_uint8)),
             "passed": all(a["passed"] for a in artifacts.values()),
             "artifacts": artifacts,
             **({"note": NOTE} if plat.emulated else {}),
@@ -189,12 +195,14 @@ def check_pi(
     tolerances: Mapping[str, Tolerance] | None = None, echo: Callable[[str], None] = log.info,
 ) -> dict[str, dict[str, Any]]:
     """The checker of kind ``pi``: the Pi bundle's classify.py natively and on emulated Pi CPUs."""
-    paths = [row.path for row in report.rows if row.error is None]
+    rows = [row for row in report.rows if row.error is None]
+    paths = [row.path for row in rows]
     n = min(samples, len(mnist.x_test))
     echo(f"Checking {len(paths)} artifact(s) on {', '.join(p.key for p in platforms)} with the Pi "
          f"bundle's classify.py ({n:,} test images; emulated: outputs only, never timings)")
-    return verify_platforms(platforms, paths, mnist.x_test[:n], mnist.y_test[:n],
-                            report.keras_probabilities[:n], tolerances=tolerances)
+    return verify_platforms(platforms, paths, mnist.x_test[:n], None if mnist.y_test is None else mnist.y_test[:n],
+                            report.keras_probabilities[:n], tolerances=tolerances,
+                            precisions={row.path: row.precision for row in rows})
 
 
 def check_verified(

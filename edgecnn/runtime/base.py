@@ -12,9 +12,10 @@ from typing import Any
 
 import numpy as np
 
-from edgecnn.artifact import TensorSpec, precision_of
-from edgecnn.data import IMAGE_SHAPE, LABELS, NUM_CLASSES, PREPROCESSING, preprocess
+from edgecnn.artifact import TensorSpec, manifest_precision
+from edgecnn.data import preprocess
 from edgecnn.errors import InputError, ModelError
+from edgecnn.spec import REFERENCE, ModelSpec
 
 log = logging.getLogger(__name__)
 
@@ -34,13 +35,15 @@ class RuntimeOptions:
     ort_spinning: bool = False  # ONNX Runtime intra-op spin-waiting burns a core for little gain here
 
 
-def to_model_input(images: Any) -> np.ndarray:
-    """Check images and apply the one preprocessing: -> float32 (N, 28, 28, 1) in [0, 1].
+def to_model_input(images: Any, shape: tuple[int, int, int] | None = None) -> np.ndarray:
+    """Check images and scale them to [0, 1]: -> float32 (N, H, W, C) = pixels / 255.
 
-    Accepts uint8 pixels (0-255) or floats already in [0, 1], shaped (28, 28),
-    (N, 28, 28) or (N, 28, 28, 1). Anything else raises a ValueError (InputError)
-    that says what was expected.
+    ``shape`` is the model's (H, W, C) (default: the reference CNN's). Accepts uint8 pixels
+    (0-255) or floats already in [0, 1], shaped (H, W[, C]) or (N, H, W[, C]) (the C axis may
+    be left out when C == 1). Anything else raises a ValueError (InputError) that says what was
+    expected. The model's own affine map (``Preprocessing``) is applied by the Predictor.
     """
+    h, w, c = shape or REFERENCE.input_shape
     arr = np.asarray(images)
     if arr.dtype == np.uint8:
         pass
@@ -54,17 +57,25 @@ def to_model_input(images: Any) -> np.ndarray:
             )
     else:
         raise InputError(f"input dtype {arr.dtype} not supported; expected uint8 pixels or float in [0, 1]")
-    if arr.shape == IMAGE_SHAPE:
-        arr = arr[np.newaxis]
-    if arr.ndim == 4 and arr.shape[-1] == 1:
-        arr = arr[..., 0]
-    if arr.ndim != 3 or arr.shape[1:] != IMAGE_SHAPE:
-        raise InputError(
-            f"input shape {np.asarray(images).shape} not supported; expected (28, 28), (N, 28, 28) or (N, 28, 28, 1)"
-        )
+    if c == 1:
+        if arr.shape == (h, w):
+            arr = arr[np.newaxis]
+        if arr.ndim == 4 and arr.shape[-1] == 1:
+            arr = arr[..., 0]
+        ok = arr.ndim == 3 and arr.shape[1:] == (h, w)
+        if ok:
+            arr = arr[..., np.newaxis]
+        expected = f"({h}, {w}), (N, {h}, {w}) or (N, {h}, {w}, 1)"
+    else:
+        if arr.shape == (h, w, c):
+            arr = arr[np.newaxis]
+        ok = arr.ndim == 4 and arr.shape[1:] == (h, w, c)
+        expected = f"({h}, {w}, {c}) or (N, {h}, {w}, {c})"
+    if not ok:
+        raise InputError(f"input shape {np.asarray(images).shape} not supported; expected {expected}")
     if arr.dtype == np.uint8:
         return preprocess(arr)
-    return arr.astype(np.float32, copy=False)[..., np.newaxis]
+    return arr.astype(np.float32, copy=False)
 
 
 def quantize(x: np.ndarray, spec: TensorSpec) -> np.ndarray:
@@ -100,6 +111,23 @@ class Predictor(ABC):
     def metadata(self, value: dict[str, Any]) -> None:
         self._metadata = value
         self.__dict__.pop("_pixel_table", None)  # the preprocessing may have changed
+        self.__dict__.pop("spec", None)
+
+    @functools.cached_property
+    def spec(self) -> ModelSpec:
+        """The model record (name, input shape, labels, preprocessing, head) from the embedded
+        metadata; the tensors' shapes win; files without it are the reference CNN's."""
+        shape = tuple(int(d) for d in self.input_spec.shape[1:])
+        return ModelSpec.from_metadata(self.metadata, input_shape=shape, num_classes=int(self.output_spec.shape[-1]))
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        """(H, W, C) of the model's input."""
+        return tuple(int(d) for d in self.input_spec.shape[1:])  # type: ignore[return-value]
+
+    @property
+    def num_classes(self) -> int:
+        return int(self.output_spec.shape[-1])
 
     # -- what subclasses provide -------------------------------------------------------
     @abstractmethod
@@ -109,33 +137,37 @@ class Predictor(ABC):
     # -- derived ----------------------------------------------------------------------
     @property
     def labels(self) -> tuple[str, ...]:
-        labels = self.metadata.get("labels")
-        return tuple(str(x) for x in labels) if isinstance(labels, list) and len(labels) == NUM_CLASSES else LABELS
+        return self.spec.labels
 
     @property
     def precision(self) -> str:
-        return str(self.metadata.get("precision") or ("int8" if self.input_spec.quantized else precision_of(self.path)))
+        # The file's own metadata, then the manifest beside it (by sha256), then its input type: never its name.
+        return str(self.metadata.get("precision") or manifest_precision(self.path)
+                   or ("int8" if self.input_spec.quantized else "float32"))
 
     @property
     def preprocessing(self) -> dict[str, Any]:
         """The preprocessing the file says it expects (embedded metadata), else edgecnn's own."""
         pre = self.metadata.get("preprocessing")
-        return pre if isinstance(pre, dict) else dict(PREPROCESSING)
+        return pre if isinstance(pre, dict) else self.spec.preprocessing.to_json(self.spec.input_shape)
 
     def prepare(self, images: Any) -> np.ndarray:
         """Validate, preprocess and (for int8 inputs) quantize: the array ``run`` takes."""
         arr = np.asarray(images)
-        if arr.dtype == np.uint8 and (arr.shape[-2:] == IMAGE_SHAPE and arr.ndim in (2, 3)
-                                      or arr.ndim == 4 and arr.shape[1:] == (*IMAGE_SHAPE, 1)):
+        h, w, c = self.input_shape
+        if arr.dtype == np.uint8 and (
+            c == 1 and (arr.shape[-2:] == (h, w) and arr.ndim in (2, 3) or arr.ndim == 4 and arr.shape[1:] == (h, w, 1))
+            or c > 1 and arr.shape[-3:] == (h, w, c) and arr.ndim in (3, 4)
+        ):
             # Pixels: preprocessing and quantization are per-pixel maps of 256 values, so one
             # table lookup gives exactly what the arithmetic below gives, in a fraction of the time.
-            return self._pixel_table[arr.reshape(-1, *IMAGE_SHAPE, 1)]
-        return self._from_unit(to_model_input(arr))
+            return self._pixel_table[arr.reshape(-1, h, w, c)]
+        return self._from_unit(to_model_input(arr, self.input_shape))
 
     def _from_unit(self, x: np.ndarray) -> np.ndarray:
         """float32 pixels / 255 -> the model's input: the file's own affine map, then int8 quantization."""
         scale, offset = self._scale_offset()
-        if not (np.isclose(scale, PREPROCESSING["scale"], rtol=1e-6, atol=0) and abs(offset) < 1e-9):
+        if not (np.isclose(scale, 1.0 / 255.0, rtol=1e-6, atol=0) and abs(offset) < 1e-9):
             # to_model_input gives pixels / 255; a file that asks for another affine map gets it.
             x = (x * np.float32(255.0 * scale) + np.float32(offset)).astype(np.float32)
         return quantize(x, self.input_spec) if self.input_spec.quantized else x
@@ -152,7 +184,8 @@ class Predictor(ABC):
 
         Built once; assigning ``metadata`` drops it, so it follows the file's preprocessing.
         """
-        return self._from_unit(preprocess(np.arange(256, dtype=np.uint8)))
+        x = preprocess(np.arange(256, dtype=np.uint8), self.spec.preprocessing)  # exactly what Keras is fed
+        return quantize(x, self.input_spec) if self.input_spec.quantized else x
 
     def finish(self, raw: np.ndarray) -> np.ndarray:
         """Raw output -> float32 probabilities (dequantized for int8 outputs); NaN/inf is a ModelError."""
@@ -167,32 +200,28 @@ class Predictor(ABC):
         return probs
 
     def _scale_offset(self) -> tuple[float, float]:
-        pre = self.preprocessing
-        try:
-            return float(pre.get("scale", PREPROCESSING["scale"])), float(pre.get("offset", PREPROCESSING["offset"]))
-        except (TypeError, ValueError):
-            log.warning("%s: ignoring unreadable preprocessing metadata", self.path)
-            return PREPROCESSING["scale"], PREPROCESSING["offset"]
+        pre = self.spec.preprocessing
+        return pre.scale, pre.offset
 
     def predict(self, images: Any) -> np.ndarray:
-        """Probabilities (N x 10) for images (see ``to_model_input`` for what is accepted)."""
+        """Probabilities (N x K) for images (see ``to_model_input`` for what is accepted)."""
         x = self.prepare(images)
         if len(x) == 0:  # an empty batch: nothing to run (LiteRT cannot resize to 0)
-            return np.zeros((0, NUM_CLASSES), np.float32)
+            return np.zeros((0, self.num_classes), np.float32)
         return self.finish(self.run(x))
 
     def classify(self, images: Any) -> tuple[np.ndarray, np.ndarray]:
-        """(digits, confidences): the top class of each image and its probability."""
+        """(class indices, confidences): the top class of each image and its probability."""
         probs = self.predict(images)
         return probs.argmax(axis=1), probs.max(axis=1)
 
     def _check_io(self) -> None:
-        """Refuse models that are not shaped like the reference CNN."""
+        """Refuse models that are not image classifiers: one NHWC image in, K scores out."""
         ishape, oshape = tuple(self.input_spec.shape), tuple(self.output_spec.shape)
-        if len(ishape) != 4 or ishape[1:] != (*IMAGE_SHAPE, 1):
-            raise ModelError(f"{self.path}: input is {list(ishape)}, expected [N, 28, 28, 1]")
-        if len(oshape) != 2 or oshape[1] != NUM_CLASSES:
-            raise ModelError(f"{self.path}: output is {list(oshape)}, expected [N, 10]")
+        if len(ishape) != 4 or min(ishape[1:]) < 1 or ishape[3] not in (1, 3):
+            raise ModelError(f"{self.path}: input is {list(ishape)}, expected an image [N, H, W, C] with C 1 or 3")
+        if len(oshape) != 2 or oshape[1] < 1:
+            raise ModelError(f"{self.path}: output is {list(oshape)}, expected class scores [N, K]")
 
     @staticmethod
     def _parse_metadata(text: str | bytes | None) -> dict[str, Any]:

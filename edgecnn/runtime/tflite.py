@@ -87,7 +87,7 @@ class TFLitePredictor(Predictor):
     def _resize(self, batch: int) -> None:
         if batch != self._batch:
             self._batch = -1  # unknown until allocation succeeds: a failed resize must not leave a stale size
-            self.interpreter.resize_tensor_input(self._input_index, [batch, 28, 28, 1], strict=True)
+            self.interpreter.resize_tensor_input(self._input_index, [batch, *self.input_shape], strict=True)
             self.interpreter.allocate_tensors()
             self._batch = batch
 
