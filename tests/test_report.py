@@ -64,8 +64,10 @@ def test_report_shows_the_results_and_inlines_every_picture(results_dir):
 
 def test_console_table_lines_up_the_same_rows(results_dir):
     rows = report.summary_rows(results_dir)
+    assert len(rows) == 5
     lines = report.console_table(rows).splitlines()
-    assert len(lines) == 2 + len(rows) == 2 + 5
     assert set(lines[1]) <= {"-", " "}  # the rule under the titles
-    widths = {len(line.rstrip()) for line in lines[:2]}
-    assert len(widths) == 1  # titles and rule are one width
+    assert len(lines[0].rstrip()) == len(lines[1].rstrip())  # titles and rule are one width
+    for row, line in zip(rows, lines[2:2 + len(rows)]):  # one line per row, in order
+        assert line.split()[:2] == [row["format"], row["precision"]], line
+    assert all(len(line) <= 100 for line in lines)  # fits a terminal
