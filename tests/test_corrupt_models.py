@@ -168,7 +168,14 @@ def test_nan_weights_are_a_model_error_at_predict(exported_dir, tmp_path):
     source = (exported_dir / "mnist_cnn_float32.tflite").read_bytes()
 
     def nan_weights(m):
-        buf = m.buffers[m.subgraphs[0].tensors[m.subgraphs[0].operators[0].inputs[1]].buffer]
+        # The first convolution's float filter (operator 0 may be a RESHAPE: the column pairs).
+        from ai_edge_litert import schema_py_generated as schema
+
+        sg = m.subgraphs[0]
+        conv = next(op for op in sg.operators
+                    if m.operatorCodes[op.opcodeIndex].builtinCode == schema.BuiltinOperator.CONV_2D)
+        buf = m.buffers[sg.tensors[conv.inputs[1]].buffer]
+        assert buf.data is not None and len(buf.data) > 0
         buf.data = np.full(len(buf.data), 0xFF, np.uint8)
 
     path = tmp_path / "nan.tflite"
