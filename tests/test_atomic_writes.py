@@ -166,6 +166,7 @@ def test_train_into_a_full_disk_is_one_error_line(tmpfs, tmp_path, mnist):
     assert list(disk.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_read_only_folder_is_one_error_line_even_for_root(tmpfs, tmp_path, mnist):
     disk = tmpfs("ro", "ro")
     npz = tmp_path / "tiny.npz"

@@ -78,6 +78,7 @@ def test_saved_model_reloads_with_same_predictions(trained_model_path, mnist):
     assert (probs.argmax(1) == mnist.y_test[:500]).mean() >= 0.95
 
 
+@pytest.mark.slow
 def test_h5_is_written_on_request(mnist, tmp_path):
     train(TrainConfig(epochs=1, train_samples=1280, verbose=0), mnist, tmp_path, h5=True)
     assert (tmp_path / "mnist_cnn.h5").stat().st_size > 100_000
