@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -26,8 +27,19 @@ def trained_dir(tmp_path_factory, mnist) -> Path:
     from edgecnn.model import TrainConfig, train
 
     out = tmp_path_factory.mktemp("trained")
+    started = time.perf_counter()
     train(TrainConfig(epochs=SESSION_EPOCHS, seed=0, verbose=0), mnist, out)
+    _TRAINED_SECONDS.append(time.perf_counter() - started)
     return out
+
+
+_TRAINED_SECONDS: list[float] = []
+
+
+@pytest.fixture(scope="session")
+def trained_call_seconds(trained_dir) -> float:
+    """Wall seconds of the train() call that made ``trained_dir``: a bound for its recorded timings."""
+    return _TRAINED_SECONDS[0]
 
 
 @pytest.fixture(scope="session")
