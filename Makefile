@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.edgecnn-installed
 
-.PHONY: setup run test test-fast platform-deps browser-deps test-tools clean
+.PHONY: setup run test test-fast platform-deps browser-deps mcu-deps js-tools test-tools clean
 
 # pip prints one line per step (the step's own line, then pip stays --quiet: no setuptools blocks).
 # The full set ([full]: TensorFlow, Keras, tf2onnx, onnx, matplotlib) plus the test tools; the
@@ -48,7 +48,7 @@ platform-deps:
 # browsers from elsewhere), onnxruntime-web through `npm pack` into ~/.cache/edgecnn/npm (the
 # version is pinned in edgecnn/web/npm.py only). As root with apt-get, missing chromium/npm are
 # installed (a failed install stops here); elsewhere the browser tests skip, saying what is missing.
-browser-deps: setup
+browser-deps: setup js-tools
 	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	  if ! command -v chromium >/dev/null || ! command -v npm >/dev/null; then \
 	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium npm || exit 1; \
@@ -65,12 +65,30 @@ test-tools:
 	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q g++ || exit 1; \
 	fi
 
-test: setup platform-deps browser-deps test-tools
+# The microcontroller checks (pytest -m mcu) build Cortex-M firmware with arm-none-eabi-gcc and
+# boot it in qemu-system-arm. As root with apt-get, install the packages that are missing (a failed
+# install stops here); elsewhere nothing happens and those tests fail or skip, naming the missing tool.
+MCU_PACKAGES := gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib qemu-system-arm
+mcu-deps:
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  if ! dpkg -s $(MCU_PACKAGES) >/dev/null 2>&1; then \
+	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(MCU_PACKAGES) || exit 1; \
+	  fi; \
+	fi
+
+# node runs the web page's image preparation (edgecnn/web/static/edgecnn.js) against images.py in
+# the fast tests (tests/test_web.py). As root with apt-get, installed if missing.
+js-tools:
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && ! command -v node >/dev/null; then \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q nodejs || exit 1; \
+	fi
+
+test: setup platform-deps browser-deps mcu-deps js-tools test-tools
 	$(BIN)/python -m pytest
 
 # Quick feedback while editing (under a minute on a quiet 2-core machine): every module, no test
 # over ~5 s (those are marked slow) and no emulated Pi. `make test` (CI) runs everything.
-test-fast: setup test-tools
+test-fast: setup test-tools js-tools
 	$(BIN)/python -m pytest -m "not slow and not aarch64"
 
 clean:

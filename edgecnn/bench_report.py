@@ -7,6 +7,7 @@ import io
 from pathlib import Path
 from typing import Any
 from edgecnn import fileio
+from edgecnn.formatting import format_kib
 from edgecnn.bench import BENCH_CSV, BENCH_JSON, BENCH_MD, BENCH_PNG, BenchResult
 
 CSV_FIELDS = (
@@ -20,10 +21,6 @@ HEADER = ("file", "format", "precision", "size", "accuracy", "runtime", "thr", "
           "p50 µs", "p99 µs", "e2e p50 µs", "images/s", "p50 ÷ base", "GMAC/s", "% ceiling")
 
 
-def _size(n: int) -> str:
-    return f"{n / 1024:.0f} KiB" if n < 2**20 else f"{n / 2**20:.1f} MiB"
-
-
 def _num(x: float | None, fmt: str = "{:,.1f}") -> str:
     return "—" if x is None else fmt.format(x)
 
@@ -32,7 +29,7 @@ def table_rows(result: BenchResult) -> list[tuple[str, ...]]:
     out = []
     for r in result.rows:
         out.append((
-            r["file"], r["format"], r["precision"], _size(r["bytes"]),
+            r["file"], r["format"], r["precision"], format_kib(r["bytes"]),
             _num(r["accuracy"], "{:.2%}"), r["runtime"] + (" (partial)" if r["partial_delegation"] else ""),
             str(r["threads"]), str(r["batch"]), _num(r["p50_us"]), _num(r["p99_us"]),
             _num(r["e2e_p50_us"]) if r.get("e2e_measured") else "=",
@@ -138,25 +135,29 @@ def recommendation_lines(result: BenchResult) -> list[str]:
     return ["Which file to ship:", *lines] if lines else []
 
 
+def _end_to_end(best: dict[str, Any], e2e: dict[str, Any], figure: str) -> list[str]:
+    """The line saying another file wins from uint8 pixels (none when the same file wins both ways)."""
+    if (e2e["file"], e2e["runtime"]) == (best["file"], best["runtime"]):
+        return []
+    return [f"    but from uint8 pixels (end to end): {e2e['file']} on {e2e['runtime']} "
+            f"({figure}, preprocessing and (de)quantization counted)"]
+
+
 def recommendation_text(rec: dict[str, Any]) -> list[str]:
     """bench.json's ``recommendation`` as lines: smallest, fastest at batch 1 and in bulk, most accurate."""
     if not rec:
         return []
     lines: list[str] = []
     s = rec["smallest"]
-    lines.append(f"  smallest:           {s['file']} ({_size(s['bytes'])})")
+    lines.append(f"  smallest:           {s['file']} ({format_kib(s['bytes'])})")
     f, e = rec["fastest_single"], rec["fastest_single_e2e"]
     lines.append(f"  fastest at batch {f['batch']}:  {f['file']} on {f['runtime']} "
                  f"(p50 {f['p50_us']:,.1f} µs, input already in the model's dtype)")
-    if (e["file"], e["runtime"]) != (f["file"], f["runtime"]):
-        lines.append(f"    but from uint8 pixels (end to end): {e['file']} on {e['runtime']} "
-                     f"(p50 {e['p50_us']:,.1f} µs, preprocessing and (de)quantization counted)")
+    lines += _end_to_end(f, e, f"p50 {e['p50_us']:,.1f} µs")
     b, e = rec["fastest_bulk"], rec["fastest_bulk_e2e"]
     lines.append(f"  fastest in bulk:    {b['file']} on {b['runtime']} "
                  f"({b['throughput']:,.0f} images/s at batch {b['batch']})")
-    if (e["file"], e["runtime"]) != (b["file"], b["runtime"]):
-        lines.append(f"    but from uint8 pixels (end to end): {e['file']} on {e['runtime']} "
-                     f"({e['throughput']:,.0f} images/s, preprocessing and (de)quantization counted)")
+    lines += _end_to_end(b, e, f"{e['throughput']:,.0f} images/s")
     a = rec["most_accurate"]
     lines.append(f"  most accurate:      {a['file']} ({a['accuracy']:.2%})" if a
                  else "  most accurate:      unknown (no verify.json: run `edgecnn verify`)")
@@ -208,7 +209,7 @@ def summary_table(result: BenchResult) -> str:
             bulk = next((b for b in rows if b["batch"] == big and b["path"] == r["path"] and b["runtime"] == r["runtime"]), r)
             lines.append(
                 f"| {r['file']} | {r['runtime']}{' (partial)' if r['partial_delegation'] else ''} | {r['precision']} "
-                f"| {_size(r['bytes'])} | {_num(r['accuracy'], '{:.2%}')} | {threads} | {_num(r['p50_us'])} "
+                f"| {format_kib(r['bytes'])} | {_num(r['accuracy'], '{:.2%}')} | {threads} | {_num(r['p50_us'])} "
                 f"| {_num(r['e2e_p50_us'])} | {_num(bulk['throughput'], '{:,.0f}')} | {_num(bulk.get('gmacs'), '{:,.1f}')} "
                 f"| {_share(bulk)} | {_num(r['ratio'], '{:.3f}')} "
                 f"| {_num(r['cold_start_ms'], '{:,.0f}')} | {_num(r['peak_rss_mb'], '{:,.0f}')} |"

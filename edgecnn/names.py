@@ -19,3 +19,4 @@ CONFUSION_PNG = "confusion.png"  # report: confusion matrix of the int8 TFLite m
 REPORT_MD = "report.md"
 REPORT_HTML = "report.html"
 BUNDLE_DIR = "bundle"  # bundle: <output-dir>/bundle/<target>/
+MODELS_JSON = "models.json"  # bundle --target web: the models the page offers

@@ -99,19 +99,28 @@ class RunResult:
     report_paths: tuple[Path, Path]
 
 
-def bench_args(quick: bool, cores: int | None = None) -> list[str]:
+def bench_args(quick: bool, cores: int | None = None, test_images: int | None = None) -> list[str]:
     """`edgecnn bench` options for the run: the defaults, or a short benchmark for --quick; one and
-    two threads on a machine with two cores or more."""
+    two threads on a machine with two cores or more.
+
+    ``test_images``: a small data set caps the batch sizes at its test-set size.
+    """
     import os
 
     threads = ["--threads", "1,2"] if (cores or os.cpu_count() or 1) >= 2 else []
+    args: list[str] = []
     if quick:
         # A first look: two batch sizes, a fraction of a second each, no cold starts.
-        return ["--batch-sizes", "1,256", "--seconds", "0.2", "--warmup", "0.1", "--no-cold-start", *threads]
-    return threads
+        args = ["--batch-sizes", "1,256", "--seconds", "0.2", "--warmup", "0.1", "--no-cold-start"]
+    if test_images is not None and test_images < 256:
+        sizes = (1, 256) if quick else (1, 32, 256)
+        capped = ",".join(str(b) for b in dict.fromkeys(min(b, max(1, test_images)) for b in sizes))
+        args = [a for a in args if a not in ("--batch-sizes", "1,256")] + ["--batch-sizes", capped]
+    return args + threads
 
 
-def run_bench_process(out: Path, quick: bool, echo: Callable[[str], None], data: Path | None = None) -> dict[str, Any]:
+def run_bench_process(out: Path, quick: bool, echo: Callable[[str], None], data: Path | None = None,
+                      test_images: int | None = None) -> dict[str, Any]:
     """Run `edgecnn bench` in a fresh process and return its bench.json.
 
     Why a process: training has already started TensorFlow's thread pools here, and they
@@ -122,7 +131,7 @@ def run_bench_process(out: Path, quick: bool, echo: Callable[[str], None], data:
 
     from edgecnn.errors import EdgeCnnError
 
-    cmd = [sys.executable, "-m", "edgecnn", "bench", "--output-dir", str(out), *bench_args(quick),
+    cmd = [sys.executable, "-m", "edgecnn", "bench", "--output-dir", str(out), *bench_args(quick, test_images=test_images),
            *(["--data", str(data)] if data is not None else [])]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     last = ""
@@ -201,7 +210,7 @@ def run_pipeline(config: RunConfig, echo: Callable[[str], None] = print) -> RunR
         passed = checked.passed and all(section["passed"] for section in (platforms or {}).values())
 
     with stages.stage("bench", "latency and throughput (interleaved, medians)"):
-        run_bench_process(out, config.quick, echo, config.data)
+        run_bench_process(out, config.quick, echo, config.data, len(mnist.x_test))
 
     with stages.stage("report", "report.md, report.html and pictures"):
         if record is not None:

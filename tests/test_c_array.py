@@ -112,3 +112,27 @@ def test_tflm_ops_and_arena(exported_dir):
     # Never more than a naive plan that gives every activation its own slot.
     assert plan.activations < sum(np.prod(s) for s in [(28, 28), (26, 26, 6), (26, 26, 6), (13, 13, 6),
                                                          (12, 12, 16), (12, 12, 16), (6, 6, 16), (576,)])
+
+
+def test_cli_format_c_writes_a_compiling_pair(gxx, trained_model_path, exported_dir, mnist, tmp_path):
+    from click.testing import CliRunner
+
+    from edgecnn.cli import cli
+    from edgecnn.manifest import read_manifest
+
+    shutil.copy(trained_model_path, tmp_path / "mnist_cnn.keras")
+    result = CliRunner().invoke(cli, ["export", "--format", "c", "--output-dir", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[1].split()[:2] == ["mnist_cnn_int8.cc", "int8"]  # the table's one row
+    (entry,) = read_manifest(tmp_path)["artifacts"]
+    assert (entry["format"], entry["precision"], entry["path"]) == ("c", "int8", "mnist_cnn_int8.cc")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "manifest.json", "mnist_cnn.keras", "mnist_cnn_int8.cc", "mnist_cnn_int8.h",
+    ]
+    data = _embedded((tmp_path / "mnist_cnn_int8.cc").read_text())
+    assert _compile_and_dump(gxx, tmp_path, len(data)) == data
+    # The array is the int8 TFLite model of the same Keras file: it predicts like the exported .tflite.
+    (tmp_path / "embedded.tflite").write_bytes(data)
+    ours = runtime.load(tmp_path / "embedded.tflite").predict(mnist.x_test[:500])
+    ref = runtime.load(exported_dir / "mnist_cnn_int8.tflite").predict(mnist.x_test[:500])
+    np.testing.assert_array_equal(ours.argmax(1), ref.argmax(1))

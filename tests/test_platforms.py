@@ -30,7 +30,7 @@ def test_registry_maps_boards_to_their_cores():
 
 
 def test_unknown_platform_is_an_error_naming_the_choices():
-    with pytest.raises(PlatformError, match=r"unknown platform 'pi3'; choose from pi4, pi5, pi"):
+    with pytest.raises(PlatformError, match=r"unknown platform 'pi3'; choose from pi4, pi5, browser, mcu, cortex-m4, cortex-m7, pi"):
         resolve(["pi3"])
 
 
@@ -133,12 +133,16 @@ def test_compare_counts_agreement_and_max_diff():
     labels = np.array([0, 1, 2, 3, 4, 5, 6, 7, 8, 9] * 100)
     keras = _probs(labels)
     moved = labels.copy()
-    moved[:3] = (moved[:3] + 1) % 10  # three images change their top class
+    moved[:4] = (moved[:4] + 1) % 10  # four images change their top class
     result = compare_with_keras(_probs(moved), keras, labels, "int8")
-    assert result["agreement"] == pytest.approx(0.997)
-    assert result["accuracy"] == pytest.approx(0.997) and result["keras_accuracy"] == 1.0
+    assert result["agreement"] == pytest.approx(0.996)
+    assert result["accuracy"] == pytest.approx(0.996) and result["keras_accuracy"] == 1.0
     assert result["max_abs_diff"] == pytest.approx(0.9, abs=1e-6)
-    assert result["status"] == "FAIL"  # 0.9 is beyond int8's max|Δ|
+    # int8 is judged on decisions, not on max|Δ|: agreement 99.6 % passes, a 0.40-point drop does not.
+    assert result["status"] == "FAIL" and result["reasons"] == ["accuracy drop 0.40 points > 0.3"]
+    three = labels.copy()
+    three[:3] = (three[:3] + 1) % 10  # exactly the 0.3-point tolerance: passes
+    assert compare_with_keras(_probs(three), keras, labels, "int8")["status"] == "PASS"
     near = compare_with_keras(keras + 1e-5, keras, labels, "float32")
     assert near["agreement"] == 1.0 and near["max_abs_diff"] == pytest.approx(1e-5, rel=1e-2)
     assert near["status"] == "PASS"

@@ -137,3 +137,55 @@ def test_one_unit_kib():
     assert format_kib(163_568) == "160 KiB"
     assert format_kib(163_568, 1) == "159.7 KiB"
     assert format_kib(1_845_000) == "1,802 KiB"
+
+
+def test_a_library_warning_that_matters_is_said_once_in_edgecnns_words(capsys, monkeypatch):
+    import warnings
+
+    monkeypatch.setattr(warnings, "showwarning", warnings.showwarning)  # restored after the test
+    quiet.quiet_python_warnings()
+    monkeypatch.setattr(quiet, "_warned", set())
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        for _ in range(3):
+            warnings.warn("Statistics for quantized inputs were expected, but not specified; continuing anyway.",
+                          UserWarning)
+    err = capsys.readouterr().err
+    assert err.splitlines() == [
+        "edgecnn: warning: int8 calibration was incomplete (some ranges were not measured); check the int8 "
+        "file with `edgecnn verify`; `-v` shows the converter's own message"
+    ]
+
+
+class _Tty:
+    def __init__(self, tty: bool):
+        self.text, self.tty = [], tty
+
+    def isatty(self):
+        return self.tty
+
+    def write(self, s):
+        self.text.append(s)
+
+    def flush(self):
+        pass
+
+
+def test_the_status_line_ticks_on_a_terminal_and_stays_out_of_a_log():
+    import time
+
+    from edgecnn.progress import CLEAR, Ticker
+
+    tty = _Tty(True)
+    with Ticker("bench", stream=tty, interval=0.05) as ticker:
+        ticker.echo("    [1/2] threads 1, batch 1")
+        time.sleep(0.3)
+    out = "".join(tty.text)
+    assert out.count("… bench: ") >= 3, out  # redrawn every interval
+    assert "(last: [1/2] threads 1, batch 1)" in out
+    assert out.endswith(CLEAR)  # the status line is gone when the stage ends
+    log = _Tty(False)
+    with Ticker("bench", stream=log, interval=0.05) as ticker:
+        ticker.echo("plain line")
+        time.sleep(0.2)
+    assert "".join(log.text) == "plain line\n"

@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 import numpy as np
 
 from edgecnn.errors import PlatformError
+from edgecnn.names import MODELS_JSON
 from edgecnn.platforms.registry import Platform
 from edgecnn.verify import DEFAULT_TOLERANCES, Tolerance
 
@@ -39,8 +40,8 @@ CHROMIUM_CANDIDATES = ("chromium", "chromium-browser")
 THREADS = 1  # one wasm thread: stable figures on a shared machine, and what any static host gives
 PREPARE_SAMPLES = 200  # synthetic photos whose JS preparation is compared with images.py's
 PAGE_TIMEOUT_MS = 300_000
-TIMING_NOTE = ("browser figures: performance.now() in headless Chromium, ONNX Runtime Web (WebAssembly, "
-               f"{THREADS} thread), one image per session.run including the input tensor; "
+TIMING_NOTE = ("browser figures: performance.now() in headless Chromium, WebAssembly, "
+               f"{THREADS} thread, one image per run including the input tensor; "
                "not comparable with native runtimes")
 # A "7" as three points on the pad (fractions of its width): drawn with mouse moves.
 SEVEN = ((0.28, 0.2), (0.72, 0.2), (0.42, 0.85))
@@ -130,9 +131,10 @@ def _draw(page, points=SEVEN, steps: int = 12) -> None:
 
 def run_in_browser(
     model_paths: list[Path], images: np.ndarray, *, prepare_images: list[np.ndarray] | None = None,
-    screenshot: Path | None = None, workdir: Path | None = None,
+    screenshot: Path | None = None, workdir: Path | None = None, litert_paths: list[Path] = (),
 ) -> dict[str, Any]:
-    """Bundle ``model_paths``, serve them, and run ``images`` (uint8, N x H x W[x C]) through the page.
+    """Bundle ``model_paths`` (ONNX, for ONNX Runtime Web) and ``litert_paths`` (batch-1 TFLite,
+    for LiteRT.js), serve them, and run ``images`` (uint8, N x H x W[x C]) through the page.
 
     Returns {"browser", "per_model": {path: {"probs", "times_ms"}}, "prepared": [uint8 arrays or
     error strings], "errors", "outside_requests", "drawn", "screenshot", ...}.
@@ -144,13 +146,15 @@ def run_in_browser(
     sync_playwright = _playwright()
     with tempfile.TemporaryDirectory(prefix="edgecnn-web-", dir=workdir) as tmp:
         bundle = Path(tmp)
-        build_from(model_paths, bundle)
+        build_from(model_paths, bundle, litert_paths)
         import json
 
-        index = json.loads((bundle / "models.json").read_text())
+        index = json.loads((bundle / MODELS_JSON).read_text())
+        out: dict[str, Any] = {}
         keys = {e["file"]: e["key"] for e in index["models"]}
+        out["runtimes"] = index.get("runtimes", {})
         args = ["--no-sandbox"] if hasattr(os, "geteuid") and os.geteuid() == 0 else []
-        out: dict[str, Any] = {"per_model": {}, "runtime": index["runtime"]}
+        out.update({"per_model": {}, "runtime": index["runtime"]})
         with serving(bundle) as url, sync_playwright() as pw:
             try:
                 browser = pw.chromium.launch(executable_path=executable, args=args)
@@ -163,7 +167,7 @@ def run_in_browser(
                 page = view.page
                 out["cross_origin_isolated"] = page.evaluate("self.crossOriginIsolated")
                 flat = np.ascontiguousarray(images.reshape(len(images), -1))
-                for path in model_paths:
+                for path in [*model_paths, *litert_paths]:
                     key = keys.get(path.name)
                     if key is None:  # two files of one precision: the bundle keeps the first
                         continue
@@ -211,42 +215,83 @@ def _times(ms: np.ndarray) -> dict[str, Any]:
             "total_s": float(np.sum(ms) / 1000.0)}
 
 
+def python_probs(predictor, images: np.ndarray) -> np.ndarray:
+    """The same file's probabilities in Python; a static batch-1 file (LiteRT.js variant) one image at a time."""
+    if predictor.input_spec.shape[0] == 1:
+        return np.concatenate([predictor.predict(images[i: i + 1]) for i in range(len(images))]) \
+            if len(images) else np.zeros((0, predictor.output_spec.shape[-1]), np.float32)
+    return predictor.predict(images)
+
+
+def litert_variants_for(report, tmp: Path, echo: Callable[[str], None], data=None) -> tuple[list[Path], dict[str, Path]]:
+    """Batch-1 float-I/O variants of the verified TFLite files' Keras model (LiteRT.js refuses the
+    standard files), and for each variant the standard TFLite file of the same precision."""
+    from edgecnn.manifest import read_manifest
+    from edgecnn.runtime import load
+    from edgecnn.web.litert import convert_variants
+
+    tflite = [Path(row.path) for row in report.rows if row.error is None and Path(row.path).suffix == ".tflite"]
+    model_path = Path(getattr(report, "model_path", "") or "")
+    if not tflite or not model_path.is_file():
+        return [], {}
+    echo(f"Converting batch-1, float-I/O TFLite variants of {model_path.name} for LiteRT.js")
+    variants = convert_variants(model_path, tmp, read_manifest(model_path.parent), dataset=data,
+                                spec=load(tflite[0]).spec)  # the verified files' own model record
+    standard = {load(p).precision: p for p in tflite}
+    pairs = {v.name: standard[load(v).precision] for v in variants if load(v).precision in standard}
+    return [v for v in variants if v.name in pairs], pairs
+
+
 def check_browser(
     platforms: list[Platform], report, data, samples: int = 1000,
     tolerances: Mapping[str, Tolerance] | None = None, echo: Callable[[str], None] = log.info,
 ) -> dict[str, dict[str, Any]]:
     """The checker of kind ``browser``: the section ``browser-chromium-wasm`` of verify.json."""
-    from edgecnn.images import to_mnist
+    from edgecnn.images import FIELD, to_mnist
     from edgecnn.platforms.check import compare_with_keras
     from edgecnn.runtime import load
 
     table = dict(tolerances or DEFAULT_TOLERANCES)
-    paths = [row.path for row in report.rows if row.error is None and Path(row.path).suffix == ".onnx"]
-    if not paths:
-        raise PlatformError("the browser check runs ONNX files and none of the verified artifacts is one "
-                            "(export them with `edgecnn export --format onnx`)")
+    loaded = [Path(row.path) for row in report.rows if row.error is None]
+    paths = [p for p in loaded if p.suffix == ".onnx"]
+    if not any(p.suffix in (".onnx", ".tflite") for p in loaded):
+        raise PlatformError("the browser check runs .onnx files (ONNX Runtime Web) and .tflite files (LiteRT.js); "
+                            "none of the verified artifacts is one")
     n = min(samples, len(data.x_test))
     images, labels = np.asarray(data.x_test[:n]), np.asarray(data.y_test[:n])
     predictors = {p: load(p) for p in paths}
-    mnist_like = all((pr.metadata.get("preprocessing") or {}).get("prepare", "mnist") == "mnist"
-                     and pr.input_spec.shape[-1] == 1 for pr in predictors.values())
+    spec = load(loaded[0]).spec
+    # The MNIST preparation, in MNIST's own field: its JavaScript port is checked on photos.
+    mnist_like = spec.preprocessing.prepare == "mnist" and tuple(spec.input_shape) == (FIELD, FIELD, 1)
     photos = synthetic_photos(images[:PREPARE_SAMPLES]) if mnist_like else []
-    shot_dir = Path(paths[0]).parent
-    echo(f"Checking {len(paths)} ONNX file(s) in headless Chromium with the web bundle's own JavaScript "
-         f"({n:,} test images{f', {len(photos)} photos through the image preparation' if photos else ''})")
-    got = run_in_browser(paths, images, prepare_images=photos, screenshot=shot_dir / SCREENSHOT)
+    shot_dir = loaded[0].parent
+    with tempfile.TemporaryDirectory(prefix="edgecnn-litert-") as tmp:
+        litert, standard = litert_variants_for(report, Path(tmp), echo, data)
+        predictors.update({p: load(p) for p in litert})
+        echo(f"Checking {len(paths)} ONNX file(s) (ONNX Runtime Web){f' and {len(litert)} TFLite file(s) (LiteRT.js)' if litert else ''} "
+             f"in headless Chromium with the web bundle's own JavaScript "
+             f"({n:,} test images{f', {len(photos)} photos through the image preparation' if photos else ''})")
+        got = run_in_browser(paths, images, prepare_images=photos, screenshot=shot_dir / SCREENSHOT,
+                             litert_paths=litert)
+        refs = {p: python_probs(predictors[p], images) for p in got["per_model"]}
+        standard_refs = {name: python_probs(load(std), images) for name, std in standard.items()}
     artifacts: dict[str, Any] = {}
-    for path in paths:
+    for path in [*paths, *litert]:
         if path not in got["per_model"]:
             continue
         pred = predictors[path]
         precision = pred.precision  # from the file's metadata, never its name
         probs = got["per_model"][path]["probs"]
-        ref = pred.predict(images)
         tol = table.get(precision, Tolerance())
-        entry = {"format": "onnx", "precision": precision,
+        entry = {"format": path.suffix.lstrip("."), "precision": precision,
+                 "runtime": "litert.js" if path in litert else "onnxruntime-web",
                  **compare_with_keras(probs, report.keras_probabilities[:n], labels, precision, table)}
-        entry["vs_python"] = _vs_python(probs, ref, tol)
+        entry["vs_python"] = _vs_python(probs, refs[path], tol)
+        if path.name in standard:
+            entry["variant_of"] = standard[path.name].name
+            std = standard_refs[path.name]
+            entry["vs_standard_tflite"] = {"agreement": float(np.mean(probs.argmax(1) == std.argmax(1))),
+                                           "max_abs_diff": float(np.max(np.abs(probs - std)))}
         entry["passed"] = bool(entry["passed"] and entry["vs_python"]["passed"])
         entry["status"] = "PASS" if entry["passed"] else "FAIL"
         entry["browser_timing"] = _times(got["per_model"][path]["times_ms"])
@@ -255,6 +300,7 @@ def check_browser(
     section: dict[str, Any] = {
         "name": "browser", "kind": "browser", "description": platforms[0].description if platforms else "",
         "browser": got["browser"], "runtime": f"{got['runtime']['package']} {got['runtime']['version']} (WebAssembly)",
+        "runtimes": {k: f"{v['package']} {v['version']}" for k, v in got.get("runtimes", {}).items()},
         "threads": THREADS, "cross_origin_isolated": got["cross_origin_isolated"],
         "runner": "web bundle edgecnn.js (the page's own functions)", "samples": n,
         "artifacts": artifacts, "page_errors": got["errors"], "outside_requests": got["outside_requests"],

@@ -14,11 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from edgecnn.errors import ModelError
+from edgecnn.names import MODELS_JSON
 
 log = logging.getLogger(__name__)
 
-MODELS_JSON = "models.json"
 RUNTIME_DIR = "ort"
+LITERT_DIR = "litert"
+LITERT = "litert.js"
 PRECISION_ORDER = ("float32", "float16", "int8", "dynamic")
 
 
@@ -75,7 +77,7 @@ def model_record(predictor) -> dict[str, Any]:
     }
 
 
-def _entry(path: Path) -> dict[str, Any]:
+def _entry(path: Path, runtime: str = "onnxruntime-web") -> dict[str, Any]:
     from edgecnn import fileio
     from edgecnn.runtime import load
 
@@ -83,8 +85,48 @@ def _entry(path: Path) -> dict[str, Any]:
     record = model_record(p)
     if len(record["labels"]) != int(p.output_spec.shape[-1]):
         raise ModelError(f"{path}: {len(record['labels'])} labels for {p.output_spec.shape[-1]} outputs")
-    return {"source": str(path), "key": p.precision, "file": path.name, "precision": p.precision, "format": "onnx",
+    litert = runtime == LITERT
+    return {"source": str(path), "key": f"litert-{p.precision}" if litert else p.precision, "file": path.name,
+            "precision": p.precision, "format": path.suffix.lstrip("."), "runtime": runtime,
             "bytes": path.stat().st_size, "sha256": fileio.sha256_file(path), "model": record}
+
+
+def litert_variants(out_dir: Path, manifest: dict[str, Any], cache: Path) -> list[Path]:
+    """The LiteRT.js variants of the .keras model in ``out_dir`` (reused from ``cache`` when current)."""
+    from edgecnn import fileio
+    from edgecnn.runtime import load
+    from edgecnn.web.litert import convert_variants
+
+    keras = sorted(Path(out_dir).glob("*.keras"))
+    if not keras:
+        return []
+    sha = fileio.sha256_file(keras[0])
+    cached = sorted(Path(cache).glob("*_b1.tflite"))
+    try:
+        if cached and all(load(p).metadata.get("source_sha256") == sha for p in cached):
+            return cached
+    except Exception:  # unreadable or stale: convert again
+        pass
+    for old in cached:
+        old.unlink()
+    log.info("converting the LiteRT.js variants (batch 1, float I/O) from %s", keras[0])
+    spec = None
+    if isinstance(manifest.get("model"), dict):
+        from edgecnn.spec import ModelSpec
+
+        spec = ModelSpec.from_json(manifest["model"])
+    else:
+        standard = [Path(out_dir) / a["path"] for a in manifest.get("artifacts", [])
+                    if str(a.get("path", "")).endswith((".tflite", ".onnx")) and (Path(out_dir) / a["path"]).is_file()]
+        spec = load(standard[0]).spec if standard else None
+    from edgecnn.errors import MissingDependency, require_full
+
+    try:
+        require_full("the LiteRT.js variants of the web bundle")
+    except MissingDependency as exc:  # the base install: the page runs the ONNX files only
+        log.warning("%s", exc)
+        return []
+    return convert_variants(keras[0], cache, manifest, spec=spec)
 
 
 README = """# {name} in the browser
@@ -111,18 +153,18 @@ folder as it is. Two things to check on other hosts:
 
 The page requests nothing from any other origin: no CDN, no fonts, no analytics.
 
-## What is in it ({total_mib:.1f} MiB)
+## What is in it ({total_kib:,.0f} KiB)
 
 | file | bytes | what |
 |---|---:|---|
 {rows}
 
-The runtime's WebAssembly binary (`{runtime_dir}/{wasm}`, {wasm_mib:.1f} MiB, {wasm_pct:.0f} % of the
-folder) dominates; the models are {model_kib:.0f} KiB together. Web servers usually compress it
-(gzip/brotli) on the way. Only {n_runtime} of the npm package's dist files are copied: the
+The runtime's WebAssembly binary (`{runtime_dir}/{wasm}`, {wasm_kib:,.0f} KiB, {wasm_pct:.0f} % of the
+folder) dominates what the page loads by default; the models are {model_kib:.0f} KiB together. Web
+servers usually compress it (gzip/brotli) on the way. Of ONNX Runtime Web, only {n_runtime} of the npm package's dist files are copied: the
 WebAssembly-only ES module build and its one wasm binary (SIMD; WebGPU/WebGL/JSPI builds and source
 maps are left out). Package: `{package}@{version}`, pinned in `edgecnn/web/npm.py`.
-
+{litert_note}
 ## Models
 
 {models}
@@ -134,36 +176,58 @@ tensor names from `models.json`, which edgecnn wrote from each file's embedded m
 
 
 def build(src, dest: Path) -> list[Path]:
-    """``bundle --target web``: the ONNX files of ``src`` (a bundle.Sources) into ``dest``."""
+    """``bundle --target web``: the ONNX files of ``src`` (a bundle.Sources), and the LiteRT.js
+    variants of its .keras model when there is one, into ``dest``."""
+    from edgecnn import fileio
     from edgecnn.web import npm
 
-    npm.fetch()  # first: a missing npm is the likeliest failure, say it before any work
-    return build_from(onnx_artifacts(src.out_dir, src.manifest), dest)
+    for pkg in npm.PACKAGES:  # first: a missing npm is the likeliest failure, say it before any work
+        npm.fetch(pkg=pkg)
+    litert = litert_variants(src.out_dir, src.manifest, fileio.ensure_dir(dest))
+    return build_from(onnx_artifacts(src.out_dir, src.manifest), dest, litert)
 
 
-def build_from(paths: list[Path], dest: Path) -> list[Path]:
-    """Fill ``dest`` with the page, models.json, the ONNX files ``paths`` and the runtime's files."""
+def _ordered(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    entries = sorted(entries, key=lambda e: (e["runtime"] == LITERT, PRECISION_ORDER.index(e["precision"])
+                                             if e["precision"] in PRECISION_ORDER else 99))
+    seen: set[str] = set()
+    return [e for e in entries if not (e["key"] in seen or seen.add(e["key"]))]  # one file per precision and runtime
+
+
+def build_from(paths: list[Path], dest: Path, litert_paths: list[Path] = ()) -> list[Path]:
+    """Fill ``dest`` with the page, models.json, the ONNX files ``paths``, the LiteRT.js files
+    ``litert_paths`` (batch 1, float I/O) and each runtime's own files."""
     import json
 
     from edgecnn import fileio
     from edgecnn.web import STATIC_DIR, STATIC_FILES, npm
 
-    runtime = npm.dist_files()
-    entries = sorted((_entry(p) for p in paths),
-                     key=lambda e: PRECISION_ORDER.index(e["precision"]) if e["precision"] in PRECISION_ORDER else 99)
-    seen: set[str] = set()
-    entries = [e for e in entries if not (e["key"] in seen or seen.add(e["key"]))]  # one file per precision
+    entries = _ordered([_entry(p) for p in paths] + [_entry(p, LITERT) for p in litert_paths])
     files: list[Path] = []
     for name in STATIC_FILES:
         files.append(fileio.write_bytes(dest / name, (STATIC_DIR / name).read_bytes()))
     for e in entries:
-        files.append(fileio.write_bytes(dest / e["file"], Path(e.pop("source")).read_bytes()))
-    rt_dir = fileio.ensure_dir(dest / RUNTIME_DIR)
-    for name, data in runtime.items():
-        files.append(fileio.write_bytes(rt_dir / name, data))
+        source = Path(e.pop("source"))
+        target = dest / e["file"]
+        if source.resolve() != target.resolve():
+            fileio.write_bytes(target, source.read_bytes())
+        files.append(target)
+    runtimes = {"onnxruntime-web": {"package": npm.PACKAGE, "version": npm.VERSION, "dir": RUNTIME_DIR,
+                                    "entry": npm.DIST_FILES[0], "files": list(npm.DIST_FILES)}}
+    for name, data in npm.dist_files().items():
+        files.append(fileio.write_bytes(fileio.ensure_dir(dest / RUNTIME_DIR) / name, data))
+    if any(e["runtime"] == LITERT for e in entries):
+        core = npm.dist_files(pkg=npm.LITERT)
+        for name, data in core.items():
+            files.append(fileio.write_bytes(fileio.ensure_dir(dest / LITERT_DIR) / name, data))
+        for name, data in npm.dist_files(pkg=npm.LITERT_UTILS).items():
+            files.append(fileio.write_bytes(fileio.ensure_dir(dest / LITERT_DIR / "wasm-utils") / name, data))
+        runtimes[LITERT] = {"package": npm.LITERT.name, "version": npm.LITERT.version, "dir": LITERT_DIR,
+                            "entry": "index.js", "wasm": next(n for n in core if n.endswith(".js") and n != "index.js"),
+                            "files": sorted(core)}
     index = {
-        "runtime": {"package": npm.PACKAGE, "version": npm.VERSION, "dir": RUNTIME_DIR, "entry": npm.DIST_FILES[0],
-                    "files": list(npm.DIST_FILES)},
+        "runtime": runtimes["onnxruntime-web"],  # the default runtime (older pages read this key)
+        "runtimes": runtimes,
         "models": entries,
     }
     files.append(fileio.write_json(dest / MODELS_JSON, index))
@@ -171,17 +235,28 @@ def build_from(paths: list[Path], dest: Path) -> list[Path]:
     wasm = next(n for n in npm.DIST_FILES if n.endswith(".wasm"))
     what = {**{n: "the page" for n in STATIC_FILES}, MODELS_JSON: "model records (from the files' metadata)",
             **{e["file"]: f"{e['precision']} model" for e in entries},
-            **{f"{RUNTIME_DIR}/{n}": "ONNX Runtime Web" for n in npm.DIST_FILES}}
+            **{f"{RUNTIME_DIR}/{n}": "ONNX Runtime Web" for n in npm.DIST_FILES},
+            **{n: "LiteRT.js" for n in sizes if n.startswith(LITERT_DIR + "/")},
+            **{e["file"]: f"{e['precision']} model for LiteRT.js (batch 1, float I/O)"
+               for e in entries if e["runtime"] == LITERT}}
+    litert_bytes = sum(b for n, b in sizes.items() if n.startswith(LITERT_DIR + "/"))
+    litert_note = "" if not litert_bytes else (
+        f"\nThe `.tflite` models run with LiteRT.js (`{npm.LITERT.spec}`, in `{LITERT_DIR}/`, "
+        f"{litert_bytes / 2**20:.1f} MiB: its \"compat\" wasm build, which needs neither relaxed SIMD nor "
+        "threads). The page downloads it only when a LiteRT.js model is chosen. LiteRT.js refuses the "
+        "standard `.tflite` files (dynamic batch, int8 input/output), so the bundle carries variants "
+        "converted from the same Keras model with batch 1 and float32 input/output (`*_b1.tflite`; the "
+        "int8 one is the same int8 network, calibrated the same way, with QUANTIZE/DEQUANTIZE at its ends).\n")
     total = sum(sizes.values()) + 4096  # + this README, roughly
     model_bytes = sum(e["bytes"] for e in entries)
     text = README.format(
         name=entries[0]["model"]["name"] if entries else "model", version=npm.VERSION, package=npm.PACKAGE,
-        folder=dest, total_mib=total / 2**20, runtime_dir=RUNTIME_DIR, wasm=wasm,
-        wasm_mib=sizes[f"{RUNTIME_DIR}/{wasm}"] / 2**20, wasm_pct=100 * sizes[f"{RUNTIME_DIR}/{wasm}"] / total,
-        model_kib=model_bytes / 1024, n_runtime=len(npm.DIST_FILES),
+        folder=dest, total_kib=total / 1024, runtime_dir=RUNTIME_DIR, wasm=wasm,
+        wasm_kib=sizes[f"{RUNTIME_DIR}/{wasm}"] / 1024, wasm_pct=100 * sizes[f"{RUNTIME_DIR}/{wasm}"] / total,
+        model_kib=model_bytes / 1024, n_runtime=len(npm.DIST_FILES), litert_note=litert_note,
         rows="\n".join(f"| `{n}` | {b:,} | {what.get(n, '')} |" for n, b in sorted(sizes.items(), key=lambda kv: -kv[1])),
         models="\n".join(
-            f"- `{e['file']}` ({e['precision']}, {e['bytes']:,} bytes, sha256 `{e['sha256'][:16]}…`): input "
+            f"- `{e['file']}` ({e['precision']}, {e['runtime']}, {e['bytes']:,} bytes, sha256 `{e['sha256'][:16]}…`): input "
             f"{'x'.join(map(str, e['model']['input_shape']))} `{e['model']['input_name']}`, "
             f"{len(e['model']['labels'])} labels, preparation `{e['model']['preprocessing'].get('prepare')}`, "
             f"preprocessing `{json.dumps({k: e['model']['preprocessing'].get(k) for k in ('scale', 'offset')})}`"

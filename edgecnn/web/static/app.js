@@ -4,7 +4,8 @@ import * as core from "./edgecnn.js";
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
-const state = { index: null, ort: null, loaded: new Map(), current: null, lastPicture: null };
+const state = { index: null, runtimes: {}, loaded: new Map(), current: null, lastPicture: null };
+const RUNTIME_NAMES = { "onnxruntime-web": "ONNX Runtime Web", "litert.js": "LiteRT.js" };
 
 function setStatus(text) { $("status").textContent = text; }
 
@@ -26,24 +27,42 @@ function threadCount() {
   return self.crossOriginIsolated ? Math.min(4, navigator.hardwareConcurrency || 1) : 1;
 }
 
-async function loadRuntime(runtime) {
-  const url = `${runtime.dir}/${runtime.entry}`;
+/** The runtime a model needs, loaded on first use from the bundle's own files. */
+async function runtimeFor(name) {
+  if (state.runtimes[name]) return state.runtimes[name];
+  const info = (state.index.runtimes || { "onnxruntime-web": state.index.runtime })[name];
+  if (!info) throw new Error(`models.json names no runtime "${name}"`);
+  const url = `${info.dir}/${info.entry}`;
+  setStatus(`Loading ${RUNTIME_NAMES[name] || name}…`);
   try {
-    const ort = await import(`./${url}`);
-    core.configureRuntime(ort, runtime.dir, threadCount());
-    return ort;
+    const mod = await import(`./${url}`);
+    if (name === "litert.js") {
+      await core.startLiteRt(mod, info.dir, info.wasm);
+    } else {
+      core.configureRuntime(mod, info.dir, threadCount());
+    }
+    state.runtimes[name] = mod;
+    return mod;
   } catch (err) {
-    throw new Error(`Could not load the ONNX Runtime Web runtime (${url}): ${err.message}`);
+    throw new Error(`Could not load the ${RUNTIME_NAMES[name] || name} runtime (${url}): ${err.message}`);
   }
+}
+
+function describeRuntime(entry) {
+  const info = (state.index.runtimes || {})[entry.runtime] || state.index.runtime;
+  if (entry.runtime === "litert.js") return `LiteRT.js ${info.version} (WebAssembly, XNNPACK, 1 thread)`;
+  const n = state.runtimes["onnxruntime-web"].env.wasm.numThreads;
+  return `onnxruntime-web ${info.version} (WebAssembly, ${n} thread${n === 1 ? "" : "s"})`;
 }
 
 async function useModel(key) {
   const entry = state.index.models.find((m) => m.key === key);
   if (!entry) throw new Error(`no model "${key}" in models.json`);
   if (!state.loaded.has(key)) {
+    await runtimeFor(entry.runtime || "onnxruntime-web");
     setStatus(`Loading ${entry.file}…`);
     try {
-      state.loaded.set(key, await core.loadModel(state.ort, entry));
+      state.loaded.set(key, await core.loadModel(state.runtimes, entry));
     } catch (err) {
       throw new Error(`Could not load the model ${entry.file}: ${err.message}`);
     }
@@ -53,11 +72,13 @@ async function useModel(key) {
   const [H, W, C] = m.input_shape;
   $("seen").width = W;
   $("seen").height = H;
-  $("seen-caption").textContent = `The ${H}×${W}${C === 3 ? " colour" : ""} input ${entry.file} saw`;
+  const side = 112 / Math.max(H, W); // the model's own aspect ratio, each pixel a square
+  $("seen").style.width = `${Math.round(W * side)}px`;
+  $("seen").style.height = `${Math.round(H * side)}px`;
+  $("seen-caption").textContent = `The ${W}×${H}${C === 3 ? " colour" : ""} input ${entry.file} saw (width×height)`;
   $("about").textContent = `${m.name}: ${m.labels.length} classes, preparation "${m.preprocessing.prepare}", `
-    + `onnxruntime-web ${state.index.runtime.version} (WebAssembly, ${state.ort.env.wasm.numThreads} thread`
-    + `${state.ort.env.wasm.numThreads === 1 ? "" : "s"}). Everything runs on this device.`;
-  setStatus(`Ready: ${entry.precision} model. Draw a digit or drop a photo.`);
+    + `${describeRuntime(entry)}. Everything runs on this device.`;
+  setStatus(`Ready: ${entry.precision} model on ${RUNTIME_NAMES[entry.runtime] || entry.runtime}. Draw a digit or drop a photo.`);
   if (state.lastPicture) await classifyPicture(...state.lastPicture);
   return state.current;
 }
@@ -93,7 +114,8 @@ function showTop(probs, ms, model) {
     li.append(name, bar, pct);
     list.append(li);
   }
-  $("timing").textContent = `${ms.toFixed(2)} ms for this prediction (${state.current.entry.precision}, in this browser)`;
+  const e = state.current.entry;
+  $("timing").textContent = `${ms.toFixed(2)} ms for this prediction (${e.precision}, ${RUNTIME_NAMES[e.runtime] || e.runtime}, in this browser)`;
 }
 
 /** RGBA pixels of a picture -> prepare -> predict -> show. */
@@ -259,9 +281,8 @@ function testHooks() {
     prepareGrey(greyB64, w, h) {
       const u8 = bytes(greyB64);
       const grey = new Float32Array(u8.buffer);
-      const [H, W] = state.current.model.input_shape;
       try {
-        return b64(core.toMnist(grey, w, h, H, W));
+        return b64(core.toMnist(grey, w, h));
       } catch (err) {
         return `error: ${err.message}`;
       }
@@ -275,9 +296,11 @@ async function start() {
   } catch (err) {
     throw new Error(`Could not read the model list: ${err.message}`);
   }
-  state.ort = await loadRuntime(state.index.runtime);
   const select = $("model");
-  for (const m of state.index.models) select.add(new Option(`${m.precision} (${(m.bytes / 1024).toFixed(0)} KiB)`, m.key));
+  for (const m of state.index.models) {
+    const runtime = RUNTIME_NAMES[m.runtime || "onnxruntime-web"] || m.runtime;
+    select.add(new Option(`${m.precision} · ${runtime} (${(m.bytes / 1024).toFixed(0)} KiB)`, m.key));
+  }
   if (!state.index.models.length) throw new Error("models.json lists no model");
   const first = params.get("model") || state.index.models[0].key;
   select.value = first;

@@ -150,7 +150,8 @@ export class PrepareError extends Error {}
  * on black: inverted on a light background, background removed, cropped to the digit, scaled
  * to fit the box keeping its aspect ratio (LANCZOS), centred by centre of mass.
  */
-export function toMnist(greyIn, w, h, fieldH = MNIST_FIELD, fieldW = fieldH) {
+export function toMnist(greyIn, w, h) {
+  const fieldH = MNIST_FIELD, fieldW = MNIST_FIELD;
   let grey = Float32Array.from(greyIn);
   const border = [];
   for (let x = 0; x < w; x++) border.push(grey[x]);
@@ -187,10 +188,7 @@ export function toMnist(greyIn, w, h, fieldH = MNIST_FIELD, fieldW = fieldH) {
   const dh = bottom - top + 1, dw = right - left + 1;
   const digit = new Float32Array(dh * dw);
   for (let y = 0; y < dh; y++) for (let x = 0; x < dw; x++) digit[y * dw + x] = ink[(top + y) * w + left + x];
-  // Fit the box, as MNIST did: the box is 20/28 of the field.
-  const box = fieldH === MNIST_FIELD && fieldW === MNIST_FIELD ? MNIST_BOX
-    : Math.max(1, roundHalfEven(Math.min(fieldH, fieldW) * MNIST_BOX / MNIST_FIELD));
-  const factor = box / Math.max(dh, dw);
+  const factor = MNIST_BOX / Math.max(dh, dw);
   const fw = Math.max(1, roundHalfEven(dw * factor)), fh = Math.max(1, roundHalfEven(dh * factor));
   const fitted = resizeLanczos(digit, dw, dh, fw, fh).map((v) => Math.min(Math.max(v, 0), 255));
   return centreByMass(fitted, fw, fh, fieldH, fieldW);
@@ -219,43 +217,134 @@ function centreByMass(digit, w, h, fieldH, fieldW) {
 
 // ---- the plain preparation for other models ("resize") ------------------------------------
 
+const PRECISION_BITS = 32 - 8 - 2; // Pillow's fixed-point coefficients for 8-bit images
+
+function bilinear(x) {
+  x = Math.abs(x);
+  return x < 1 ? 1 - x : 0;
+}
+
+/** Pillow's precompute_coeffs for BILINEAR, then normalize_coeffs_8bpc (fixed point). */
+function coefficients8(inSize, outSize) {
+  const scale = inSize / outSize;
+  const filterscale = Math.max(scale, 1);
+  const support = 1 * filterscale;
+  const out = [];
+  for (let xx = 0; xx < outSize; xx++) {
+    const center = (xx + 0.5) * scale;
+    const ss = 1 / filterscale;
+    const xmin = Math.max(0, Math.trunc(center - support + 0.5));
+    const xmax = Math.min(inSize, Math.trunc(center + support + 0.5)) - xmin;
+    const w = new Float64Array(Math.max(xmax, 0));
+    let ww = 0;
+    for (let x = 0; x < xmax; x++) {
+      w[x] = bilinear((x + xmin - center + 0.5) * ss);
+      ww += w[x];
+    }
+    const k = new Int32Array(w.length);
+    for (let x = 0; x < xmax; x++) {
+      const v = ww !== 0 ? w[x] / ww : w[x];
+      k[x] = Math.trunc(v * (1 << PRECISION_BITS) + (v < 0 ? -0.5 : 0.5));
+    }
+    out.push({ xmin, k });
+  }
+  return out;
+}
+
+function clip8(v) {
+  if (v >= (1 << PRECISION_BITS) * 256) return 255;
+  if (v <= 0) return 0;
+  return Math.floor(v / (1 << PRECISION_BITS));
+}
+
 /**
- * Any picture -> uint8 (H x W x C): scaled to fit keeping its aspect ratio (LANCZOS, per
- * channel), centred, the rest padded with black.
+ * Pillow's Image.resize(size, BILINEAR) of an 8-bit image (L or RGB, `channels` interleaved):
+ * horizontal pass then vertical, each skipped when that size does not change, fixed point.
  */
-export function toResized(values, w, h, channels, fieldH, fieldW) {
-  const factor = Math.min(fieldW / w, fieldH / h);
-  const fw = Math.min(fieldW, Math.max(1, roundHalfEven(w * factor)));
-  const fh = Math.min(fieldH, Math.max(1, roundHalfEven(h * factor)));
-  const top = Math.floor((fieldH - fh) / 2), left = Math.floor((fieldW - fw) / 2);
-  const out = new Uint8Array(fieldH * fieldW * channels);
-  for (let c = 0; c < channels; c++) {
-    const plane = new Float32Array(w * h);
-    for (let i = 0; i < w * h; i++) plane[i] = values[i * channels + c];
-    const small = resizeLanczos(plane, w, h, fw, fh);
-    for (let y = 0; y < fh; y++) {
-      for (let x = 0; x < fw; x++) {
-        const v = Math.min(Math.max(small[y * fw + x], 0), 255);
-        out[((top + y) * fieldW + left + x) * channels + c] = roundHalfEven(v);
+export function resizeBilinear8(src, w, h, channels, outW, outH) {
+  let img = src;
+  let width = w;
+  const half = 1 << (PRECISION_BITS - 1);
+  if (outW !== w) {
+    const cs = coefficients8(w, outW);
+    const tmp = new Uint8Array(outW * h * channels);
+    for (let y = 0; y < h; y++) {
+      for (let xx = 0; xx < outW; xx++) {
+        const { xmin, k } = cs[xx];
+        for (let c = 0; c < channels; c++) {
+          let ss = half;
+          for (let x = 0; x < k.length; x++) ss += img[(y * width + xmin + x) * channels + c] * k[x];
+          tmp[(y * outW + xx) * channels + c] = clip8(ss);
+        }
       }
     }
+    img = tmp;
+    width = outW;
+  }
+  if (outH !== h) {
+    const cs = coefficients8(h, outH);
+    const tmp = new Uint8Array(width * outH * channels);
+    for (let yy = 0; yy < outH; yy++) {
+      const { xmin: ymin, k } = cs[yy];
+      for (let x = 0; x < width; x++) {
+        for (let c = 0; c < channels; c++) {
+          let ss = half;
+          for (let y = 0; y < k.length; y++) ss += img[((ymin + y) * width + x) * channels + c] * k[y];
+          tmp[(yy * width + x) * channels + c] = clip8(ss);
+        }
+      }
+    }
+    img = tmp;
+  }
+  return img === src ? Uint8Array.from(src) : img;
+}
+
+/**
+ * images.py fit_pixels: uint8 pixels (h x w x channels) -> uint8 (H x W x C): scaled to fit
+ * keeping the aspect ratio (Pillow BILINEAR), centred, padded with black; grey <-> RGB as needed.
+ */
+export function fitPixels(pixels, w, h, channels, fieldH, fieldW, C) {
+  let arr = Uint8Array.from(pixels, (v) => Math.min(Math.max(roundHalfEven(v), 0), 255));
+  if (C === 1 && channels === 3) {
+    const grey = new Uint8Array(w * h);
+    for (let i = 0; i < w * h; i++) {
+      grey[i] = (arr[3 * i] * 19595 + arr[3 * i + 1] * 38470 + arr[3 * i + 2] * 7471 + 0x8000) >>> 16;
+    }
+    arr = grey;
+    channels = 1;
+  } else if (C === 3 && channels === 1) {
+    const rgb = new Uint8Array(w * h * 3);
+    for (let i = 0; i < w * h; i++) rgb[3 * i] = rgb[3 * i + 1] = rgb[3 * i + 2] = arr[i];
+    arr = rgb;
+    channels = 3;
+  }
+  if (w === fieldW && h === fieldH) return arr;
+  const factor = Math.min(fieldW / w, fieldH / h);
+  const sw = Math.max(1, Math.min(fieldW, roundHalfEven(w * factor)));
+  const sh = Math.max(1, Math.min(fieldH, roundHalfEven(h * factor)));
+  const small = resizeBilinear8(arr, w, h, channels, sw, sh);
+  const out = new Uint8Array(fieldH * fieldW * channels);
+  const top = Math.floor((fieldH - sh) / 2), left = Math.floor((fieldW - sw) / 2);
+  for (let y = 0; y < sh; y++) {
+    out.set(small.subarray(y * sw * channels, (y + 1) * sw * channels), ((top + y) * fieldW + left) * channels);
   }
   return out;
 }
 
 /**
  * RGBA pixels of a picture (drawn on white) -> the model's uint8 input (H x W x C), following
- * the model record's preprocessing ("mnist" or "resize", grey or rgb).
+ * the model record's preprocessing, as images.py prepare_for: "mnist" (the digit preparation
+ * in MNIST's 28x28 field, then fitted to the model's size if it differs) or "resize".
  */
 export function prepareRGBA(rgba, w, h, model) {
   const [H, W, C] = model.input_shape;
   const pre = model.preprocessing;
   if ((pre.prepare || "resize") === "mnist") {
-    if (C !== 1) throw new PrepareError(`"mnist" preparation needs a grey model, this one has ${C} channels`);
-    return toMnist(greyFromRGBA(rgba, w, h), w, h, H, W);
+    const digit = toMnist(greyFromRGBA(rgba, w, h), w, h);
+    return H === MNIST_FIELD && W === MNIST_FIELD && C === 1 ? digit : fitPixels(digit, MNIST_FIELD, MNIST_FIELD, 1, H, W, C);
   }
-  if (C === 1) return toResized(greyFromRGBA(rgba, w, h), w, h, 1, H, W);
-  return toResized(rgbFromRGBA(rgba, w, h), w, h, 3, H, W);
+  if (C === 1) return fitPixels(greyFromRGBA(rgba, w, h), w, h, 1, H, W, 1);
+  return fitPixels(rgbFromRGBA(rgba, w, h), w, h, 3, H, W, 3);
 }
 
 // ---- the model's input and inference --------------------------------------------------------
@@ -296,23 +385,79 @@ export function configureRuntime(ort, runtimeDir, threads) {
   ort.env.logLevel = "error";
 }
 
-/** One model from models.json: its session, its record and its pixel table. */
-export async function loadModel(ort, entry) {
-  const res = await fetch(entry.file);
-  if (!res.ok) throw new Error(`cannot fetch ${entry.file}: HTTP ${res.status}`);
-  const bytes = new Uint8Array(await res.arrayBuffer());
-  const session = await ort.InferenceSession.create(bytes, {
-    executionProviders: ["wasm"], graphOptimizationLevel: "all",
-  });
+/**
+ * Start LiteRT.js from its own files next to the page (`wasmJs`: its wasm loader script). Its
+ * WebAssembly writes log lines to stderr ("INFO: ..."), which would land in console.error:
+ * they are routed by level, so that only real errors are logged as errors.
+ */
+export async function startLiteRt(lrt, runtimeDir, wasmJs) {
+  self.Module = {
+    printErr: (line) => {
+      if (/^(INFO|VERBOSE)\b/.test(line)) console.debug(line);
+      else if (/^WARNING\b/.test(line)) console.warn(line);
+      else console.error(line);
+    },
+    print: (line) => console.debug(line),
+  };
+  await lrt.loadLiteRt(new URL(`${runtimeDir}/${wasmJs}`, document.baseURI).href);
+  return lrt;
+}
+
+async function fetchBytes(file) {
+  const res = await fetch(file);
+  if (!res.ok) throw new Error(`cannot fetch ${file}: HTTP ${res.status}`);
+  return new Uint8Array(await res.arrayBuffer());
+}
+
+function checkNames(entry, inputs, outputs) {
   const model = entry.model;
-  for (const [names, name, what] of [[session.inputNames, model.input_name, "input"],
-                                     [session.outputNames, model.output_name, "output"]]) {
+  for (const [names, name, what] of [[inputs, model.input_name, "input"], [outputs, model.output_name, "output"]]) {
     if (!names.includes(name)) throw new Error(`${entry.file}: no ${what} named "${name}" (has ${names.join(", ")})`);
   }
+}
+
+/**
+ * One model from models.json, in its runtime (`runtimes[entry.runtime]`: the onnxruntime-web
+ * module, or the started LiteRT.js module): its record, its pixel table and `run(float32) -> float32`.
+ */
+export async function loadModel(runtimes, entry) {
+  const model = entry.model;
   if ((model.preprocessing.layout || "NHWC") !== "NHWC") {
     throw new Error(`${entry.file}: layout ${model.preprocessing.layout} is not supported (NHWC only)`);
   }
-  return { ort, session, entry, model, table: pixelTable(model.preprocessing) };
+  const bytes = await fetchBytes(entry.file);
+  const shape = [1, ...model.input_shape];
+  let run;
+  if (entry.runtime === "litert.js") {
+    const lrt = runtimes["litert.js"];
+    const compiled = await lrt.loadAndCompile(bytes, { accelerator: "wasm" });
+    checkNames(entry, compiled.getInputDetails().map((d) => d.name), compiled.getOutputDetails().map((d) => d.name));
+    run = async (x) => {
+      const input = new lrt.Tensor(x, shape);
+      let outputs;
+      try {
+        outputs = await compiled.run(input);
+      } finally {
+        input.delete();
+      }
+      try {
+        return Float32Array.from(outputs[0].toTypedArray());
+      } finally {
+        for (const t of outputs) t.delete();
+      }
+    };
+  } else {
+    const ort = runtimes["onnxruntime-web"];
+    const session = await ort.InferenceSession.create(bytes, {
+      executionProviders: ["wasm"], graphOptimizationLevel: "all",
+    });
+    checkNames(entry, session.inputNames, session.outputNames);
+    run = async (x) => {
+      const out = await session.run({ [model.input_name]: new ort.Tensor("float32", x, shape) });
+      return Float32Array.from(out[model.output_name].data);
+    };
+  }
+  return { entry, model, run, table: pixelTable(model.preprocessing) };
 }
 
 /** uint8 pixels (H x W x C) -> the float32 input tensor's data. */
@@ -327,13 +472,10 @@ export function toInput(loaded, pixels) {
 /** One prediction: probabilities (float32, one per label) and the milliseconds it took. */
 export async function predict(loaded, pixels) {
   const t0 = performance.now();
-  const { ort, session, model } = loaded;
-  const input = new ort.Tensor("float32", toInput(loaded, pixels), [1, ...model.input_shape]);
-  const out = await session.run({ [model.input_name]: input });
-  const probs = Float32Array.from(out[model.output_name].data);
+  const probs = await loaded.run(toInput(loaded, pixels));
   const ms = performance.now() - t0;
-  if (probs.length !== model.labels.length) {
-    throw new Error(`${loaded.entry.file}: ${probs.length} outputs for ${model.labels.length} labels`);
+  if (probs.length !== loaded.model.labels.length) {
+    throw new Error(`${loaded.entry.file}: ${probs.length} outputs for ${loaded.model.labels.length} labels`);
   }
   return { probs, ms };
 }
