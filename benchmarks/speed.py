@@ -365,6 +365,7 @@ def onnx_variant_section(paths, work: Path, images, x_test, y_test, seconds, rou
         tail = FAST_TAIL[("float32", 256)] / FAST_TAIL[(name, 256)]
         print(f"  {name:40s} p50 batch 1 {med[(name, 1)]:6.1f} µs = {p50:.2f} × float32; "
               f"batch 256 {256e6 / med[(name, 256)]:9,.0f} images/s = {bulk:.2f} × float32 (fast tail {tail:.2f})")
+    _profile_all_ops(fp32, calibration, work, x[256])
     fastest = max((n for n in sessions if n != "float32" and passes[n]), key=lambda n: out[n][1])
     exported = next(n for n in ONNX_VARIANTS if n.endswith("[exported]"))
     p50, bulk = out[exported]
@@ -372,6 +373,35 @@ def onnx_variant_section(paths, work: Path, images, x_test, y_test, seconds, rou
     print(f"  exported: p50 {p50:.2f} × float32 (goal <= {GOALS['onnx_p50']}: {'met' if p50 <= GOALS['onnx_p50'] else 'NOT met'}), "
           f"throughput {bulk:.2f} × float32 (goal >= {GOALS['onnx_bulk']}: {'met' if bulk >= GOALS['onnx_bulk'] else 'NOT met'})")
     return out
+
+
+def _profile_all_ops(fp32, calibration, work: Path, x) -> None:
+    """ONNX Runtime's own profile of int8 with every op quantized at batch 256: where its time goes."""
+    import json
+    from collections import defaultdict
+
+    import onnxruntime as ort
+
+    from edgecnn.export.onnx import quantize_qdq
+    from edgecnn.runtime import RuntimeOptions
+    from edgecnn.runtime.onnx import session_options
+
+    data = quantize_qdq(fp32, calibration, work, False, "int8", op_types=None).SerializeToString()
+    so = session_options(RuntimeOptions())
+    so.enable_profiling, so.profile_file_prefix = True, str(work / "ort-profile")
+    session = ort.InferenceSession(data, so, providers=["CPUExecutionProvider"])
+    for _ in range(40):
+        session.run(None, {"image": x})
+    events = json.loads(Path(session.end_profiling()).read_text())
+    per_node: dict[tuple[str, str], list[float]] = defaultdict(list)
+    for e in events:
+        if e.get("cat") == "Node" and e["name"].endswith("_kernel_time"):
+            per_node[(e["args"]["op_name"], e["name"][: -len("_kernel_time")])].append(e["dur"])
+    medians = {k: float(np.median(v)) for k, v in per_node.items()}
+    total = sum(medians.values())
+    top = sorted(medians.items(), key=lambda kv: -kv[1])[:3]
+    print("  int8 with every op quantized, batch 256, ONNX Runtime's profile: "
+          + "; ".join(f"{op} {name[:24]} {us / total:.0%}" for (op, name), us in top) + f" of {total:,.0f} µs")
 
 
 # -- 6. threads -----------------------------------------------------------------------------------------
