@@ -47,13 +47,13 @@ def own(tmp_path_factory):
 
     # (a) class folders with train/ and test/, PNGs at 48x48 (the loader fits them to 24x24)
     names_a = tuple(sorted(own_models.SHAPES[:4]))  # class names: the sorted folder names
-    x, y = own_models.make_shapes(900, 24, 4, seed=0)
+    x, y = own_models.make_shapes(1100, 24, 4, seed=0)  # 700 to train, 400 to test
     folder = root / "shapes_rgb"
     own_models.write_class_folders(folder / "train", x[:700], y[:700], own_models.SHAPES[:4], scale=2)
     own_models.write_class_folders(folder / "test", x[700:], y[700:], own_models.SHAPES[:4], scale=2)
     ds = load_data(folder, (24, 24, 3))
     model = own_models.build_depthwise_rgb(24, 4, seed=0)
-    own_models.fit(model, ds.x_train, ds.y_train, lambda v: v.astype(np.float32), epochs=10, logits=True)
+    own_models.fit(model, ds.x_train, ds.y_train, lambda v: v.astype(np.float32), epochs=12, logits=True)
     path_a = root / "depthwise_rgb.keras"
     model.save(path_a)
     out["a"] = dict(model=path_a, data=folder, dataset=ds, names=names_a, shape=(24, 24, 3), head="logits",
