@@ -2,7 +2,7 @@
 
     python benchmarks/int8_vs_float.py [--dir exports] [--seconds 3]
 
-Prints both p50s and int8 / float32 (goal ≤ 0.65) for the runtime call (inputs already in
+Prints both p50s and int8 / float32 (goal ≤ 0.55, issue #17) for the runtime call (inputs already in
 each model's dtype), and the same ratio end to end (int8 quantization of the float input
 and dequantization of the output inside the timed call) for information.
 """
@@ -17,7 +17,7 @@ from _common import need
 from edgecnn.bench import BenchConfig, run_bench
 from edgecnn.data import load_mnist
 
-GOAL = 0.65
+GOAL = 0.55
 
 
 def main() -> int:

@@ -7,8 +7,9 @@ Builds, from one .keras model, in one process:
   * shipped    the float32 .onnx and .tflite files edgecnn exports, loaded through
                edgecnn.runtime with its default RuntimeOptions (the goals are about these);
   * choices    the cleaned graph with and without the pool/tanh swap under each ORT
-               optimisation level, and int8 QDQ per-tensor / per-channel / U8 activations
-               (with their test accuracy).
+               optimisation level, and int8 QDQ of every op per-tensor / per-channel / U8
+               activations, and of the Gemms only (what export ships), with their test accuracy
+               (benchmarks/speed.py compares more int8 variants).
 
 Each group is timed in interleaved rounds (perf_counter_ns per call, warm-up first; the
 timed call is Predictor.run / InferenceSession.run on a prepared float32 array) and the
@@ -152,9 +153,10 @@ def main() -> None:
         clean = clean_graph(baseline_proto(model, args.opset))
         no_swap = clean_graph(baseline_proto(model, args.opset), pool_first=False).SerializeToString()
         images = calibration_images(options)
-        q_tensor = quantize_qdq(clean, images, tmp, per_channel=False).SerializeToString()
-        q_channel = quantize_qdq(clean, images, tmp, per_channel=True).SerializeToString()
-        q_u8 = quantize_qdq(clean, images, tmp, per_channel=False, activations="uint8").SerializeToString()
+        q_tensor = quantize_qdq(clean, images, tmp, per_channel=False, op_types=None).SerializeToString()
+        q_channel = quantize_qdq(clean, images, tmp, per_channel=True, op_types=None).SerializeToString()
+        q_u8 = quantize_qdq(clean, images, tmp, per_channel=False, activations="uint8", op_types=None).SerializeToString()
+        q_gemm = quantize_qdq(clean, images, tmp, per_channel=False).SerializeToString()  # what export ships
         clean = clean.SerializeToString()
         choices = {
             "tf2onnx raw, ORT default": ort_session(base, None, t),
@@ -169,6 +171,7 @@ def main() -> None:
             "int8 QDQ per-tensor, all": ort_session(q_tensor, "all", t),
             "int8 QDQ per-channel, all": ort_session(q_channel, "all", t),
             "int8 QDQ U8 activations, all": ort_session(q_u8, "all", t),
+            "int8 QDQ Gemm only (export), all": ort_session(q_gemm, "all", t),
         }
         med_choices = measure(choices, batches, args.rounds)
 

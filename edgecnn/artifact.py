@@ -91,10 +91,31 @@ class Artifact:
         )
 
 
-def precision_of(path: Path) -> str:
-    """Best guess of a file's precision from edgecnn's naming (``mnist_cnn_int8.tflite``)."""
-    stem = Path(path).stem.lower()
-    for precision in ("int8", "float16", "dynamic", "float32"):
-        if precision in stem:
-            return precision
-    return "float32"
+def manifest_precision(path: Path) -> str | None:
+    """The precision the manifest next to ``path`` records for this exact file (matched by sha256)."""
+    import json
+
+    from edgecnn.fileio import sha256_file
+    from edgecnn.names import MANIFEST
+
+    path = Path(path)
+    try:
+        entries = json.loads((path.parent / MANIFEST).read_text(encoding="utf-8")).get("artifacts", [])
+        digest = sha256_file(path)
+    except (OSError, ValueError, AttributeError):
+        return None
+    for entry in entries:
+        if isinstance(entry, dict) and entry.get("sha256") == digest and entry.get("precision"):
+            return str(entry["precision"])
+    return None
+
+
+def file_precision(path: Path) -> str:
+    """A model file's precision: its embedded metadata, then the manifest, never its name.
+
+    A file with neither (not exported by edgecnn) is judged by its input tensor:
+    int8 input -> ``int8``, else ``float32``.
+    """
+    from edgecnn.runtime import load
+
+    return load(path).precision

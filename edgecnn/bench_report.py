@@ -7,6 +7,7 @@ import io
 from pathlib import Path
 from typing import Any
 from edgecnn import fileio
+from edgecnn.formatting import format_kib
 from edgecnn.bench import BENCH_CSV, BENCH_JSON, BENCH_MD, BENCH_PNG, BenchResult
 
 CSV_FIELDS = (
@@ -14,13 +15,10 @@ CSV_FIELDS = (
     "p50_us", "p90_us", "p99_us", "min_us", "mean_us", "std_us", "runs", "throughput",
     "e2e_p50_us", "e2e_p99_us", "e2e_throughput", "e2e_measured", "quantize_in_timed_call", "ratio", "baseline",
     "cold_start_ms", "peak_rss_mb", "partial_delegation",
+    "macs_per_image", "gmacs", "ceiling_precision", "ceiling_gmacs", "ceiling_share",
 )
 HEADER = ("file", "format", "precision", "size", "accuracy", "runtime", "thr", "batch",
-          "p50 µs", "p99 µs", "e2e p50 µs", "images/s", "p50 ÷ base")
-
-
-def _size(n: int) -> str:
-    return f"{n / 1024:.0f} KiB" if n < 2**20 else f"{n / 2**20:.1f} MiB"
+          "p50 µs", "p99 µs", "e2e p50 µs", "images/s", "p50 ÷ base", "GMAC/s", "% ceiling")
 
 
 def _num(x: float | None, fmt: str = "{:,.1f}") -> str:
@@ -31,23 +29,70 @@ def table_rows(result: BenchResult) -> list[tuple[str, ...]]:
     out = []
     for r in result.rows:
         out.append((
-            r["file"], r["format"], r["precision"], _size(r["bytes"]),
+            r["file"], r["format"], r["precision"], format_kib(r["bytes"]),
             _num(r["accuracy"], "{:.2%}"), r["runtime"] + (" (partial)" if r["partial_delegation"] else ""),
             str(r["threads"]), str(r["batch"]), _num(r["p50_us"]), _num(r["p99_us"]),
             _num(r["e2e_p50_us"]) if r.get("e2e_measured") else "=",
             _num(r["throughput"], "{:,.0f}"), _num(r["ratio"], "{:.3f}"),
+            _num(r.get("gmacs"), "{:,.1f}"), _share(r),
         ))
     return out
 
 
+def _share(row: dict[str, Any]) -> str:
+    """The share of the machine's GEMM ceiling for the row's precision, e.g. "41 % of fp32"."""
+    share = row.get("ceiling_share")
+    if share is None:
+        return "—"
+    return f"{share:.1%} of {'fp32' if row.get('ceiling_precision') == 'float32' else row.get('ceiling_precision')}"
+
+
+def ceiling_lines(result: BenchResult) -> list[str]:
+    """The machine's limits the shares are measured against, and how they were measured."""
+    c = result.ceiling
+    if not c:
+        return []
+    lines = []
+    for precision, per_threads in c["gemm"].items():
+        figures = ", ".join(f"{v['gmacs']:,.1f} GMAC/s with {t} thread(s)" for t, v in sorted(per_threads.items()))
+        dates = sorted({c["measured"].get(f"gemm/{precision}/{t}", "?") for t in per_threads})
+        lines.append(f"{'fp32' if precision == 'float32' else precision} GEMM ceiling: {figures} "
+                     f"(measured {', '.join(dates)})")
+    lines.append(f"memory bandwidth: {c['memory_gbps']:,.1f} GB/s, one thread (measured {c['measured'].get('memory', '?')})")
+    lines.append(f"method: {c['method']['gemm']}; {c['method']['memory']}"
+                 + ("; from this machine's cache (--remeasure-ceiling measures again)" if c.get("cached") else ""))
+    macs = sorted({(Path(s["path"]).name, s["macs"].get("macs_per_image")) for s in result.subjects
+                   if s.get("macs", {}).get("macs_per_image")})
+    if macs:
+        lines.append("MACs per image, counted from each graph: " + ", ".join(f"{n} {m:,}" for n, m in macs))
+    return lines
+
+
 def format_table(result: BenchResult) -> str:
-    """The console table, then the cold starts and the recommendation."""
-    rows = [HEADER, *table_rows(result)]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(HEADER))]
-    lines = ["  ".join(cell.ljust(w) if i < 8 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths)))
-             for row in rows]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    lines += ["", *cold_start_lines(result), "", *what_runs_lines(result), "", *recommendation_lines(result)]
+    """The console table (at most 100 columns: size, accuracy and the rest are in bench.md), then
+    the cold starts, what runs where, and the recommendation, each wrapped to 100 columns."""
+    from edgecnn.formatting import TERMINAL_WIDTH, align, wrap_notes
+
+    titles = ("file", "runtime", "thr", "batch", "p50 µs", "e2e p50", "img/s", "÷ base", "ceil")
+    rows = [(r["file"], r["runtime"] + ("*" if r["partial_delegation"] else ""), str(r["threads"]),
+             str(r["batch"]), _num(r["p50_us"]), _num(r["e2e_p50_us"]) if r.get("e2e_measured") else "=",
+             _num(r["throughput"], "{:,.0f}"), _num(r["ratio"], "{:.2f}"),
+             _num(r.get("ceiling_share"), "{:.0%}")) for r in result.rows]
+    lines = [align(titles, rows, right=[False, False, True, True, True, True, True, True, True])]
+    lines.append(wrap_notes(["e2e p50: from uint8 pixels, preprocessing and (de)quantization counted "
+                             "(= the same call); ÷ base: p50 over the baseline's at that batch; ceil: share "
+                             "of this CPU's GEMM ceiling for the file's precision; *: partly delegated (see "
+                             "below); sizes, accuracy, p99, GMAC/s and every other column: bench.md"],
+                            TERMINAL_WIDTH, bullet=""))
+    for block in (ceiling_lines(result), cold_start_lines(result), what_runs_lines(result)):
+        if block:
+            lines += ["", wrap_notes(block, TERMINAL_WIDTH)]
+    advice = recommendation_lines(result)
+    if advice:
+        from edgecnn.report import trade_offs
+
+        notes = [a.strip() for a in advice[1:]] + trade_offs(result.rows)
+        lines += ["", advice[0], wrap_notes(notes, TERMINAL_WIDTH)]
     return "\n".join(lines)
 
 
@@ -90,51 +135,85 @@ def recommendation_lines(result: BenchResult) -> list[str]:
     return ["Which file to ship:", *lines] if lines else []
 
 
+def _end_to_end(best: dict[str, Any], e2e: dict[str, Any], figure: str) -> list[str]:
+    """The line saying another file wins from uint8 pixels (none when the same file wins both ways)."""
+    if (e2e["file"], e2e["runtime"]) == (best["file"], best["runtime"]):
+        return []
+    return [f"    but from uint8 pixels (end to end): {e2e['file']} on {e2e['runtime']} "
+            f"({figure}, preprocessing and (de)quantization counted)"]
+
+
 def recommendation_text(rec: dict[str, Any]) -> list[str]:
     """bench.json's ``recommendation`` as lines: smallest, fastest at batch 1 and in bulk, most accurate."""
     if not rec:
         return []
     lines: list[str] = []
     s = rec["smallest"]
-    lines.append(f"  smallest:           {s['file']} ({_size(s['bytes'])})")
+    lines.append(f"  smallest:           {s['file']} ({format_kib(s['bytes'])})")
     f, e = rec["fastest_single"], rec["fastest_single_e2e"]
     lines.append(f"  fastest at batch {f['batch']}:  {f['file']} on {f['runtime']} "
                  f"(p50 {f['p50_us']:,.1f} µs, input already in the model's dtype)")
-    if (e["file"], e["runtime"]) != (f["file"], f["runtime"]):
-        lines.append(f"    but from uint8 pixels (end to end): {e['file']} on {e['runtime']} "
-                     f"(p50 {e['p50_us']:,.1f} µs, preprocessing and (de)quantization counted)")
+    lines += _end_to_end(f, e, f"p50 {e['p50_us']:,.1f} µs")
     b, e = rec["fastest_bulk"], rec["fastest_bulk_e2e"]
     lines.append(f"  fastest in bulk:    {b['file']} on {b['runtime']} "
                  f"({b['throughput']:,.0f} images/s at batch {b['batch']})")
-    if (e["file"], e["runtime"]) != (b["file"], b["runtime"]):
-        lines.append(f"    but from uint8 pixels (end to end): {e['file']} on {e['runtime']} "
-                     f"({e['throughput']:,.0f} images/s, preprocessing and (de)quantization counted)")
+    lines += _end_to_end(b, e, f"{e['throughput']:,.0f} images/s")
     a = rec["most_accurate"]
     lines.append(f"  most accurate:      {a['file']} ({a['accuracy']:.2%})" if a
                  else "  most accurate:      unknown (no verify.json: run `edgecnn verify`)")
+    for e in rec.get("int8_vs_float32", []):
+        figures = f"p50 {e['p50_ratio']:.2f}× float32's at batch {e['batch']}"
+        if "throughput_ratio" in e:
+            figures += f", {e['throughput_ratio']:.2f}× its throughput at batch {e['bulk_batch']}"
+        verdict = ("SLOWER than float32 on this CPU: pick float32 for speed, int8 only for size"
+                   if e["int8_slower"] else "faster than float32")
+        lines.append(f"  int8 {e['format']} ({e['runtime']}): {figures}: {verdict}")
+    for e in rec.get("thread_scaling", []):
+        lines.append(f"  {e['threads']} threads: {e['file']} on {e['runtime']} {e['speedup']:.2f}× "
+                     f"the one-thread throughput at batch {e['batch']}")
+    return lines
+
+
+def ceiling_notes(bench: dict[str, Any]) -> list[str]:
+    """bench.json's ceiling as report lines: the machine's GEMM ceiling, then each bulk row's share of it."""
+    lines: list[str] = []
+    ceiling = bench.get("ceiling") or {}
+    rows = [r for r in bench.get("results", []) if r.get("ceiling_share") is not None]
+    if ceiling and rows:
+        big = max(r["batch"] for r in rows)
+        gemm = "; ".join(f"{'fp32' if p == 'float32' else p} {v['1']['gmacs']:,.0f} GMAC/s"
+                         for p, v in ceiling["gemm"].items() if "1" in v)
+        lines.append(f"  this machine's GEMM ceiling per core (LiteRT/XNNPACK): {gemm}; "
+                     f"memory {ceiling['memory_gbps']:,.1f} GB/s")
+        for r in rows:
+            if r["batch"] == big:
+                lines.append(f"  {r['file']} on {r['runtime']}, {r['threads']} thread(s), batch {big}: "
+                             f"{r['gmacs']:,.1f} GMAC/s = {_share(r)} ceiling")
     return lines
 
 
 def summary_table(result: BenchResult) -> str:
     """One Markdown row per model and runtime: the README's results table."""
-    threads = result.settings["threads"][0]
     small, big = min(result.settings["batch_sizes"]), max(result.settings["batch_sizes"])
-    rows = [r for r in result.rows if r["threads"] == threads]
     lines = [
-        f"| file | runtime | precision | size | accuracy | p50 µs, batch {small} | "
-        f"e2e p50 µs, batch {small} | images/s, batch {big} | p50 ÷ Keras, batch {small} | cold start ms | peak RSS MB |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        f"| file | runtime | precision | size | accuracy | threads | p50 µs, batch {small} | "
+        f"e2e p50 µs, batch {small} | images/s, batch {big} | GMAC/s, batch {big} | share of the GEMM ceiling | "
+        f"p50 ÷ Keras, batch {small} | cold start ms | peak RSS MB |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for r in rows:
-        if r["batch"] != small:
-            continue
-        bulk = next((b for b in rows if b["batch"] == big and b["path"] == r["path"] and b["runtime"] == r["runtime"]), r)
-        lines.append(
-            f"| {r['file']} | {r['runtime']}{' (partial)' if r['partial_delegation'] else ''} | {r['precision']} "
-            f"| {_size(r['bytes'])} | {_num(r['accuracy'], '{:.2%}')} | {_num(r['p50_us'])} "
-            f"| {_num(r['e2e_p50_us'])} | {_num(bulk['throughput'], '{:,.0f}')} | {_num(r['ratio'], '{:.3f}')} "
-            f"| {_num(r['cold_start_ms'], '{:,.0f}')} | {_num(r['peak_rss_mb'], '{:,.0f}')} |"
-        )
+    for threads in result.settings["threads"]:
+        rows = [r for r in result.rows if r["threads"] == threads]
+        for r in rows:
+            if r["batch"] != small or (r["format"] == "keras" and threads != result.settings["threads"][0]):
+                continue
+            bulk = next((b for b in rows if b["batch"] == big and b["path"] == r["path"] and b["runtime"] == r["runtime"]), r)
+            lines.append(
+                f"| {r['file']} | {r['runtime']}{' (partial)' if r['partial_delegation'] else ''} | {r['precision']} "
+                f"| {format_kib(r['bytes'])} | {_num(r['accuracy'], '{:.2%}')} | {threads} | {_num(r['p50_us'])} "
+                f"| {_num(r['e2e_p50_us'])} | {_num(bulk['throughput'], '{:,.0f}')} | {_num(bulk.get('gmacs'), '{:,.1f}')} "
+                f"| {_share(bulk)} | {_num(r['ratio'], '{:.3f}')} "
+                f"| {_num(r['cold_start_ms'], '{:,.0f}')} | {_num(r['peak_rss_mb'], '{:,.0f}')} |"
+            )
     return "\n".join(lines)
 
 
@@ -176,6 +255,13 @@ def to_markdown(result: BenchResult) -> str:
         "dequantization included (“=” for Keras, timed on ready float32 tensors); "
         "“p50 ÷ base” is the p50 over the baseline's p50 at the same batch (lower is faster).",
         "",
+        "## Against this machine's limit",
+        "",
+        "GMAC/s = MACs per image (counted from each exported graph) × images/s; the share is of the GEMM "
+        "ceiling of the same precision and thread count (int8 files: the int8 ceiling).",
+        "",
+        *(f"- {line}" for line in ceiling_lines(result)),
+        "",
         "## Cold start and memory (fresh process each)",
         "",
         *(f"- {line}" for line in cold_start_lines(result)),
@@ -193,16 +279,18 @@ def to_markdown(result: BenchResult) -> str:
 
 
 def plot(result: BenchResult, target: Path) -> Path:
-    """bench.png: batch-1 latency distribution per runtime, and throughput against batch size."""
+    """bench.png: batch-1 latency per runtime, and a roofline-style picture of images/s against
+    batch with this machine's GEMM ceilings drawn (ceiling GMAC/s ÷ MACs per image)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    threads = result.settings["threads"][0]
+    all_threads = result.settings["threads"]
+    threads = all_threads[0]
     small = min(result.settings["batch_sizes"])
-    names = list(dict.fromkeys(name for (name, _, _) in result.samples))  # run order, no duplicates
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 0.5 * len(names) + 3.5))
+    names = list(dict.fromkeys(f"{r['file']} [{r['runtime']}]" for r in result.rows))  # run order, no duplicates
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(14, 0.5 * len(names) + 5.5))
     data = [result.samples.get((n, small, threads)) for n in names]
     shown = [(n, d) for n, d in zip(names, data) if d is not None and len(d)]
     if shown:
@@ -211,16 +299,37 @@ def plot(result: BenchResult, target: Path) -> Path:
         ax1.set_xscale("log")
     ax1.set_xlabel(f"µs per call at batch {small} (box p25–p75, whiskers p1–p99), log scale")
     ax1.set_title(f"Latency, batch {small}, {threads} thread(s)")
-    for n in names:
-        pts = sorted((r["batch"], r["throughput"]) for r in result.rows
-                     if f"{r['file']} [{r['runtime']}]" == n and r["threads"] == threads)
-        ax2.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=n)
+    styles = ["-", "--", ":", "-."]
+    colors: dict[str, Any] = {}
+    for t_index, t in enumerate(all_threads):
+        for n in names:
+            pts = sorted((r["batch"], r["throughput"]) for r in result.rows
+                         if f"{r['file']} [{r['runtime']}]" == n and r["threads"] == t)
+            if not pts:
+                continue
+            line, = ax2.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", linestyle=styles[t_index % 4],
+                             color=colors.get(n), label=f"{n}, {t} thr")
+            colors.setdefault(n, line.get_color())
+    # The ceilings, in images/s for each distinct (ceiling, MACs per image): what the GEMM limit would allow.
+    drawn = set()
+    for r in result.rows:
+        if r.get("ceiling_gmacs") and r.get("macs_per_image"):
+            key = (r["ceiling_precision"], r["threads"], r["macs_per_image"])
+            if key in drawn:
+                continue
+            drawn.add(key)
+            limit = r["ceiling_gmacs"] * 1e9 / r["macs_per_image"]
+            t_index = all_threads.index(r["threads"]) if r["threads"] in all_threads else 0
+            color = "black" if r["ceiling_precision"] == "float32" else "dimgrey"
+            ax2.axhline(limit, color=color, linestyle=styles[t_index % 4], linewidth=2, alpha=0.6,
+                        label=f"{'fp32' if key[0] == 'float32' else key[0]} GEMM ceiling, {key[1]} thr: "
+                              f"{r['ceiling_gmacs']:,.0f} GMAC/s = {limit:,.0f} images/s at {key[2]:,} MACs/image")
     ax2.set_xscale("log", base=2)
     ax2.set_yscale("log")
     ax2.set_xlabel("batch size")
     ax2.set_ylabel("images/s (batch / p50)")
-    ax2.set_title("Throughput")
-    ax2.legend(fontsize=7)
+    ax2.set_title("Throughput against this machine's GEMM ceiling (roofline-style)")
+    ax2.legend(fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2)
     ax2.grid(True, which="both", alpha=0.3)
     fig.tight_layout()
     with fileio.atomic_path(Path(target)) as tmp:
@@ -230,11 +339,22 @@ def plot(result: BenchResult, target: Path) -> Path:
 
 
 def write_outputs(result: BenchResult, out_dir: Path) -> dict[str, Path]:
-    """bench.json, bench.csv, bench.md and bench.png in ``out_dir`` (each written atomically)."""
+    """bench.json, bench.csv, bench.md and bench.png in ``out_dir`` (each written atomically).
+
+    bench.json is merged per artifact (edgecnn.results): files not measured now keep their rows,
+    and the other three are rebuilt from the merged set. bench.png needs matplotlib (full install).
+    """
+    from importlib.util import find_spec
+
+    from edgecnn.results import merged_bench
+
     out_dir = Path(out_dir)
-    return {
+    result = merged_bench(result, out_dir, BENCH_JSON)
+    written = {
         "json": fileio.write_json(out_dir / BENCH_JSON, result.to_json()),
         "csv": fileio.write_text(out_dir / BENCH_CSV, to_csv(result)),
         "md": fileio.write_text(out_dir / BENCH_MD, to_markdown(result)),
-        "png": plot(result, out_dir / BENCH_PNG),
     }
+    if find_spec("matplotlib") is not None:
+        written["png"] = plot(result, out_dir / BENCH_PNG)
+    return written

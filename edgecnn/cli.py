@@ -7,7 +7,6 @@ that needs them, so ``edgecnn --help`` and ``--version`` return instantly.
 from __future__ import annotations
 
 import logging
-import os
 import sys
 from pathlib import Path
 
@@ -23,6 +22,8 @@ from edgecnn.platforms.registry import CHOICES as _PLATFORM_CHOICES
 
 DEFAULT_OUTPUT_DIR = Path("exports")
 
+# Model files named on the command line (verify, bench); none: the manifest's.
+artifacts_argument = click.argument("artifacts", nargs=-1, type=click.Path(dir_okay=False, path_type=Path))
 output_dir_option = click.option(
     "--output-dir", type=click.Path(file_okay=False, path_type=Path), default=DEFAULT_OUTPUT_DIR,
     show_default=True, help="Folder for models, manifest and reports.",
@@ -68,41 +69,110 @@ unsafe_option = click.option(
 )
 
 
+class UserError(click.ClickException):
+    """The one exit path for anything the user can fix: ``Error: <message>`` on stderr, then ``exit_code``.
+
+    Commands raise it (or a library :class:`~edgecnn.errors.EdgeCnnError`, which the group turns into
+    one); nothing else in the CLI prints ``Error:`` or calls ``sys.exit``.
+    """
+
+    def __init__(self, message: str | list[str], exit_code: int = 1) -> None:
+        self.messages = [message] if isinstance(message, str) else list(message)
+        super().__init__("\n".join(self.messages))
+        self.exit_code = exit_code
+
+    def show(self, file=None) -> None:
+        """One ``Error:`` line per message (e.g. one per bad input of ``predict``)."""
+        for message in self.messages:
+            click.echo(f"Error: {message}", err=True, file=file)
+
+
 class EdgeCnnGroup(click.Group):
-    """A group that turns the library's typed errors into one ``Error: ...`` line, exit 1."""
+    """Turns the library's typed errors, and a missing full-install module, into one ``Error:`` line."""
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
         except EdgeCnnError as exc:
-            raise click.ClickException(str(exc)) from exc
+            raise UserError(str(exc)) from exc
+        except ImportError as exc:
+            from edgecnn.errors import missing_dependency
+
+            name = ctx.invoked_subcommand or "this command"
+            error = missing_dependency(exc, f"`edgecnn {name}`")
+            if error is None:
+                raise
+            raise UserError(str(error)) from exc
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The command list with each command's whole first line (click cuts it at ~45 chars with '…')."""
+        rows = [(name, cmd.get_short_help_str(limit=1000)) for name, cmd in
+                ((n, self.get_command(ctx, n)) for n in self.list_commands(ctx)) if cmd and not cmd.hidden]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
 
 
-def _quiet_tensorflow() -> None:
-    # TF's C++ start-up chatter (oneDNN notes, CPU feature banners) is noise for a user.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# main() sets this: only the real console script filters fd 2 (tests drive `cli` in-process).
+_FILTER_NATIVE_STDERR = False
+
+EPILOG_INDENT = "  "
 
 
-@click.group(cls=EdgeCnnGroup, context_settings={"help_option_names": ["-h", "--help"]})
+def examples(*lines: str) -> str:
+    """An epilog of real example commands (``\b`` keeps click from re-wrapping them)."""
+    return "\b\nExamples:\n" + "\n".join(EPILOG_INDENT + line for line in lines)
+
+
+@click.group(
+    cls=EdgeCnnGroup,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+    epilog=examples(
+        "edgecnn run --quick                      # a first look in about a minute",
+        "edgecnn predict --model exports/mnist_cnn_int8.tflite digit.png",
+        "edgecnn bench --batch-sizes 1,32 exports/mnist_cnn_int8.onnx",
+    ),
+)
 @click.version_option(__version__, "-V", "--version", prog_name="edgecnn")
-@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+@click.option("-v", "--verbose", count=True,
+              help="More log output, including TensorFlow's and LiteRT's own lines (-vv for debug).")
 def cli(verbose: int) -> None:
-    """Train the classic MNIST CNN and carry it to a device: export, verify, bench, deploy."""
+    """Train the classic MNIST CNN and carry it to a device: export, verify, bench, deploy.
+
+    The base install (pip install edgecnn) runs predict, bench of exported files and bundle
+    without TensorFlow; train, export and verify need pip install "edgecnn[full]".
+    """
+    from edgecnn import quiet
+
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    _quiet_tensorflow()
+    if verbose == 0:
+        logging.getLogger("tensorflow").setLevel(logging.ERROR)
+        logging.getLogger("tf2onnx").setLevel(logging.ERROR)
+        logging.getLogger("absl").setLevel(logging.ERROR)
+        if _FILTER_NATIVE_STDERR:
+            quiet.install(verbose)
+        else:
+            quiet.set_library_env()
 
 
-@cli.command()
-@click.option("--epochs", type=click.IntRange(min=1), default=12, show_default=True)
-@click.option("--batch-size", type=click.IntRange(min=1), default=128, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@cli.command(epilog=examples(
+    "edgecnn train                            # 12 epochs, the published recipe",
+    "edgecnn train --epochs 2 --output-dir /tmp/try",
+    "edgecnn train --data ~/mnist.npz --seed 1",
+))
+@click.option("--epochs", type=click.IntRange(min=1), default=12, show_default=True, help="Training epochs.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=128, show_default=True, help="Images per step.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seeds weights and shuffling.")
 @click.option("--h5", is_flag=True, help="Also write the legacy mnist_cnn.h5.")
 @output_dir_option
 @data_option
 def train(epochs: int, batch_size: int, seed: int, h5: bool, output_dir: Path, data: Path | None) -> None:
     """Train the reference CNN on MNIST (mnist_cnn.keras), or on --data (<data>_cnn.keras: input
-    shape and class count from the data); writes the model and train.json."""
+    shape and class count from the data); writes the model and train.json (full install)."""
+    from edgecnn.errors import require_full
+
+    require_full("`edgecnn train`", ("tensorflow", "keras"))
     from edgecnn.data import load_data
     from edgecnn.model import TrainConfig, train as train_model
 
@@ -158,7 +228,11 @@ def export_targets(fmt: str, quantize: str | None) -> list[tuple[str, str]]:
     return [(fmt, quantize)]
 
 
-@cli.command()
+@cli.command(epilog=examples(
+    "edgecnn export                           # float32 + int8 of every format",
+    "edgecnn export --format tflite --quantize float16",
+    "edgecnn export --format onnx --opset 13 --output-dir /tmp/try",
+))
 @click.option(
     "--format", "fmt", type=click.Choice([*dict.fromkeys(f for f, _ in _EXPORT_REGISTRY), "all"]),
     default="all", show_default=True, help="Which file format(s) to write.",
@@ -185,15 +259,18 @@ def export_targets(fmt: str, quantize: str | None) -> list[tuple[str, str]]:
 def export(fmt: str, quantize: str | None, calibration_samples: int, seed: int, opset: int,
            model_path: Path | None, output_dir: Path, data: Path | None, labels_file: Path | None,
            preprocess, prepare: str | None, unsafe: bool) -> None:
-    """Export the trained model to TFLite / ONNX; writes the files and manifest.json.
+    """Export the trained model to TFLite / ONNX / C (full install); updates manifest.json.
 
     Without --format, writes the standard set: float32 and int8 of every format.
     """
     import time
 
-    from edgecnn.errors import ModelError
+    from edgecnn.errors import ModelError, require_full
+    from edgecnn.formatting import format_kib
+    from edgecnn.manifest import manifest_path
     from edgecnn.model import default_model_path
 
+    require_full("`edgecnn export`", ("tensorflow", "keras", "tf2onnx", "onnx"))
     targets = export_targets(fmt, quantize)
     model_path = model_path or default_model_path(output_dir)
     if not model_path.is_file():  # checked before TensorFlow loads: the error is instant
@@ -211,17 +288,21 @@ def export(fmt: str, quantize: str | None, calibration_samples: int, seed: int, 
     started = time.perf_counter()
     artifacts = export_models(model_path, output_dir, targets, options, unsafe=unsafe)
     width = max(len(a.path.name) for a in artifacts)
-    click.echo(f"{'file':<{width}}  {'precision':<9}  {'size':>10}  {'seconds':>7}")
+    click.echo(f"{'file':<{width}}  {'precision':<9}  {'size':>11}  {'seconds':>7}")
     for a in artifacts:
-        click.echo(f"{a.path.name:<{width}}  {a.precision:<9}  {a.bytes / 1024:>7.1f} KB  {a.export_seconds:>7.2f}")
+        click.echo(f"{a.path.name:<{width}}  {a.precision:<9}  {format_kib(a.bytes, 1):>11}  {a.export_seconds:>7.2f}")
     click.echo(
-        f"Exported {len(artifacts)} file(s) in {time.perf_counter() - started:.1f} s -> {output_dir / 'manifest.json'}"
+        f"Exported {len(artifacts)} file(s) in {time.perf_counter() - started:.1f} s -> {manifest_path(output_dir)}"
         " (each loaded and predicted a batch in its runtime)"
     )
 
 
-@cli.command()
-@click.argument("artifacts", nargs=-1, type=click.Path(dir_okay=False, path_type=Path))
+@cli.command(epilog=examples(
+    "edgecnn verify                           # every file in exports/manifest.json",
+    "edgecnn verify exports/mnist_cnn_int8.tflite --debug-quant",
+    "edgecnn verify --platform pi --samples 500   # also on emulated Pi 4 and Pi 5 CPUs (root)",
+))
+@artifacts_argument
 @output_dir_option
 @click.option(
     "--model", type=click.Path(dir_okay=False, path_type=Path), default=None,
@@ -239,7 +320,8 @@ def export(fmt: str, quantize: str | None, calibration_samples: int, seed: int, 
 @click.option(
     "--platform", "platform_names", multiple=True, type=click.Choice(_PLATFORM_CHOICES),
     help="Also run the Pi bundle's classify.py on an emulated Raspberry Pi CPU (pi4: Cortex-A72, "
-         "pi5: Cortex-A76, pi: both; needs root and qemu). Repeatable.",
+         "pi5: Cortex-A76, pi: both; needs root and qemu), or the web bundle in headless Chromium "
+         "(browser; needs chromium and playwright). Repeatable.",
 )
 @click.option("--samples", type=click.IntRange(min=1), default=1000, show_default=True,
               help="Test images for the --platform check.")
@@ -249,67 +331,42 @@ def verify(
     max_abs_diff: float | None, min_agreement: float | None, max_accuracy_drop: float | None,
     warn_only: bool, debug_quant: bool, platform_names: tuple[str, ...], samples: int, unsafe: bool,
 ) -> None:
-    """Prove every exported file predicts what Keras predicts (the whole test set).
+    """Prove every exported file predicts what Keras predicts (full install; the whole test set).
 
     With no ARTIFACTS, checks everything in <output-dir>/manifest.json; any .tflite or
-    .onnx file can be named. Writes verify.json and disagreements.png into
-    <output-dir>; exits 1 if any artifact fails (unless --warn-only).
+    .onnx file can be named. Merges the results into verify.json (one entry per file; the
+    others are kept) and redraws disagreements.png from the complete set. Exits 1 if any
+    artifact fails (unless --warn-only).
     """
-    from edgecnn import verify as verify_lib
-    from edgecnn.data import load_data
-    from edgecnn.manifest import load_artifacts, read_manifest
-    from edgecnn.model import default_model_path
+    from edgecnn.errors import require_full
 
-    model = model or default_model_path(output_dir)
-    targets = list(artifacts) or load_artifacts(output_dir, runnable_only=True)
-    if not targets:
-        raise click.ClickException(
-            f"no artifacts to verify: {output_dir / 'manifest.json'} lists none "
-            "(run `edgecnn export`, or name .tflite/.onnx files)"
-        )
+    require_full("`edgecnn verify`", ("tensorflow", "keras", "matplotlib"))
+    from edgecnn import verify as verify_lib
+
     tolerances = verify_lib.override_tolerances(
         verify_lib.DEFAULT_TOLERANCES, max_abs_diff=max_abs_diff,
         min_agreement=None if min_agreement is None else min_agreement / 100.0,
         max_accuracy_drop=max_accuracy_drop,
     )
-    spec = verify_lib.artifact_spec(targets)
-    mnist = load_data(data, spec.input_shape if spec is not None else None)
     options = verify_lib.VerifyOptions(debug_quant=debug_quant, unsafe=unsafe)
-    click.echo(f"Verifying {len(targets)} artifact(s) against {model} on {len(mnist.x_test):,} test images")
-    report = verify_lib.verify(model, targets, mnist, tolerances, options, spec=spec)
-    source = read_manifest(output_dir).get("source_model", {}).get("sha256") if not artifacts else None
-    if source and source != report.model_sha256:
-        click.echo(f"Warning: the manifest's artifacts were exported from another model (sha256 {source[:12]}…)",
-                   err=True)
-    click.echo(verify_lib.format_table(report, root=output_dir))
-    for row in report.rows:
-        if row.quant_debug is not None:
-            click.echo(f"\nint8 layer diagnosis of {row.path.name}:")
-            click.echo(verify_lib.format_quant_debug(row.quant_debug))
-    if debug_quant and not any(row.quant_debug is not None for row in report.rows):
-        click.echo("\n--debug-quant: no loadable TFLite int8 artifact among those verified")
-    platforms = None
-    if platform_names:
-        from edgecnn.platforms import check_verified, format_platforms
-
-        platforms = check_verified(platform_names, report, mnist, samples, tolerances, echo=click.echo)
-        click.echo(format_platforms(platforms))
-    json_path, png_path = verify_lib.write_report(report, output_dir, mnist.x_test, options.max_images, platforms)
-    click.echo(f"Wrote {json_path} and {png_path}")
-    failed_platforms = [key for key, section in (platforms or {}).items() if not section["passed"]]
-    if not report.passed or failed_platforms:
-        failed = sum(not row.passed for row in report.rows)
-        message = f"{failed} of {len(report.rows)} artifact(s) FAILED parity with Keras"
-        if failed_platforms:
-            message += f"; FAILED on {', '.join(failed_platforms)}"
-        if warn_only:
-            click.echo(f"Warning: {message} (--warn-only: exit 0)", err=True)
-        else:
-            click.echo(f"Error: {message}", err=True)
-            sys.exit(1)
+    done = verify_lib.verify_folder(
+        output_dir, artifacts, model=model, data=data, tolerances=tolerances, options=options,
+        platform_names=platform_names, samples=samples, echo=click.echo,
+    )
+    for warning in done.warnings:
+        click.echo(f"Warning: {warning}", err=True)
+    click.echo(f"Wrote {done.written[0]} and {done.written[1]}")
+    if done.failure:
+        if not warn_only:
+            raise UserError(done.failure)
+        click.echo(f"Warning: {done.failure} (--warn-only: exit 0)", err=True)
 
 
-@cli.command()
+@cli.command(epilog=examples(
+    "edgecnn predict digit.png                # exports/mnist_cnn_int8.tflite",
+    "edgecnn predict --model exports/mnist_cnn_float32.onnx --top 3 a.png b.jpg",
+    "edgecnn predict --json batch.npy > results.json",
+))
 @click.option(
     "--model", "model_path", type=click.Path(dir_okay=False, path_type=Path),
     default=DEFAULT_OUTPUT_DIR / "mnist_cnn_int8.tflite", show_default=True,
@@ -320,7 +377,7 @@ def verify(
 @prepare_option
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
 def predict(model_path: Path, top: int, as_json: bool, prepare: str | None, inputs: tuple[Path, ...]) -> None:
-    """Classify images (PNG/JPEG, any size) or .npy arrays without TensorFlow.
+    """Classify images (PNG/JPEG, any size) or .npy arrays; no TensorFlow needed.
 
     Photos are prepared as the model's metadata says: fitted to its input (aspect kept, padded,
     colour converted), or for MNIST-like digit models (the reference CNN) inverted, cropped and
@@ -330,62 +387,52 @@ def predict(model_path: Path, top: int, as_json: bool, prepare: str | None, inpu
     """
     import json
 
-    import numpy as np
+    from edgecnn.predict import classify
 
-    from edgecnn import runtime
-    from edgecnn.images import load_input
-
-    predictor = runtime.load(model_path)
-    labels = predictor.labels
-    spec = predictor.spec
-    how = prepare or spec.preprocessing.prepare
-    top = min(top, spec.num_classes)
-    results, failed = [], 0
-    for path in inputs:
-        try:
-            arr = load_input(path, spec.input_shape, how)
-            probs = predictor.predict(arr)
-        except ValueError as exc:  # InputError: a bad file; report it and go on with the others
-            message = str(exc) if str(exc).startswith(str(path)) else f"{path}: {exc}"
-            click.echo(f"Error: {message}", err=True)
-            failed += 1
-            continue
-        # one image (H, W) or (H, W, C); batches are named file[i]
-        single = arr.ndim == 2 or (spec.channels > 1 and arr.shape == tuple(spec.input_shape))
-        for i, p in enumerate(probs):
-            order = np.argsort(-p, kind="stable")[:top]
-            results.append({
-                "input": str(path) if single else f"{path}[{i}]",
-                "digit": labels[order[0]],  # the class label ("digit": the name from the MNIST days)
-                "label": labels[order[0]],
-                "confidence": round(float(p[order[0]]), 6),
-                "top": [{"digit": labels[k], "label": labels[k], "probability": round(float(p[k]), 6)}
-                        for k in order],
-            })
+    done = classify(model_path, inputs, top, prepare=prepare)
     if as_json:
-        doc = {"model": str(model_path), "precision": predictor.precision, "results": results, "errors": failed}
-        click.echo(json.dumps(doc, indent=2))
+        click.echo(json.dumps(done.to_json(), indent=2))
     else:
-        for r in results:
-            extra = "".join(f" {t['digit']} {t['probability']:.4f}" for t in r["top"][1:])
-            click.echo(f"{r['input']} {r['digit']} {r['confidence']:.4f}{extra}")
-    if failed:
-        raise SystemExit(1)
+        for line in done.lines():
+            click.echo(line)
+    if done.errors:  # one Error: line per bad input, exit 1
+        raise UserError(done.errors)
 
 
-@cli.command()
+@cli.command(epilog=examples(
+    "edgecnn bundle                           # every target under exports/bundle/",
+    "edgecnn bundle --target pi               # exports/bundle/pi: classify.py, model, README",
+    "edgecnn bundle --output-dir /tmp/try --target android",
+))
 @output_dir_option
 @click.option(
     "--target", type=click.Choice(["all", *BUNDLE_TARGETS]), default="all", show_default=True,
-    help="Which folder to write under <output-dir>/bundle/.",
+    help="Which folder to write under <output-dir>/bundle/ (all: every target but web, which needs npm).",
 )
 def bundle(output_dir: Path, target: str) -> None:
-    """Write ready-to-copy folders for a Raspberry Pi, Android/iOS and TensorFlow Lite Micro."""
-    from edgecnn.bundle import build_bundles
+    """Write ready-to-copy folders for a Raspberry Pi, Android/iOS, microcontrollers and the web."""
+    from edgecnn.bundle import OPT_IN, build_bundles
 
-    names = list(BUNDLE_TARGETS) if target == "all" else [target]
+    names = [n for n in BUNDLE_TARGETS if n not in OPT_IN] if target == "all" else [target]
     for name, files in build_bundles(output_dir, names).items():
         click.echo(f"{name}: {files[0].parent} ({', '.join(f.name for f in files)})")
+
+
+@cli.command(epilog=examples(
+    "edgecnn serve                            # exports/bundle/web on http://127.0.0.1:8000",
+    "edgecnn serve --port 8080 /tmp/try/bundle/web",
+))
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True,
+              help="TCP port on 127.0.0.1 (0: any free port).")
+@click.argument("directory", required=False, type=click.Path(file_okay=False, path_type=Path))
+def serve(port: int, directory: Path | None) -> None:
+    """Serve a web bundle on 127.0.0.1 [default DIRECTORY: exports/bundle/web].
+
+    With the MIME types and cross-origin isolation headers ONNX Runtime Web needs.
+    """
+    from edgecnn.web.serve import serve_forever
+
+    serve_forever(directory or DEFAULT_OUTPUT_DIR / "bundle" / "web", port, echo=click.echo)
 
 
 def _int_list(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int, ...]:
@@ -399,8 +446,12 @@ def _int_list(ctx: click.Context, param: click.Parameter, value: str) -> tuple[i
     return tuple(dict.fromkeys(out))
 
 
-@cli.command()
-@click.argument("artifacts", nargs=-1, type=click.Path(dir_okay=False, path_type=Path))
+@cli.command(epilog=examples(
+    "edgecnn bench                            # every exported file + the Keras baseline",
+    "edgecnn bench --batch-sizes 1,32 --threads 1,2 exports/mnist_cnn_int8.tflite",
+    "edgecnn bench --no-keras --no-cold-start --seconds 0.5   # quick, TensorFlow-free",
+))
+@artifacts_argument
 @output_dir_option
 @data_option
 @click.option("--batch-sizes", default="1,32,256", show_default=True, callback=_int_list,
@@ -417,27 +468,37 @@ def _int_list(ctx: click.Context, param: click.Parameter, value: str) -> tuple[i
 @click.option("--no-xnnpack", "xnnpack", flag_value="off", help="Same as --xnnpack off.")
 @click.option("--no-keras", is_flag=True, help="Skip the Keras baseline (ratios then use the first model).")
 @click.option("--no-cold-start", is_flag=True, help="Skip the cold-start / peak-memory subprocesses.")
+@click.option("--remeasure-ceiling", "ceiling", flag_value="remeasure",
+              help="Measure this machine's GEMM and memory limits again instead of using the cached figures.")
+@click.option("--no-ceiling", "ceiling", flag_value="off", help="Skip the machine's limits (no GMAC/s share).")
 @unsafe_option
 def bench(artifacts: tuple[Path, ...], output_dir: Path, data: Path | None, batch_sizes: tuple[int, ...],
           threads: tuple[int, ...], seconds: float | None, runs: int | None, warmup: float | None,
-          xnnpack: str, no_keras: bool, no_cold_start: bool, unsafe: bool) -> None:
-    """Latency, throughput, cold start and memory of models on the CPU runtimes.
+          xnnpack: str, no_keras: bool, no_cold_start: bool, ceiling: str | None, unsafe: bool) -> None:
+    """Latency, throughput, cold start and memory of model files on the CPU runtimes.
 
     With no ARTIFACT: every artifact in the manifest plus OUTPUT_DIR/mnist_cnn.keras as the
-    baseline. Writes bench.json, bench.csv, bench.md and bench.png into OUTPUT_DIR.
+    baseline (skipped, with a note, on the TensorFlow-free base install). Writes bench.json, bench.csv, bench.md and bench.png into OUTPUT_DIR. Each row
+    also says the GMAC/s reached and its share of this machine's GEMM ceiling (measured once
+    per machine and cached; --remeasure-ceiling measures again).
     """
     from edgecnn.bench import BenchConfig, check_model_path, default_paths, run_bench, with_options
     from edgecnn.bench_report import format_table, write_outputs
     from edgecnn.data import load_data
     from edgecnn.verify import artifact_spec
 
+    from importlib.util import find_spec
+
     if seconds is not None and runs is not None:
         raise click.UsageError("give --seconds or --runs, not both")
+    if not no_keras and not artifacts and find_spec("keras") is None:
+        no_keras = True
+        click.echo('Note: no Keras baseline on the base install (pip install "edgecnn[full]" adds it)', err=True)
     paths = [check_model_path(p) for p in artifacts] if artifacts else default_paths(output_dir, not no_keras)
     config = with_options(
         BenchConfig(), batch_sizes=batch_sizes, threads=threads, seconds=seconds, runs=runs,
         warmup_seconds=warmup, xnnpack={"on": (True,), "off": (False,), "both": (True, False)}[xnnpack],
-        keras=not no_keras, cold_start=not no_cold_start, unsafe=unsafe,
+        keras=not no_keras, cold_start=not no_cold_start, unsafe=unsafe, ceiling=ceiling,
     )
     spec = artifact_spec([p for p in paths if p.suffix in (".tflite", ".onnx")])
     images = load_data(data, spec.input_shape if spec is not None else None).x_test
@@ -449,10 +510,14 @@ def bench(artifacts: tuple[Path, ...], output_dir: Path, data: Path | None, batc
     click.echo(f"\nWrote {', '.join(str(p) for p in written.values())}")
 
 
-@cli.command()
+@cli.command(epilog=examples(
+    "edgecnn run                              # the published figures (about 2-3 minutes)",
+    "edgecnn run --quick --output-dir /tmp/try   # 2 epochs and a short benchmark",
+    "edgecnn run --retrain --seed 1",
+))
 @output_dir_option
-@click.option("--epochs", type=click.IntRange(min=1), default=12, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--epochs", type=click.IntRange(min=1), default=12, show_default=True, help="Training epochs.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seeds training and calibration.")
 @click.option("--quick", is_flag=True, help="A first look: 2 epochs and a short benchmark.")
 @click.option("--retrain", is_flag=True, help="Train even if a model with this configuration exists.")
 @click.option("--platform", "platform_names", multiple=True, type=click.Choice(_PLATFORM_CHOICES),
@@ -466,13 +531,17 @@ def bench(artifacts: tuple[Path, ...], output_dir: Path, data: Path | None, batc
 def run(output_dir: Path, epochs: int, seed: int, quick: bool, retrain: bool,
         platform_names: tuple[str, ...], data: Path | None, model_path: Path | None, labels_file: Path | None,
         preprocess, unsafe: bool) -> None:
-    """The whole job: train -> export -> verify -> bench -> report, with one results table.
+    """The whole job (full install): train, export, verify, bench, report; one results table.
 
     Reuses a trained model when one with the same configuration and data exists; with
     --model, uses that model and trains nothing. Exits 1 if any exported file fails verification.
     """
+    from edgecnn.errors import require_full
+
+    require_full("`edgecnn run`", ("tensorflow", "keras", "tf2onnx", "onnx", "matplotlib"))
+    from edgecnn.formatting import TERMINAL_WIDTH, wrap_notes
     from edgecnn.pipeline import RunConfig, run_pipeline
-    from edgecnn.report import console_table
+    from edgecnn.report import console_table, ship_advice
 
     labels = None
     if labels_file is not None:
@@ -490,11 +559,16 @@ def run(output_dir: Path, epochs: int, seed: int, quick: bool, retrain: bool,
     total = sum(result.stage_seconds.values())
     click.echo(f"\nResults ({total:.0f} s in all; report: {result.report_paths[0]}, {result.report_paths[1]})\n")
     click.echo(console_table(result.rows))
+    advice = ship_advice(output_dir)
+    if advice:
+        click.echo("\nWhich file to ship (also in the report):")
+        click.echo(wrap_notes(advice, TERMINAL_WIDTH))
     if not result.passed:
-        click.echo("Error: verification FAILED for at least one artifact (see verify.json)", err=True)
-        sys.exit(1)
+        raise UserError("verification FAILED for at least one artifact (see verify.json)")
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point: native log lines are filtered at fd 2 (see edgecnn.quiet)."""
+    global _FILTER_NATIVE_STDERR
+    _FILTER_NATIVE_STDERR = True
     cli(prog_name="edgecnn")

@@ -43,7 +43,17 @@ PREPROCESSING = REFERENCE.preprocessing.to_json(REFERENCE.input_shape)
 TEST_FRACTION = 0.2  # of each class, when the data has no train/test split of its own
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
 
-BUNDLED_DIR = Path(__file__).resolve().parent.parent / "data" / "mnist"
+def _bundled_dir() -> Path:
+    """The bundled MNIST: ``data/mnist`` of a source tree (also ``pip install -e``), else where a
+    wheel puts it (pyproject's data-files: ``<prefix>/share/edgecnn/mnist``)."""
+    import sys
+
+    source_tree = Path(__file__).resolve().parent.parent / "data" / "mnist"
+    installed = Path(sys.prefix) / "share" / "edgecnn" / "mnist"
+    return installed if not source_tree.is_dir() and installed.is_dir() else source_tree
+
+
+BUNDLED_DIR = _bundled_dir()
 KERAS_CACHE = Path.home() / ".keras" / "datasets" / "mnist.npz"
 ENV_VAR = "EDGECNN_DATA"
 

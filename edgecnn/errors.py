@@ -39,3 +39,36 @@ def first_line(exc: BaseException, limit: int = 200) -> str:
     """The first non-blank line of an exception's message (runtimes raise pages of context)."""
     lines = [line for line in str(exc).splitlines() if line.strip()]
     return lines[0][:limit] if lines else type(exc).__name__
+
+
+# The modules only the full install (`pip install "edgecnn[full]"`) provides; the base install
+# (runtime, predict, bench of exported files, bundle) never imports them.
+FULL_MODULES = ("tensorflow", "keras", "tf2onnx", "onnx", "matplotlib", "tf_keras")
+FULL_INSTALL = 'pip install "edgecnn[full]"'
+
+
+class MissingDependency(EdgeCnnError):
+    """A feature of the full install used from the base install."""
+
+
+def missing_dependency(exc: ImportError, what: str = "this command") -> MissingDependency | None:
+    """The one-line error for an ImportError of a full-install module (None for any other module)."""
+    name = (getattr(exc, "name", None) or "").split(".")[0]
+    if name not in FULL_MODULES:
+        return None
+    return MissingDependency(
+        f"{what} needs {name}, which the base install leaves out (it is TensorFlow-free); "
+        f"install the full set: {FULL_INSTALL}"
+    )
+
+
+def require_full(what: str, modules: tuple[str, ...] = ("tensorflow", "keras")) -> None:
+    """Raise :class:`MissingDependency` at once (before any slow work) if ``modules`` are not installed."""
+    from importlib.util import find_spec
+
+    for name in modules:
+        if find_spec(name) is None:
+            raise MissingDependency(
+                f"{what} needs {name}, which the base install leaves out (it is TensorFlow-free); "
+                f"install the full set: {FULL_INSTALL}"
+            )

@@ -27,7 +27,6 @@ from pathlib import Path
 import numpy as np
 
 KINDS = ("truncate", "bitflip", "overwrite")
-OUTCOMES = ("ok", "typed_error", "bad_output", "untyped_error", "crash", "hang")
 
 
 def mutate(data: bytes, seed: int, index: int) -> tuple[str, bytes]:

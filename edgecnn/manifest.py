@@ -11,7 +11,7 @@ from edgecnn.artifact import RUNNABLE_FORMATS, Artifact
 from edgecnn.env import library_versions
 from edgecnn.errors import OutputError
 
-MANIFEST = "manifest.json"
+from edgecnn.names import MANIFEST
 
 
 def manifest_path(out_dir: Path) -> Path:

@@ -17,12 +17,12 @@ from edgecnn import fileio
 from edgecnn.data import NUM_CLASSES, Dataset, preprocess
 from edgecnn.env import library_versions
 from edgecnn.errors import DataError, ModelError, first_line
+from edgecnn.names import MANIFEST, TRAIN_JSON  # TRAIN_JSON re-exported (pipeline imports it from here)
 from edgecnn.spec import REFERENCE, ModelSpec, Preprocessing, default_labels, safe_name
 
 log = logging.getLogger(__name__)
 
 MODEL_FILENAME = "mnist_cnn.keras"
-TRAIN_JSON = "train.json"
 INPUT_NAME = "image"
 OUTPUT_NAME = "probabilities"
 
@@ -59,7 +59,7 @@ class TrainResult:
 
 def build_reference_model(input_shape: tuple[int, int, int] = REFERENCE.input_shape,
                           num_classes: int = NUM_CLASSES, name: str = REFERENCE.name):
-    """The classic Keras MNIST CNN, layer for layer (DESIGN.md lists the shapes).
+    """The classic Keras MNIST CNN, layer for layer (the README lists the shapes).
 
     ``edgecnn train --data`` builds the same architecture for another input shape / class count.
     """
@@ -297,7 +297,7 @@ def default_model_path(out_dir: Path) -> Path:
     """The .keras model of ``out_dir``: the one train.json names, else the manifest's source, else
     the reference ``mnist_cnn.keras``."""
     out_dir = Path(out_dir)
-    for record, key in ((TRAIN_JSON, ("model",)), ("manifest.json", ("source_model", "path"))):
+    for record, key in ((TRAIN_JSON, ("model",)), (MANIFEST, ("source_model", "path"))):
         try:
             obj = fileio.read_json(out_dir / record) if (out_dir / record).is_file() else None
         except Exception:  # an unreadable record only means the default

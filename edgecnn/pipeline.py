@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edgecnn import fileio
+from edgecnn import fileio, names
+from edgecnn.progress import Ticker, ticking_echo
 from edgecnn.model import MODEL_FILENAME, TRAIN_JSON, TrainConfig
 
 log = logging.getLogger(__name__)
@@ -38,21 +39,33 @@ class RunConfig:
 
     @property
     def train_config(self) -> TrainConfig:
-        return TrainConfig(epochs=2 if self.quick else self.epochs, seed=self.seed)
+        import sys
+
+        # A terminal gets Keras' progress bar (live every step); a log gets one line per epoch.
+        return TrainConfig(epochs=2 if self.quick else self.epochs, seed=self.seed,
+                           verbose=1 if sys.stdout.isatty() else 2)
 
 
 @dataclass
 class StageLog:
-    """Wall time per stage, reported as it goes through ``echo``."""
+    """Wall time per stage, reported as it goes through ``echo``; on a terminal a status line
+    ticks every 2 s inside each stage (edgecnn.progress), so no stage is silent for long."""
 
     echo: Callable[[str], None]
     seconds: dict[str, float] = field(default_factory=dict)
+    ticker: Ticker | None = None
+
+    def say(self, message: str) -> None:
+        """Print a line inside a stage (through the status line when one is ticking)."""
+        ticking_echo(self.ticker, self.echo)(message)
 
     @contextmanager
-    def stage(self, name: str, what: str) -> Iterator[None]:
+    def stage(self, name: str, what: str, tick: bool = True) -> Iterator[None]:
         self.echo(f"[{len(self.seconds) + 1}] {name}: {what}")
         start = time.perf_counter()
-        yield
+        with Ticker(name, enabled=None if tick else False) as self.ticker:
+            yield
+        self.ticker = None
         self.seconds[name] = time.perf_counter() - start
         self.echo(f"    {name} done in {self.seconds[name]:.1f} s")
 
@@ -86,12 +99,16 @@ class RunResult:
     report_paths: tuple[Path, Path]
 
 
-def bench_args(quick: bool, test_images: int | None = None) -> list[str]:
-    """`edgecnn bench` options for the run: the defaults, or a short benchmark for --quick.
+def bench_args(quick: bool, cores: int | None = None, test_images: int | None = None) -> list[str]:
+    """`edgecnn bench` options for the run: the defaults, or a short benchmark for --quick; one and
+    two threads on a machine with two cores or more.
 
     ``test_images``: a small data set caps the batch sizes at its test-set size.
     """
-    args = []
+    import os
+
+    threads = ["--threads", "1,2"] if (cores or os.cpu_count() or 1) >= 2 else []
+    args: list[str] = []
     if quick:
         # A first look: two batch sizes, a fraction of a second each, no cold starts.
         args = ["--batch-sizes", "1,256", "--seconds", "0.2", "--warmup", "0.1", "--no-cold-start"]
@@ -99,7 +116,7 @@ def bench_args(quick: bool, test_images: int | None = None) -> list[str]:
         sizes = (1, 256) if quick else (1, 32, 256)
         capped = ",".join(str(b) for b in dict.fromkeys(min(b, max(1, test_images)) for b in sizes))
         args = [a for a in args if a not in ("--batch-sizes", "1,256")] + ["--batch-sizes", capped]
-    return args
+    return args + threads
 
 
 def run_bench_process(out: Path, quick: bool, echo: Callable[[str], None], data: Path | None = None,
@@ -114,7 +131,7 @@ def run_bench_process(out: Path, quick: bool, echo: Callable[[str], None], data:
 
     from edgecnn.errors import EdgeCnnError
 
-    cmd = [sys.executable, "-m", "edgecnn", "bench", "--output-dir", str(out), *bench_args(quick, test_images),
+    cmd = [sys.executable, "-m", "edgecnn", "bench", "--output-dir", str(out), *bench_args(quick, test_images=test_images),
            *(["--data", str(data)] if data is not None else [])]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     last = ""
@@ -125,12 +142,12 @@ def run_bench_process(out: Path, quick: bool, echo: Callable[[str], None], data:
             echo(f"    {line.strip()}")
     if proc.wait() != 0:
         raise EdgeCnnError(f"edgecnn bench failed: {last or f'exit {proc.returncode}'}")
-    return fileio.read_json(out / "bench.json")
+    return fileio.read_json(out / names.BENCH_JSON)
 
 
 def run_pipeline(config: RunConfig, echo: Callable[[str], None] = print) -> RunResult:
     """Train (or reuse, or take ``config.model``) -> export the four standard artifacts -> verify -> bench -> report."""
-    from edgecnn import bench_report, report
+    from edgecnn import report
     from edgecnn import verify as verify_lib
     from edgecnn.data import load_data
     from edgecnn.env import library_versions, machine_info
@@ -140,6 +157,7 @@ def run_pipeline(config: RunConfig, echo: Callable[[str], None] = print) -> RunR
 
     out = fileio.ensure_dir(Path(config.output_dir))
     stages = StageLog(echo)
+    echo = stages.say  # lines inside a stage share the terminal with its status line
     shape = None
     if config.model is not None:
         shape, _ = image_classifier_shapes(load_model(config.model, unsafe=config.unsafe), str(config.model))
@@ -160,7 +178,9 @@ def run_pipeline(config: RunConfig, echo: Callable[[str], None] = print) -> RunR
         record = None if config.retrain else reusable_model(out, train_config, mnist.checksums, model_filename)
         model_path = out / model_filename
         retrained = record is None
-        with stages.stage("train", f"{train_config.epochs} epochs, seed {train_config.seed}"):
+        # Keras draws its own live progress bar on a terminal: no status line over it.
+        with stages.stage("train", f"{train_config.epochs} epochs, seed {train_config.seed}",
+                          tick=train_config.verbose != 1 or not retrained):
             if record is not None:
                 echo(f"    reusing {model_path} (same configuration and data; --retrain to train again)")
             else:
@@ -190,15 +210,15 @@ def run_pipeline(config: RunConfig, echo: Callable[[str], None] = print) -> RunR
         passed = checked.passed and all(section["passed"] for section in (platforms or {}).values())
 
     with stages.stage("bench", "latency and throughput (interleaved, medians)"):
-        recommendation = run_bench_process(out, config.quick, echo, config.data, len(mnist.x_test)).get("recommendation", {})
+        run_bench_process(out, config.quick, echo, config.data, len(mnist.x_test))
 
     with stages.stage("report", "report.md, report.html and pictures"):
         if record is not None:
-            report.plot_training(record, out / "training.png")
+            report.plot_training(record, out / names.TRAINING_PNG)
         int8 = next((row for row in checked.rows if row.format == "tflite" and row.precision == "int8"
                      and row.predictions is not None), None)
         if int8 is not None and mnist.y_test is not None and int8.parity.accuracy is not None:
-            report.plot_confusion(mnist.y_test, int8.predictions, out / "confusion.png",
+            report.plot_confusion(mnist.y_test, int8.predictions, out / names.CONFUSION_PNG,
                                   f"int8 TFLite: {int8.parity.accuracy:.2%} on the test set",
                                   labels=checked.class_names)
         data_arg = f" --data {config.data}" if config.data else ""
@@ -222,7 +242,7 @@ def run_pipeline(config: RunConfig, echo: Callable[[str], None] = print) -> RunR
             )
         paths = report.write_report(out, report.ReportInputs(
             commands=commands, stage_seconds=dict(stages.seconds), machine=machine_info(),
-            versions=library_versions(), notes=tuple(bench_report.recommendation_text(recommendation)),
+            versions=library_versions(), notes=tuple(report.ship_advice(out)),
         ))
     rows = report.summary_rows(out)
     return RunResult(rows, passed, retrained, dict(stages.seconds), paths)

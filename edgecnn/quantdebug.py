@@ -103,6 +103,7 @@ def debug_tflite_int8(
     model of the reference architecture.
     """
     from edgecnn.export import ExportOptions
+    from edgecnn.export.column_pairs import PAIRS
     from edgecnn.export.tflite import _convert
     from edgecnn.model import load_model
 
@@ -121,7 +122,9 @@ def debug_tflite_int8(
     q_ops = _ops(quant)
     # The float twin must have the int8 file's op order: edgecnn's export (MaxPool before
     # tanh), else TensorFlow's plain conversion, for files converted elsewhere.
-    for convert in (lambda m: _convert(m, "float32", ExportOptions(spec=spec)), _plain_convert):
+    # (with or without the column-paired first convolution, as the file has it).
+    for convert in (lambda m: _convert(m, "float32", ExportOptions(spec=spec)),
+                    lambda m: _convert(m, "float32", ExportOptions(spec=spec), pair=False), _plain_convert):
         ref = _interpreter(convert(keras_model), batch)
         f_ops = _ops(ref)
         if [op["op_name"] for op in q_ops] == [op["op_name"] for op in f_ops]:
@@ -140,6 +143,9 @@ def debug_tflite_int8(
 
     pairs = []  # (int8 tensor detail, float tensor index) for every op output with a float twin
     for q_op, f_op in zip(q_ops, f_ops):
+        if q_op["op_name"] == "RESHAPE" and any(
+                PAIRS.decode() in quant._get_tensor_details(t, 0)["name"] for t in [*q_op["inputs"], *q_op["outputs"]]):
+            continue  # the free reshapes around a column-paired convolution are not layers (export.column_pairs)
         for qt, ft in zip(q_op["outputs"], f_op["outputs"]):
             q_detail, f_detail = quant._get_tensor_details(qt, 0), ref._get_tensor_details(ft, 0)
             if np.dtype(f_detail["dtype"]) == np.float32 and q_detail["quantization"][0]:

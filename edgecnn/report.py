@@ -15,16 +15,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 
 from edgecnn import fileio
+from edgecnn.formatting import TERMINAL_WIDTH, align, format_kib, markdown, number, pct, wrap_notes
+from edgecnn.names import BENCH_JSON, BENCH_PNG, CONFUSION_PNG, DISAGREEMENTS_PNG, MANIFEST, REPORT_HTML, REPORT_MD, TRAINING_PNG, VERIFY_JSON
+from edgecnn.plots import plot_confusion, plot_training, save_figure  # noqa: F401  (the report's pictures)
 
 log = logging.getLogger(__name__)
 
 COLUMNS = (
     ("format", "format"), ("precision", "precision"), ("size", "size"), ("accuracy", "accuracy"),
-    ("agreement", "agreement with Keras"), ("verdict", "verify"), ("p50_b1", "p50 µs (batch 1)"),
-    ("ips_b256", "images/s (batch 256)"), ("speedup", "speed-up vs Keras (batch 1)"),
+    ("agreement", "agreement with Keras"), ("verdict", "verify"), ("p50_b1", "p50 µs (batch 1, 1 thread)"),
+    ("ips_b256", "images/s (batch 256, 1 thread)"), ("speedup", "speed-up vs Keras (batch 1)"),
 )
 
 
@@ -32,18 +34,19 @@ def _load(path: Path) -> Any:
     return fileio.read_json(path) if Path(path).is_file() else None
 
 
-def _fmt_bytes(n: int) -> str:
-    return f"{n / 1024:.0f} KiB" if n < 1 << 20 else f"{n / (1 << 20):.2f} MiB"
-
-
-def _pct(x: float | None, digits: int = 2) -> str:
-    return "–" if x is None else f"{100 * x:.{digits}f} %"
+# The terminal's compact titles (the table fits TERMINAL_WIDTH columns); the Markdown keeps the long ones.
+CONSOLE_TITLES = {
+    "format": "format", "precision": "precision", "size": "size", "accuracy": "accuracy",
+    "agreement": "agree", "verdict": "verify", "p50_b1": "p50 µs b1", "ips_b256": "img/s b256",
+    "speedup": "× Keras",
+}
+RIGHT_ALIGNED = {"size", "accuracy", "agreement", "p50_b1", "ips_b256", "speedup"}
 
 
 def _bench_rows(bench: dict | None) -> list[dict]:
     if not bench:
         return []
-    return [r for r in bench.get("results", bench.get("rows", [])) if isinstance(r, dict)]
+    return [r for r in bench.get("results", []) if isinstance(r, dict)]
 
 
 def _threads_one(row: dict) -> bool:
@@ -62,9 +65,9 @@ def _find_bench(rows: list[dict], name: str, batch: int) -> dict | None:
 def summary_rows(out_dir: Path) -> list[dict[str, str]]:
     """One row per artifact (and the Keras baseline): size, accuracy, parity, speed."""
     out_dir = Path(out_dir)
-    manifest = _load(out_dir / "manifest.json") or {"artifacts": []}
-    verify = _load(out_dir / "verify.json") or {}
-    bench_rows = _bench_rows(_load(out_dir / "bench.json"))
+    manifest = _load(out_dir / MANIFEST) or {"artifacts": []}
+    verify = _load(out_dir / VERIFY_JSON) or {}
+    bench_rows = _bench_rows(_load(out_dir / BENCH_JSON))
     parity = {Path(str(r.get("path", ""))).name: r for r in verify.get("artifacts", [])}
     keras_b1 = next((r for r in bench_rows if r.get("runtime") == "keras" and int(r.get("batch", 0)) == 1
                      and _threads_one(r)), None)
@@ -76,8 +79,8 @@ def summary_rows(out_dir: Path) -> list[dict[str, str]]:
     keras_model = default_model_path(out_dir)
     if keras_model.is_file():
         rows.append({
-            "format": "keras", "precision": "float32", "size": _fmt_bytes(keras_model.stat().st_size),
-            "accuracy": _pct(verify.get("keras_accuracy")), "agreement": "(baseline)", "verdict": "–",
+            "format": "keras", "precision": "float32", "size": format_kib(keras_model.stat().st_size),
+            "accuracy": pct(verify.get("keras_accuracy")), "agreement": "(baseline)", "verdict": "–",
             "p50_b1": _num(keras_b1, "p50_us"), "ips_b256": _num(keras_b256, "throughput"), "speedup": "1.0×" if keras_b1 else "–",
         })
     for entry in manifest.get("artifacts", []):
@@ -88,8 +91,8 @@ def summary_rows(out_dir: Path) -> list[dict[str, str]]:
         b1, b256 = _find_bench(bench_rows, name, 1), _find_bench(bench_rows, name, 256)
         speedup = (f"{keras_b1['p50_us'] / b1['p50_us']:.0f}×" if b1 and keras_b1 and b1.get("p50_us") else "–")
         rows.append({
-            "format": entry["format"], "precision": entry["precision"], "size": _fmt_bytes(int(entry["bytes"])),
-            "accuracy": _pct(check.get("accuracy")), "agreement": _pct(check.get("agreement")),
+            "format": entry["format"], "precision": entry["precision"], "size": format_kib(int(entry["bytes"])),
+            "accuracy": pct(check.get("accuracy")), "agreement": pct(check.get("agreement")),
             "verdict": ("PASS" if check.get("passed") else "FAIL") if check else "–",
             "p50_b1": _num(b1, "p50_us"), "ips_b256": _num(b256, "throughput"), "speedup": speedup,
         })
@@ -97,88 +100,59 @@ def summary_rows(out_dir: Path) -> list[dict[str, str]]:
 
 
 def _num(row: dict | None, key: str) -> str:
-    if not row or row.get(key) is None:
-        return "–"
-    value = float(row[key])
-    return f"{value:,.0f}" if value >= 100 else f"{value:.1f}"
+    return number(None if not row else row.get(key))
 
 
 def markdown_table(rows: Sequence[dict[str, str]]) -> str:
     """A GitHub-flavoured Markdown table of ``summary_rows``."""
-    head = "| " + " | ".join(title for _, title in COLUMNS) + " |"
-    rule = "|" + "|".join("---" for _ in COLUMNS) + "|"
-    body = ["| " + " | ".join(row[key] for key, _ in COLUMNS) + " |" for row in rows]
-    return "\n".join([head, rule, *body])
+    return markdown([title for _, title in COLUMNS], [[row[key] for key, _ in COLUMNS] for row in rows])
 
 
 def console_table(rows: Sequence[dict[str, str]]) -> str:
-    """The same table, aligned for a terminal."""
-    titles = [title for _, title in COLUMNS]
-    cells = [[row[key] for key, _ in COLUMNS] for row in rows]
-    widths = [max(len(t), *(len(c[i]) for c in cells)) if cells else len(t) for i, t in enumerate(titles)]
-    line = lambda values: "  ".join(v.ljust(w) for v, w in zip(values, widths))  # noqa: E731
-    return "\n".join([line(titles), line(["-" * w for w in widths]), *(line(c) for c in cells)])
+    """The same table for a terminal: short titles, numbers right-aligned, at most 100 columns."""
+    titles = [CONSOLE_TITLES[key] for key, _ in COLUMNS]
+    text = align(titles, [[row[key] for key, _ in COLUMNS] for row in rows],
+                 right=[key in RIGHT_ALIGNED for key, _ in COLUMNS])
+    legend = ("agree: top-1 agreement with Keras; p50 µs b1: median latency at batch 1; "
+              "img/s b256: throughput at batch 256; × Keras: speed-up at batch 1")
+    return text + "\n" + wrap_notes([legend], TERMINAL_WIDTH, bullet="")
 
 
-def plot_training(record: dict, target: Path) -> Path:
-    """Loss and accuracy per epoch, train and test (from train.json's history)."""
-    import matplotlib
+def ship_advice(out_dir: Path) -> list[str]:
+    """"Which file to ship": bench.json's recommendation plus the trade-offs it implies, one note each.
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    The same lines go to the terminal (``edgecnn run``), report.md and the README. A trade-off
+    is stated wherever the smaller file of a format is slower at batch 1 on this CPU than the
+    other precision of that format (e.g. int8 ONNX through ONNX Runtime's QDQ kernels).
+    """
+    from edgecnn.bench_report import ceiling_notes, recommendation_text
 
-    history = record["history"]
-    epochs = np.arange(1, len(history) + 1)
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.8))
-    for key, label in (("loss", "train"), ("val_loss", "test")):
-        ax_loss.plot(epochs, [h[key] for h in history], marker="o", label=label)
-    for key, label in (("accuracy", "train"), ("val_accuracy", "test")):
-        ax_acc.plot(epochs, [100 * h[key] for h in history], marker="o", label=label)
-    ax_loss.set(title="Cross-entropy loss", xlabel="epoch")
-    ax_acc.set(title=f"Accuracy (final test {100 * record['test_accuracy']:.2f} %)", xlabel="epoch", ylabel="%")
-    for ax in (ax_loss, ax_acc):
-        ax.grid(alpha=0.3)
-        ax.legend()
-    fig.tight_layout()
-    return save_figure(fig, target)
+    bench = _load(Path(out_dir) / BENCH_JSON) or {}
+    notes = [line.strip() for line in recommendation_text(bench.get("recommendation") or {}) if line.strip()]
+    notes += trade_offs(_bench_rows(bench))
+    return notes + [line.strip() for line in ceiling_notes(bench)]
 
 
-def plot_confusion(y_true: np.ndarray, y_pred: np.ndarray, target: Path, title: str,
-                   labels: tuple[str, ...] | None = None) -> Path:
-    """A K x K confusion matrix with counts in every cell (log-scaled colours); K from ``labels``."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.colors import LogNorm
-
-    k = len(labels) if labels else int(max(y_true.max(initial=0), y_pred.max(initial=0))) + 1
-    matrix = np.zeros((k, k), dtype=np.int64)
-    np.add.at(matrix, (y_true.astype(int), y_pred.astype(int)), 1)
-    fig, ax = plt.subplots(figsize=(6.4, 5.6))
-    image = ax.imshow(matrix + 1, cmap="Blues", norm=LogNorm())
-    for i in range(k):
-        for j in range(k):
-            if matrix[i, j]:
-                ax.text(j, i, str(matrix[i, j]), ha="center", va="center", fontsize=8,
-                        color="white" if i == j else "black")
-    ax.set(xticks=range(k), yticks=range(k), xlabel="predicted", ylabel="true class", title=title)
-    if labels:
-        ax.set_xticklabels(labels, rotation=90 if k > 10 else 0)
-        ax.set_yticklabels(labels)
-    fig.colorbar(image, ax=ax, shrink=0.8, label="count + 1 (log)")
-    fig.tight_layout()
-    return save_figure(fig, target)
-
-
-def save_figure(fig, target: Path) -> Path:
-    """Save a matplotlib figure atomically as PNG and close it."""
-    import matplotlib.pyplot as plt
-
-    with fileio.atomic_path(Path(target)) as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
-    plt.close(fig)
-    return Path(target)
+def trade_offs(bench_rows: list[dict]) -> list[str]:
+    """One caveat per format whose smallest file is slower at batch 1 than its largest on this CPU."""
+    by_format: dict[str, list[dict]] = {}
+    for row in bench_rows:
+        if (int(row.get("batch", 0)) == 1 and _threads_one(row) and row.get("xnnpack", True) is not False
+                and row.get("format") in ("tflite", "onnx") and row.get("p50_us") and row.get("bytes")):
+            by_format.setdefault(row["format"], []).append(row)
+    notes = []
+    for fmt, rows in by_format.items():
+        small, big = min(rows, key=lambda r: r["bytes"]), max(rows, key=lambda r: r["bytes"])
+        if small is big or float(small["p50_us"]) <= 1.1 * float(big["p50_us"]):
+            continue
+        name = lambda r: Path(str(r.get("path", r.get("file", "")))).name  # noqa: E731
+        notes.append(
+            f"trade-off: {name(small)} is {int(small['bytes']) / int(big['bytes']):.0%} the size of "
+            f"{name(big)} but {float(small['p50_us']) / float(big['p50_us']):.1f}× slower at batch 1 on this "
+            f"CPU ({number(small['p50_us'])} vs {number(big['p50_us'])} µs p50); ship it where size matters "
+            f"more than latency"
+        )
+    return notes
 
 
 @dataclass(frozen=True)
@@ -201,16 +175,22 @@ def write_report(out_dir: Path, inputs: ReportInputs) -> tuple[Path, Path]:
     if inputs.notes:
         sections.append(("Which file to ship", [f"- {n.strip()}" for n in inputs.notes]))
     for title, name, caption in (
-        ("Training", "training.png", "Loss and accuracy per epoch, train and test."),
-        ("Speed", "bench.png", "Latency distribution at batch 1 and throughput against batch size."),
-        ("Where int8 and Keras disagree", "disagreements.png", "Test images on which a quantized model and Keras disagree."),
-        ("Confusion matrix of the int8 TFLite model", "confusion.png", "Full 10,000-image test set."),
+        ("Training", TRAINING_PNG, "Loss and accuracy per epoch, train and test."),
+        ("Speed", BENCH_PNG, "Latency distribution at batch 1, and throughput against batch size with this machine's GEMM ceilings drawn."),
+        ("Where an artifact and Keras disagree", DISAGREEMENTS_PNG,
+         "Test images on which an exported file and Keras disagree (every file in verify.json)."),
+        ("Confusion matrix of the int8 TFLite model", CONFUSION_PNG, "Full 10,000-image test set."),
     ):
         if (out_dir / name).is_file():
             sections.append((title, [caption, f"![{title}]({name})"]))
-    platforms = (_load(out_dir / "verify.json") or {}).get("platforms") or {}
+    platforms = dict((_load(out_dir / VERIFY_JSON) or {}).get("platforms") or {})
+    from edgecnn.web.report import SECTION as _BROWSER, browser_lines
+
+    browser = platforms.pop(_BROWSER, None)
     if platforms:
         sections.append(("On emulated Raspberry Pi CPUs", platform_lines(platforms)))
+    if browser:
+        sections.append(("In the browser", browser_lines(browser)))
     stages = ", ".join(f"{k} {v:.1f} s" for k, v in inputs.stage_seconds.items())
     machine = ", ".join(f"{k}: {v}" for k, v in inputs.machine.items())
     versions = ", ".join(f"{k} {v}" for k, v in sorted(inputs.versions.items()))
@@ -218,8 +198,8 @@ def write_report(out_dir: Path, inputs: ReportInputs) -> tuple[Path, Path]:
                                                f"- Stage times: {stages}"]))
     sections.append(("Reproduce", ["```sh", *inputs.commands, "```"]))
     md = "# edgecnn results\n\n" + "\n\n".join(f"## {t}\n\n" + "\n".join(body) for t, body in sections) + "\n"
-    md_path = fileio.write_text(out_dir / "report.md", md)
-    html_path = fileio.write_text(out_dir / "report.html", markdown_to_html(md, out_dir))
+    md_path = fileio.write_text(out_dir / REPORT_MD, md)
+    html_path = fileio.write_text(out_dir / REPORT_HTML, markdown_to_html(md, out_dir))
     return md_path, html_path
 
 
@@ -230,7 +210,7 @@ def platform_lines(platforms: dict[str, Any]) -> list[str]:
              "| platform | file | agreement with Keras | max abs diff | verdict |", "|---|---|---|---|---|"]
     for key, entry in platforms.items():
         for name, row in entry.get("artifacts", {}).items():
-            lines.append(f"| {key} | {name} | {_pct(row.get('agreement'))} | {row.get('max_abs_diff', 0):.1e} "
+            lines.append(f"| {key} | {name} | {pct(row.get('agreement'))} | {row.get('max_abs_diff', 0):.1e} "
                          f"| {row.get('status', '–')} |")
     return lines
 

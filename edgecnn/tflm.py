@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from pathlib import Path
 
 from edgecnn.errors import ModelError
 
@@ -144,9 +143,3 @@ def plan_arena(data: bytes) -> ArenaPlan:
         activations=activations, persistent=persistent, largest_tensor=max((b[0] for b in buffers), default=0),
         operators=n_ops, tensors=graph.TensorsLength(),
     )
-
-
-def describe(path: Path) -> tuple[list[str], ArenaPlan]:
-    """(builtin ops, arena plan) of a .tflite file."""
-    data = Path(path).read_bytes()
-    return builtin_ops(data), plan_arena(data)

@@ -27,8 +27,7 @@ from edgecnn.errors import EdgeCnnError, InputError, ModelError
 
 log = logging.getLogger(__name__)
 
-VERIFY_JSON = "verify.json"
-DISAGREEMENTS_PNG = "disagreements.png"
+from edgecnn.names import DISAGREEMENTS_PNG, VERIFY_JSON
 
 
 # -- tolerances -------------------------------------------------------------------------
@@ -144,7 +143,9 @@ def compare(
         reasons.append(f"max |Δ| {max_abs:.2e} > {tolerance.max_abs_diff:.0e}")
     if tolerance.min_agreement is not None and agreement < tolerance.min_agreement:
         reasons.append(f"agreement {agreement:.2%} < {tolerance.min_agreement:.2%}")
-    if tolerance.max_accuracy_drop is not None and delta is not None and -delta > tolerance.max_accuracy_drop:
+    # Rounded to 1e-9 points (far below one image's 100 / N): 100 * (0.967 - 0.97) is
+    # 0.30000000000000027 in floating point, and a drop of exactly the tolerance passes.
+    if tolerance.max_accuracy_drop is not None and delta is not None and round(-delta, 9) > tolerance.max_accuracy_drop:
         reasons.append(f"accuracy drop {-delta:.2f} points > {tolerance.max_accuracy_drop:g}")
     return ParityResult(
         precision=precision, samples=n, accuracy=accuracy, accuracy_delta=delta, agreement=agreement,
@@ -233,7 +234,10 @@ class ArtifactCheck:
             return self.error
         return "; ".join(self.parity.reasons) if self.parity else "not checked"
 
-    def to_json(self, root: Path | None = None, max_indices: int = 100) -> dict[str, Any]:
+    def to_json(self, root: Path | None = None, max_indices: int = 100, labels: np.ndarray | None = None,
+                keras_predictions: np.ndarray | None = None, model_sha256: str | None = None) -> dict[str, Any]:
+        """verify.json's entry for this artifact; with ``labels``/``keras_predictions`` the first
+        ``max_indices`` disagreements carry the true, Keras' and the artifact's class (for the picture)."""
         keys = ("accuracy", "accuracy_delta", "agreement", "disagreements", "max_abs_diff", "mean_abs_diff")
         metrics = self.parity.to_json() if self.parity else {}
         out: dict[str, Any] = {
@@ -249,8 +253,15 @@ class ArtifactCheck:
             "tolerance": metrics.get("tolerance"),
             "seconds": round(self.seconds, 3),
         }
+        out["model_sha256"] = model_sha256
+        out["verified"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         if self.disagreement_indices is not None:
-            out["disagreement_indices"] = self.disagreement_indices[:max_indices].tolist()
+            shown = self.disagreement_indices[:max_indices]
+            out["disagreement_indices"] = shown.tolist()
+            if self.predictions is not None and labels is not None and keras_predictions is not None:
+                out["disagreement_labels"] = np.asarray(labels)[shown].tolist()
+                out["disagreement_keras"] = np.asarray(keras_predictions)[shown].tolist()
+                out["disagreement_predictions"] = self.predictions[shown].tolist()
         if self.quant_debug is not None:
             out["quant_debug"] = self.quant_debug
         return out
@@ -261,7 +272,7 @@ class VerifyReport:
     """The whole verification: the Keras reference and one ArtifactCheck per artifact."""
 
     rows: tuple[ArtifactCheck, ...]
-    keras_accuracy: float | None  # None: the data has no labels
+    keras_accuracy: float | None  # None: Keras was not run (every named file was missing) or the data has no labels
     model_path: Path
     model_sha256: str
     samples: int
@@ -281,19 +292,29 @@ class VerifyReport:
     def passed(self) -> bool:
         return all(row.passed for row in self.rows)
 
+    @property
+    def ran_keras(self) -> bool:
+        """False for a report of files that could not even be found (Keras was not run)."""
+        return self.samples > 0
+
+    def entries(self, root: Path | None = None) -> list[dict[str, Any]]:
+        """verify.json's ``artifacts`` entries of this run."""
+        keras = self.keras_predictions if self.ran_keras else None
+        sha = self.model_sha256 if self.ran_keras else None
+        return [row.to_json(root, labels=self.labels, keras_predictions=keras, model_sha256=sha) for row in self.rows]
+
     def to_json(self, root: Path | None = None, platforms: dict[str, Any] | None = None) -> dict[str, Any]:
+        """This run alone as a verify.json document (:func:`merge_results` folds it into an existing one)."""
         return {
             "edgecnn_version": __version__,
-            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "model": {"path": _display_path(self.model_path, root), "sha256": self.model_sha256},
             "data": {"source": self.data_source, "samples": self.samples, "labelled": self.labels is not None},
             "keras_accuracy": self.keras_accuracy,
             "tolerances": {p: t.to_json() for p, t in self.tolerances.items()},
             "passed": self.passed,
             "seconds": round(self.seconds, 3),
-            "artifacts": [row.to_json(root) for row in self.rows],
-            # Checks on other platforms (e.g. an emulated Raspberry Pi: `verify --platform pi`);
-            # a run without --platform leaves it empty because the artifacts may have changed.
+            "artifacts": self.entries(root),
+            # Checks on other platforms (e.g. an emulated Raspberry Pi: `verify --platform pi`).
             "platforms": platforms or {},
         }
 
@@ -319,7 +340,8 @@ def check_artifact(
     started = time.perf_counter()
     try:
         predictor = load(path, RuntimeOptions(num_threads=options.num_threads))
-        precision = precision or predictor.precision
+        # The file's metadata first, then what the manifest said (``precision``), never the name.
+        precision = predictor.metadata.get("precision") or precision or predictor.precision
         probs = evaluate(predictor, images, options.batch_size)
     except (EdgeCnnError, RuntimeError, ValueError) as exc:  # a corrupt or foreign file: a failed row
         log.info("%s: cannot verify: %s", path, exc)
@@ -361,6 +383,14 @@ def verify(
         raise ModelError("no artifacts to verify (run `edgecnn export`, or name .tflite/.onnx files)")
     tolerances = dict(tolerances or DEFAULT_TOLERANCES)
     started = time.perf_counter()
+    missing = [item for item in artifacts if not Path(getattr(item, "path", item)).is_file()]
+    if len(missing) == len(artifacts):  # nothing to run: no need to load Keras (a mistyped path is instant)
+        rows = tuple(_missing_row(item) for item in missing)
+        return VerifyReport(
+            rows=rows, keras_accuracy=None, model_path=Path(model_path), model_sha256="", samples=0,
+            data_source=data.source, tolerances=tolerances, seconds=time.perf_counter() - started,
+            keras_probabilities=np.zeros((0, 0), np.float32), labels=np.zeros(0, np.int64),
+        )
     spec = spec or artifact_spec(artifacts)
     if spec is not None:
         check_matches(data, spec.input_shape, spec.num_classes)
@@ -389,6 +419,12 @@ def verify(
         keras_probabilities=keras_probs, labels=labels,
         class_names=spec.labels if spec is not None else None,
     )
+
+
+def _missing_row(item: Path | Artifact) -> ArtifactCheck:
+    path = Path(getattr(item, "path", item))
+    return ArtifactCheck(path, getattr(item, "format", None) or path.suffix.lstrip("."),
+                         getattr(item, "precision", None), error=f"{path}: file not found")
 
 
 def _with_quant_debug(
@@ -438,6 +474,9 @@ def format_table(report: VerifyReport, root: Path | None = None) -> str:
     text = ["  ".join(cell.ljust(w) for cell, w in zip(line[:-1], widths)) + "  " + line[-1] for line in lines]
     n_pass = sum(row.passed for row in report.rows)
     text.append("")
+    if not report.ran_keras:
+        text.append(f"0 of {len(report.rows)} artifacts pass (no file to run; Keras not loaded)")
+        return "\n".join(text)
     accuracy = ("accuracy unknown (the data has no labels; agreement and |Δ| are checked)"
                 if report.keras_accuracy is None else f"accuracy {report.keras_accuracy:.2%}")
     text.append(
@@ -455,75 +494,144 @@ def format_quant_debug(table: dict[str, Any]) -> str:
     return format_layers(table)
 
 
+def merge_results(old: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, Any]:
+    """Fold one run's verify.json document into the existing one, keyed by artifact path.
+
+    An entry of ``new`` replaces the entry with the same path and keeps its place; other entries
+    stay as they were. A run that could not run Keras (every named file missing) keeps the old
+    reference fields. Platform sections of this run replace those of the same key; an older
+    section is dropped when a file it checked changed (sha256) since, as it no longer describes it.
+    ``passed`` is recomputed over the complete set.
+    """
+    if not isinstance(old, dict) or not isinstance(old.get("artifacts"), list):
+        return {**new, "passed": all(e.get("passed") for e in new["artifacts"])}
+    merged = dict(old) if new["data"]["samples"] == 0 else {**old, **{k: v for k, v in new.items()
+                                                                        if k not in ("artifacts", "platforms")}}
+    entries = {e.get("path"): e for e in old["artifacts"] if isinstance(e, dict)}
+    changed = set()
+    for entry in new["artifacts"]:
+        before = entries.get(entry["path"])
+        if before is not None and before.get("sha256") != entry.get("sha256"):
+            changed.add(Path(str(entry["path"])).name)
+        entries[entry["path"]] = entry
+    platforms = {key: section for key, section in (old.get("platforms") or {}).items()
+                 if not changed & set((section or {}).get("artifacts", {}))}
+    platforms.update(new.get("platforms") or {})
+    merged["artifacts"] = list(entries.values())
+    merged["platforms"] = platforms
+    merged["passed"] = all(e.get("passed") for e in merged["artifacts"])
+    return merged
+
+
 def write_report(
     report: VerifyReport, out_dir: Path, images: np.ndarray | None = None, max_images: int = 12,
     platforms: dict[str, Any] | None = None,
 ) -> tuple[Path, Path]:
-    """Write ``verify.json`` (with the ``platforms`` section, if any) and ``disagreements.png``."""
+    """Merge this run into ``verify.json`` and redraw ``disagreements.png`` from the complete set.
+
+    Never loses another artifact's result: see :func:`merge_results`. The picture is rewritten
+    only when what it shows changed, so a run that adds a failed entry leaves it byte-identical.
+    """
+    from edgecnn.plots import plot_disagreements
+
     out_dir = fileio.ensure_dir(Path(out_dir))
-    json_path = fileio.write_json(out_dir / VERIFY_JSON, report.to_json(out_dir, platforms))
-    png_path = out_dir / DISAGREEMENTS_PNG
-    plot_disagreements(report, images, png_path, root=out_dir, max_images=max_images)
+    json_path, png_path = out_dir / VERIFY_JSON, out_dir / DISAGREEMENTS_PNG
+    try:
+        old = fileio.read_json(json_path) if json_path.is_file() else None
+    except Exception as exc:  # an unreadable old file is replaced, and said so
+        log.warning("%s unreadable (%s); starting it again", json_path, exc)
+        old = None
+    merged = merge_results(old, report.to_json(out_dir, platforms))
+    picture_key = fileio.sha256_bytes(repr([
+        (e.get("path"), e.get("precision"), e.get("disagreements"), e.get("disagreement_indices"),
+         e.get("disagreement_predictions")) for e in merged["artifacts"] if e.get("disagreements")
+    ]).encode() + repr(max_images).encode())
+    merged["disagreements_picture"] = picture_key
+    redraw = not png_path.is_file() or (old or {}).get("disagreements_picture") != picture_key
+    drawable = all(e.get("disagreement_predictions") or not e.get("disagreements") for e in merged["artifacts"])
+    if (images is None or not drawable) and redraw and png_path.is_file():
+        # Nothing to draw with, or entries from an older edgecnn without the classes to draw:
+        # keep the picture of the last complete set rather than draw an incomplete one.
+        redraw = False
+    fileio.write_json(json_path, merged)
+    if redraw:
+        samples = int((merged.get("data") or {}).get("samples") or 0)
+        plot_disagreements(merged["artifacts"], images, png_path, samples, max_images=max_images)
     return json_path, png_path
 
 
-def plot_disagreements(
-    report: VerifyReport, images: np.ndarray | None, target: Path, root: Path | None = None, max_images: int = 12
-) -> Path:
-    """A PNG of the test images where an artifact and Keras disagree, one block per artifact.
+# -- the `edgecnn verify` command as a library call ----------------------------------------------
 
-    Each image is titled with the true digit, Keras' and the artifact's prediction;
-    with no disagreement at all the PNG is a one-line note saying so.
+
+@dataclass
+class VerifyRun:
+    """What :func:`verify_folder` did: the report, platform sections, files written and the verdict."""
+
+    report: VerifyReport
+    platforms: dict[str, Any] | None
+    written: tuple[Path, Path]
+    warnings: list[str]
+
+    @property
+    def failure(self) -> str | None:
+        """One line saying what failed, or None when every artifact (and platform) passed."""
+        failed_platforms = [key for key, section in (self.platforms or {}).items() if not section["passed"]]
+        if self.report.passed and not failed_platforms:
+            return None
+        failed = sum(not row.passed for row in self.report.rows)
+        message = f"{failed} of {len(self.report.rows)} artifact(s) FAILED parity with Keras"
+        if failed_platforms:
+            message += f"; FAILED on {', '.join(failed_platforms)}"
+        return message
+
+
+def verify_folder(
+    output_dir: Path,
+    artifacts: Sequence[Path] = (),
+    *,
+    model: Path | None = None,
+    data: Path | None = None,
+    tolerances: Mapping[str, Tolerance] | None = None,
+    options: VerifyOptions = VerifyOptions(),
+    platform_names: Sequence[str] = (),
+    samples: int = 1000,
+    echo=print,
+) -> VerifyRun:
+    """``edgecnn verify``: check ``artifacts`` (default: the manifest's) and merge into verify.json.
+
+    ``echo`` receives the progress and the tables; the caller decides the exit status from
+    :attr:`VerifyRun.failure`.
     """
-    import matplotlib
+    from edgecnn.data import load_data
+    from edgecnn.manifest import load_artifacts, manifest_path, read_manifest
+    from edgecnn.model import default_model_path
 
-    matplotlib.use("Agg")  # files only, no display
-    import matplotlib.pyplot as plt
+    output_dir = Path(output_dir)
+    model = Path(model) if model else default_model_path(output_dir)
+    targets = list(artifacts) or load_artifacts(output_dir, runnable_only=True)
+    if not targets:
+        raise ModelError(f"no artifacts to verify: {manifest_path(output_dir)} lists none "
+                         "(run `edgecnn export`, or name .tflite/.onnx files)")
+    spec = artifact_spec(targets)  # the files say what data fits them (shape, classes)
+    mnist = load_data(data, spec.input_shape if spec is not None else None)
+    echo(f"Verifying {len(targets)} artifact(s) against {model} on {len(mnist.x_test):,} test images")
+    report = verify(model, targets, mnist, tolerances, options, spec=spec)
+    warnings = []
+    source = read_manifest(output_dir).get("source_model", {}).get("sha256") if not artifacts else None
+    if source and report.ran_keras and source != report.model_sha256:
+        warnings.append(f"the manifest's artifacts were exported from another model (sha256 {source[:12]}…)")
+    echo(format_table(report, root=output_dir))
+    for row in report.rows:
+        if row.quant_debug is not None:
+            echo(f"\nint8 layer diagnosis of {row.path.name}:")
+            echo(format_quant_debug(row.quant_debug))
+    if options.debug_quant and not any(row.quant_debug is not None for row in report.rows):
+        echo("\n--debug-quant: no loadable TFLite int8 artifact among those verified")
+    platforms = None
+    if platform_names and report.ran_keras:
+        from edgecnn.platforms import check_verified, format_platforms
 
-    groups = [
-        row for row in report.rows
-        if row.disagreement_indices is not None and len(row.disagreement_indices) and images is not None
-    ]
-    if not groups:
-        fig = plt.figure(figsize=(7, 1.2))
-        fig.text(
-            0.5, 0.5,
-            f"No disagreements: every verified artifact predicts Keras' digit\n"
-            f"on all {report.samples:,} test images.",
-            ha="center", va="center", fontsize=12,
-        )
-    else:
-        cols = max_images
-        fig = plt.figure(figsize=(1.1 * cols, 1.9 * len(groups)), layout="constrained")
-        fig.suptitle("Test images where an artifact and Keras disagree (red: the artifact's digit is wrong)",
-                     fontsize=11)
-        subfigs = np.atleast_1d(fig.subfigures(len(groups), 1))
-        for sub, row in zip(subfigs, groups):
-            idx = row.disagreement_indices
-            shown = idx[:cols]
-            sub.suptitle(
-                f"{_display_path(row.path, root)} ({row.precision}): {len(idx)} disagreement"
-                f"{'s' if len(idx) != 1 else ''} with Keras"
-                + (f", first {len(shown)} shown" if len(idx) > len(shown) else ""),
-                fontsize=10, x=0.01, ha="left",
-            )
-            axes = np.atleast_1d(sub.subplots(1, cols))
-            for ax in axes:
-                ax.axis("off")
-            names = report.class_names
-            name = (lambda k: names[k] if names is not None and 0 <= k < len(names) else str(k))  # noqa: E731
-            for ax, i in zip(axes, shown):
-                image = images[i]
-                if image.ndim == 3 and image.shape[-1] == 1:
-                    image = image[..., 0]
-                ax.imshow(image, cmap="gray" if image.ndim == 2 else None, vmin=0, vmax=255)
-                true = "?" if report.labels is None else name(int(report.labels[i]))
-                wrong = report.labels is not None and row.predictions[i] != report.labels[i]
-                ax.set_title(
-                    f"true {true}\nKeras {name(int(report.keras_predictions[i]))}\nmodel {name(int(row.predictions[i]))}",
-                    fontsize=8, color="tab:red" if wrong else "black",
-                )
-    with fileio.atomic_path(Path(target)) as tmp:
-        fig.savefig(tmp, format="png", dpi=100)
-    plt.close(fig)
-    return Path(target)
+        platforms = check_verified(platform_names, report, mnist, samples, tolerances, echo=echo)
+        echo(format_platforms(platforms))
+    written = write_report(report, output_dir, mnist.x_test, options.max_images, platforms)
+    return VerifyRun(report, platforms, written, warnings)

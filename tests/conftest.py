@@ -42,3 +42,37 @@ def exported_dir(trained_dir) -> Path:
 
     export_models(trained_dir / "mnist_cnn.keras", trained_dir, STANDARD)
     return trained_dir
+
+
+# -- timing on a shared machine -----------------------------------------------------------------
+# `pytest --durations` measures wall time, which a busy machine inflates. With EDGECNN_TEST_CPU=1,
+# each test's CPU seconds (this process and its children, setup + call + teardown) are printed at
+# the end, slowest first: the figure behind the `slow` markers (any test over ~5 s is slow).
+_CPU_SECONDS: dict[str, float] = {}
+
+
+def _cpu_now() -> float:
+    import resource
+
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    if not os.environ.get("EDGECNN_TEST_CPU"):
+        yield
+        return
+    start = _cpu_now()
+    yield
+    _CPU_SECONDS[item.nodeid] = _cpu_now() - start
+
+
+def pytest_terminal_summary(terminalreporter):
+    if not _CPU_SECONDS:
+        return
+    terminalreporter.section("CPU seconds per test (setup + call + teardown, with children)")
+    for nodeid, seconds in sorted(_CPU_SECONDS.items(), key=lambda kv: -kv[1]):
+        if seconds >= 0.5:
+            terminalreporter.write_line(f"{seconds:7.2f}  {nodeid}")
+    terminalreporter.write_line(f"{sum(_CPU_SECONDS.values()):7.2f}  total")

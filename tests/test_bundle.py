@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import venv
@@ -55,19 +56,49 @@ def test_android_folder_states_the_model_io(bundle_dir, exported_dir):
     assert sha256_file(android / "mnist_cnn_int8.tflite") in readme
 
 
+# What the reference CNN's int8 model needs in TFLM, written out rather than recomputed with the
+# helpers the bundle itself uses: its six builtin ops in graph order, and the arena plan
+# (conv1's 26x26x6 int8 output, 4056 bytes -> 4064 aligned, beside pool1's 13x13x6 -> 1024: 5088
+# bytes of activations; + 7712 estimated persistent, + 25 %, rounded up to a KiB: 16384).
+MCU_RESOLVER = """\
+static tflite::MicroMutableOpResolver<6> resolver;
+
+void RegisterOps() {  // call once, before building the MicroInterpreter
+  resolver.AddConv2D();  // CONV_2D
+  resolver.AddMaxPool2D();  // MAX_POOL_2D
+  resolver.AddTanh();  // TANH
+  resolver.AddReshape();  // RESHAPE
+  resolver.AddFullyConnected();  // FULLY_CONNECTED
+  resolver.AddSoftmax();  // SOFTMAX
+}
+"""
+
+
 def test_mcu_folder(bundle_dir, exported_dir):
     mcu = bundle_dir / "mcu"
-    assert sorted(p.name for p in mcu.iterdir()) == ["README.md", "mnist_cnn_int8.cc", "mnist_cnn_int8.h"]
+    assert sorted(p.name for p in mcu.iterdir()) == [
+        "Makefile", "README.md", "main.cc", "mnist_cnn_int8.cc", "mnist_cnn_int8.h", "model_data.h",
+        "model_setup.h", "mps2.ld", "startup.c", "test_inputs.cc", "test_inputs.h"]
     readme = (mcu / "README.md").read_text()
-    from edgecnn.tflm import builtin_ops, plan_arena, resolver_method
+    from edgecnn.mcu.build import readme_code
+    from edgecnn.mcu.host import tflm_bytes, works
 
-    data = (exported_dir / "mnist_cnn_int8.tflite").read_bytes()
-    ops = builtin_ops(data)
-    assert f"MicroMutableOpResolver<{len(ops)}>" in readme
-    for op in ops:
-        assert f"resolver.{resolver_method(op)}();  // {op}" in readme
-    assert f"kTensorArenaSize = {plan_arena(data).recommended};" in readme
-    assert "GreedyMemoryPlanner" in readme and "arena_used_bytes()" in readme
+    data = tflm_bytes(exported_dir / "mnist_cnn_int8.tflite")  # TFLM gets the converter's graph
+    assert MCU_RESOLVER in readme
+    # The arena: the smallest the TFLM interpreter accepts (stated in bytes), rounded up to a KiB.
+    smallest = int(re.search(r"on a 64-bit host, \*\*([\d,]+) bytes\*\*", readme).group(1).replace(",", ""))
+    probe = np.zeros((1, 28, 28, 1), np.int8)
+    path = exported_dir / "mnist_cnn_int8.tflite"
+    assert works(path, smallest, probe) and not works(path, smallest - 1, probe)
+    # The reference CNN's arena on a 64-bit host, as the TFLM interpreter measured it (5,088 bytes of
+    # activations + TFLM's bookkeeping), rounded up to a KiB; edgecnn's own planner: the 5,088.
+    assert smallest == 10104
+    assert "kTensorArenaSize = 10240;" in readme
+    assert "computes 5,088 bytes of activations" in readme
+    # The example builds the README's code verbatim, and says what is board-specific.
+    assert readme_code(readme) in (mcu / "model_setup.h").read_text()
+    assert "#define MODEL_DATA g_mnist_cnn_int8" in (mcu / "model_data.h").read_text()
+    assert "Not measured for this file yet" in readme and "board-specific" in readme
     assert f"g_mnist_cnn_int8_len = {len(data)};" in (mcu / "mnist_cnn_int8.cc").read_text()
 
 

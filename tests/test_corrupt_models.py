@@ -184,23 +184,45 @@ def test_tflite_check_accepts_the_standard_exports(exported_dir):
         check_tflite((exported_dir / name).read_bytes())  # raises on any finding
 
 
-def test_cli_runtime_load_error_is_one_line(mistaken_files):
-    """The error reaches a CLI user as one `Error:` line (exercised through a tiny command)."""
-    import click
+# Files that the pre-load checks refuse (identifier, size, zip signature) before any runtime
+# parses them: safe to hand to the real commands in this process.
+REFUSED_BEFORE_PARSING = ["empty.tflite", "tflite_named.onnx", "onnx_named.tflite", "keras_named.tflite"]
 
-    from edgecnn import runtime
-    from edgecnn.cli import EdgeCnnGroup
 
-    @click.group(cls=EdgeCnnGroup)
-    def group():
-        pass
+@pytest.mark.parametrize("name", REFUSED_BEFORE_PARSING)
+def test_predict_on_a_mistaken_model_is_one_error_line(mistaken_files, tmp_path, name):
+    from edgecnn.cli import cli
 
-    @group.command()
-    @click.argument("path", type=click.Path(path_type=Path))
-    def load(path):
-        runtime.load(path)
-
-    path, expected = mistaken_files["tflite_named.onnx"]
-    result = CliRunner().invoke(group, ["load", str(path)])
+    path, expected = mistaken_files[name]
+    image = tmp_path / "x.npy"
+    np.save(image, np.zeros((28, 28), np.uint8))
+    result = CliRunner().invoke(cli, ["predict", "--model", str(path), str(image)])
     assert result.exit_code == 1
     assert result.output == f"Error: {path}: {expected}\n"
+
+
+@pytest.mark.parametrize("name", REFUSED_BEFORE_PARSING)
+def test_bench_on_a_mistaken_model_is_one_error_line(mistaken_files, tmp_path, name):
+    from edgecnn.cli import cli
+
+    path, expected = mistaken_files[name]
+    result = CliRunner().invoke(cli, ["bench", str(path), "--output-dir", str(tmp_path), "--no-cold-start"])
+    assert result.exit_code == 1
+    errors = [line for line in result.output.splitlines() if line.startswith("Error:")]
+    assert errors == [f"Error: {path}: {expected}"] and "Traceback" not in result.output
+
+
+def test_verify_fails_each_mistaken_model_with_its_reason(mistaken_files, exported_dir, tmp_path):
+    from edgecnn.cli import cli
+
+    names = REFUSED_BEFORE_PARSING
+    paths = [str(mistaken_files[name][0]) for name in names]
+    result = CliRunner().invoke(cli, ["verify", *paths, "--model", str(exported_dir / "mnist_cnn.keras"),
+                                      "--output-dir", str(tmp_path)])
+    assert result.exit_code == 1, result.output
+    assert f"0 of {len(names)} artifacts pass" in result.output and "Traceback" not in result.output
+    rows = {row["path"]: row for row in json.loads((tmp_path / "verify.json").read_text())["artifacts"]}
+    for name in names:
+        path, expected = mistaken_files[name]
+        (row,) = [row for key, row in rows.items() if key.endswith(name)]
+        assert row["passed"] is False and row["reason"].endswith(f"{path}: {expected}"), (name, row)

@@ -13,6 +13,7 @@ from click.testing import CliRunner
 from edgecnn import runtime
 from edgecnn.cli import cli, export_targets
 from edgecnn.export import REGISTRY, STANDARD, export_models
+from edgecnn.fileio import TMP_PREFIX
 from edgecnn.manifest import load_artifacts, read_manifest
 
 
@@ -80,7 +81,9 @@ def test_extra_modes(extra_dir, exported_dir, mnist, keras_test_probs):
 # -- clean graphs --------------------------------------------------------------------------
 # MaxPool before tanh: the two commute (tanh is monotonic), and pooling first leaves a quarter
 # of the values to tanh (measured faster in both TFLite and ONNX Runtime).
-TFLITE_OPS = ["CONV_2D", "MAX_POOL_2D", "TANH", "CONV_2D", "MAX_POOL_2D", "TANH",
+# The first convolution (one input channel) runs on column pairs: RESHAPE, CONV_2D, RESHAPE
+# (edgecnn.export.column_pairs; the same outputs, faster in XNNPACK).
+TFLITE_OPS = ["RESHAPE", "CONV_2D", "RESHAPE", "MAX_POOL_2D", "TANH", "CONV_2D", "MAX_POOL_2D", "TANH",
               "RESHAPE", "FULLY_CONNECTED", "TANH", "FULLY_CONNECTED", "SOFTMAX"]
 
 
@@ -230,7 +233,7 @@ def test_failure_mid_export_keeps_previous_files_and_manifest(exported_copy, mon
         if entry["path"] in old:
             assert entry == old[entry["path"]]
     assert sorted(e["precision"] for e in manifest["artifacts"] if e["format"] == "tflite") == ["dynamic", "float32", "int8"]
-    assert not [p for p in exported_copy.iterdir() if ".tmp" in p.name]
+    assert list(exported_copy.rglob(f"{TMP_PREFIX}*")) == []  # no staging folder or temporary left
 
 
 def test_failed_sanity_check_never_replaces_the_file(exported_copy, monkeypatch):
@@ -248,7 +251,7 @@ def test_failed_sanity_check_never_replaces_the_file(exported_copy, monkeypatch)
         export_models(exported_copy / "mnist_cnn.keras", exported_copy, [("tflite", "float32")])
     assert (exported_copy / "mnist_cnn_float32.tflite").read_bytes() == before
     assert (exported_copy / "manifest.json").read_bytes() == manifest_before
-    assert not [p for p in exported_copy.iterdir() if ".tmp" in p.name]
+    assert list(exported_copy.rglob(f"{TMP_PREFIX}*")) == []  # no staging folder or temporary left
 
 
 # -- CLI -----------------------------------------------------------------------------------
@@ -265,6 +268,61 @@ def test_cli_reexport_one_format_keeps_the_others(exported_copy):
     for path in ("mnist_cnn_float32.tflite", "mnist_cnn_float32.onnx", "mnist_cnn_int8.onnx"):
         assert after[path] == before[path]
     assert after["mnist_cnn_int8.tflite"]["sha256"] == sha256(exported_copy / "mnist_cnn_int8.tflite")
+
+
+@pytest.fixture
+def model_only(trained_model_path, tmp_path):
+    """An output folder holding only the session's trained model."""
+    out = tmp_path / "out"
+    out.mkdir()
+    shutil.copy(trained_model_path, out / "mnist_cnn.keras")
+    return out
+
+
+def _opset(model) -> int:
+    return next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
+
+
+@pytest.mark.parametrize("opset", [13, 18])
+def test_cli_opset_is_written_into_the_file(model_only, exported_dir, mnist, opset):
+    import onnx
+
+    for extra in ([], ["--quantize"]):  # float32, then int8 (QDQ)
+        result = CliRunner().invoke(cli, ["export", "--format", "onnx", *extra, "--opset", str(opset),
+                                          "--output-dir", str(model_only)])
+        assert result.exit_code == 0, result.output
+    entries = {e["precision"]: e for e in read_manifest(model_only)["artifacts"]}
+    assert sorted(entries) == ["float32", "int8"]
+    for precision, entry in entries.items():
+        path = model_only / entry["path"]
+        assert _opset(onnx.load(path)) == opset and entry["opset"] == opset, precision
+        assert runtime.load(path).metadata["opset"] == opset
+        # Same graph, same numbers as the standard opset-17 file.
+        ours = runtime.load(path).predict(mnist.x_test[:500])
+        standard = runtime.load(exported_dir / entry["path"]).predict(mnist.x_test[:500])
+        assert _opset(onnx.load(exported_dir / entry["path"])) == 17
+        np.testing.assert_allclose(ours, standard, atol=1e-6 if precision == "float32" else 0.02)
+
+
+def test_cli_calibration_samples_are_recorded_and_used(model_only, exported_dir, mnist):
+    args = ["export", "--quantize", "--calibration-samples", "50", "--output-dir", str(model_only)]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    entries = {e["path"]: e for e in read_manifest(model_only)["artifacts"]}
+    assert sorted(entries) == ["mnist_cnn_int8.cc", "mnist_cnn_int8.onnx", "mnist_cnn_int8.tflite"]
+    assert entries.pop("mnist_cnn_int8.cc")["calibration"] == {"samples": 50, "seed": 0}  # the C array too
+    for name, entry in entries.items():
+        assert entry["calibration"] == {"samples": 50, "seed": 0}, name
+        assert runtime.load(model_only / name).metadata["calibration"] == {"samples": 50, "seed": 0}, name
+        # Used, not only recorded: 50 instead of 500 calibration images (same seed) give other
+        # ranges, so other int8 probabilities than the standard export of the same model (the
+        # bytes alone would differ anyway: the metadata records the count).
+        standard = exported_dir / name
+        assert runtime.load(standard).metadata["calibration"] == {"samples": 500, "seed": 0}
+        ours = runtime.load(model_only / name).predict(mnist.x_test[:1000])
+        theirs = runtime.load(standard).predict(mnist.x_test[:1000])
+        assert not np.array_equal(ours, theirs), name
+        assert (ours.argmax(1) == theirs.argmax(1)).mean() >= 0.98, name  # still a working int8 model
 
 
 def test_cli_missing_model_is_one_error_line(tmp_path):

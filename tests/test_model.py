@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
+from edgecnn.fileio import TMP_PREFIX
 from edgecnn.model import TrainConfig, build_reference_model, load_model, train
 
 EXPECTED_SHAPES = [
@@ -22,8 +24,13 @@ EXPECTED_SHAPES = [
 def test_reference_model_layer_shapes():
     model = build_reference_model()
     assert [(layer.name, tuple(layer.output.shape)) for layer in model.layers] == EXPECTED_SHAPES
-    # 60 + 656 + 147,712 + 2,570 weights: the classic model, nothing added.
-    assert model.count_params() == 60 + 400 + 147_712 + 2_570
+    # Weights + biases per layer, written out: conv1 3x3x1x6 + 6, conv2 2x2x6x16 + 16,
+    # dense 576x256 + 256, probabilities 256x10 + 10; pooling and flatten have none.
+    assert [(layer.name, layer.count_params()) for layer in model.layers] == [
+        ("conv1", 60), ("pool1", 0), ("conv2", 400), ("pool2", 0), ("flatten", 0), ("dense", 147_712),
+        ("probabilities", 2_570),
+    ]
+    assert model.count_params() == 150_742  # the classic model, nothing added
     activations = [getattr(layer, "activation", None) for layer in model.layers]
     assert [a.__name__ for a in activations if a is not None] == ["tanh", "tanh", "tanh", "softmax"]
 
@@ -42,8 +49,18 @@ def test_session_model_reaches_accuracy_floor(trained_dir):
 
 def test_same_seed_same_accuracy(mnist, tmp_path, trained_dir):
     small = TrainConfig(epochs=1, seed=3, train_samples=6000, verbose=0)
-    a = train(small, mnist, tmp_path / "a")
-    b = train(small, mnist, tmp_path / "b")
+    results = []
+    for name in ("a", "b"):
+        started = time.perf_counter()
+        results.append(train(small, mnist, tmp_path / name))
+        elapsed = time.perf_counter() - started
+        # The recorded training time is real: positive, and within the call that trained.
+        result = results[-1]
+        assert 0 < result.wall_seconds < elapsed, (result.wall_seconds, elapsed)
+        record = json.loads((tmp_path / name / "train.json").read_text())
+        assert record["wall_seconds"] == round(result.wall_seconds, 3) and record["wall_seconds"] > 0
+        assert len(record["history"]) == small.epochs
+    a, b = results
     assert a.test_accuracy == b.test_accuracy
     assert a.record["history"] == b.record["history"]
 
@@ -63,7 +80,7 @@ def test_saved_model_reloads_with_same_predictions(trained_model_path, mnist):
 def test_h5_is_written_on_request(mnist, tmp_path):
     train(TrainConfig(epochs=1, train_samples=1280, verbose=0), mnist, tmp_path, h5=True)
     assert (tmp_path / "mnist_cnn.h5").stat().st_size > 100_000
-    assert not list(tmp_path.glob(".*tmp*"))
+    assert list(tmp_path.rglob(f"{TMP_PREFIX}*")) == []  # atomic writes leave no temporary files
 
 
 @pytest.mark.slow

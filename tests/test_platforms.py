@@ -30,7 +30,7 @@ def test_registry_maps_boards_to_their_cores():
 
 
 def test_unknown_platform_is_an_error_naming_the_choices():
-    with pytest.raises(PlatformError, match=r"unknown platform 'pi3'; choose from pi4, pi5, pi"):
+    with pytest.raises(PlatformError, match=r"unknown platform 'pi3'; choose from pi4, pi5, browser, mcu, cortex-m4, cortex-m7, pi"):
         resolve(["pi3"])
 
 
@@ -133,12 +133,16 @@ def test_compare_counts_agreement_and_max_diff():
     labels = np.array([0, 1, 2, 3, 4, 5, 6, 7, 8, 9] * 100)
     keras = _probs(labels)
     moved = labels.copy()
-    moved[:3] = (moved[:3] + 1) % 10  # three images change their top class
+    moved[:4] = (moved[:4] + 1) % 10  # four images change their top class
     result = compare_with_keras(_probs(moved), keras, labels, "int8")
-    assert result["agreement"] == pytest.approx(0.997)
-    assert result["accuracy"] == pytest.approx(0.997) and result["keras_accuracy"] == 1.0
+    assert result["agreement"] == pytest.approx(0.996)
+    assert result["accuracy"] == pytest.approx(0.996) and result["keras_accuracy"] == 1.0
     assert result["max_abs_diff"] == pytest.approx(0.9, abs=1e-6)
-    assert result["status"] == "FAIL"  # 0.9 is beyond int8's max|Δ|
+    # int8 is judged on decisions, not on max|Δ|: agreement 99.6 % passes, a 0.40-point drop does not.
+    assert result["status"] == "FAIL" and result["reasons"] == ["accuracy drop 0.40 points > 0.3"]
+    three = labels.copy()
+    three[:3] = (three[:3] + 1) % 10  # exactly the 0.3-point tolerance: passes
+    assert compare_with_keras(_probs(three), keras, labels, "int8")["status"] == "PASS"
     near = compare_with_keras(keras + 1e-5, keras, labels, "float32")
     assert near["agreement"] == 1.0 and near["max_abs_diff"] == pytest.approx(1e-5, rel=1e-2)
     assert near["status"] == "PASS"
@@ -156,7 +160,10 @@ def test_verify_platforms_shapes_the_section_and_compares_with_native(tmp_path):
         return {p: keras + shift if "float32" in p.name else _probs(labels, confidence=0.95) for p in paths}
 
     images = np.zeros((1000, 28, 28), np.uint8)
-    section = verify_platforms(resolve(["pi"]), models, images, labels, keras, runner=fake_runner)
+    # The files do not exist: their precisions come as the verify rows would give them (#16: never the name).
+    precisions = {models[0]: "float32", models[1]: "int8"}
+    section = verify_platforms(resolve(["pi"]), models, images, labels, keras, runner=fake_runner,
+                               precisions=precisions)
     assert calls == [NATIVE.key, "aarch64-cortex-a72-emulated", "aarch64-cortex-a76-emulated"]
     assert list(section) == [NATIVE.key, "aarch64-cortex-a72-emulated", "aarch64-cortex-a76-emulated"]
     a72 = section["aarch64-cortex-a72-emulated"]
@@ -204,9 +211,13 @@ def test_bundle_classify_machine_mode_interface(exported_dir, mnist, tmp_path):
 # -- emulated Raspberry Pi (needs root, qemu-user-static, binfmt_misc, debootstrap) --------------
 @pytest.mark.aarch64
 def test_standard_artifacts_pass_on_emulated_pi4_and_pi5(exported_dir, mnist, trained_model_path):
+    import os
+
+    if os.geteuid() != 0:
+        pytest.skip("the emulated Raspberry Pi needs root (chroot, debootstrap, binfmt_misc): run `make test` as root")
     problem = rootmod.host_problem()
-    if problem:
-        pytest.skip(f"cannot emulate arm64 here: {problem}")
+    if problem:  # as root, `make test` (platform-deps) sets these up: missing now means a broken setup
+        pytest.fail(f"cannot emulate arm64 here: {problem}")
     from edgecnn.model import keras_predict, load_model
 
     images, labels = mnist.x_test[:1000], mnist.y_test[:1000]

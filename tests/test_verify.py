@@ -13,6 +13,7 @@ from click.testing import CliRunner
 
 from edgecnn.cli import cli
 from edgecnn.errors import InputError
+from edgecnn.fileio import TMP_PREFIX
 from edgecnn.verify import DEFAULT_TOLERANCES, Tolerance, compare, override_tolerances
 
 
@@ -113,6 +114,76 @@ def test_compare_counts_disagreements_and_accuracy_drop():
     assert r32.reasons[1] == "agreement 99.60% < 99.99%"
 
 
+def _at_and_past(bound: str, tolerance: Tolerance, n: int = 10_000):
+    """(probabilities exactly at ``tolerance``'s ``bound``, one step past it, keras, labels, keras accuracy).
+
+    One step: the next float for max |Δ|; one more image for agreement and the accuracy drop
+    (the finest step on n images). The other bounds stay met in both.
+    """
+    keras, labels = _synthetic(n)
+    top = keras.argmax(1)
+    keras_wrong = np.flatnonzero(top != labels)  # Keras is wrong on the first 300 images
+    keras_right = np.flatnonzero(top == labels)
+    keras_acc = float((top == labels).mean())
+    if bound == "max_abs_diff":
+        other = (top[0] + 1) % 10
+        keras = keras.astype(np.float64)
+        keras[0, other] = 0.0  # so that p - k is exactly the number put into p
+        at, past = keras.copy(), keras.copy()
+        at[0, other] = tolerance.max_abs_diff
+        past[0, other] = np.nextafter(tolerance.max_abs_diff, 1.0)
+        return at, past, keras, labels, keras_acc
+    if bound == "min_agreement":
+        # Near ties (0.5 ± 1e-6 between Keras' wrong class and another wrong one) that the artifact
+        # resolves the other way: top-1 changes, probabilities move by 2e-6, accuracy does not move.
+        k = round((1 - tolerance.min_agreement) * n)
+        keras = keras.astype(np.float64)
+        tie = {}
+        for i in keras_wrong[: k + 1]:
+            tie[i] = next(c for c in range(10) if c not in (top[i], labels[i]))
+            keras[i] = 0.0
+            keras[i, top[i]], keras[i, tie[i]] = 0.5 + 1e-6, 0.5 - 1e-6
+        out = []
+        for count in (k, k + 1):
+            probs = keras.copy()
+            for i in keras_wrong[:count]:
+                probs[i, [top[i], tie[i]]] = probs[i, [tie[i], top[i]]]
+            out.append(probs)
+        return out[0], out[1], keras, labels, keras_acc
+    assert bound == "max_accuracy_drop", bound  # in points: 100 / n points per image
+    # Keras' right answers turned into the next digit: each image costs 100 / n points.
+    k = round(tolerance.max_accuracy_drop * n / 100)
+    out = []
+    for count in (k, k + 1):
+        probs = keras.copy()
+        for i in keras_right[:count]:
+            probs[i] = np.roll(keras[i], 1)
+        out.append(probs)
+    return out[0], out[1], keras, labels, keras_acc
+
+
+BOUNDS = [(precision, bound) for precision, tol in DEFAULT_TOLERANCES.items()
+          for bound in ("max_abs_diff", "min_agreement", "max_accuracy_drop") if getattr(tol, bound) is not None]
+
+
+@pytest.mark.parametrize("precision, bound", BOUNDS, ids=[f"{p}-{b}" for p, b in BOUNDS])
+def test_exactly_at_the_tolerance_passes_and_one_step_past_fails(precision, bound):
+    tolerance = DEFAULT_TOLERANCES[precision]
+    at, past, keras, labels, keras_acc = _at_and_past(bound, tolerance)
+    ok = compare(at, keras, labels, precision, tolerance, keras_acc)
+    assert ok.passed and ok.reasons == (), (bound, ok)
+    assert {"max_abs_diff": ok.max_abs_diff, "min_agreement": ok.agreement,
+            "max_accuracy_drop": -ok.accuracy_delta}[bound] == pytest.approx(getattr(tolerance, bound), rel=1e-12)
+    bad = compare(past, keras, labels, precision, tolerance, keras_acc)
+    expected = {"max_abs_diff": "max |Δ|", "min_agreement": "agreement", "max_accuracy_drop": "accuracy drop"}[bound]
+    assert not bad.passed and len(bad.reasons) == 1 and bad.reasons[0].startswith(expected), (bound, bad.reasons)
+
+
+def test_every_precision_has_a_boundary_test():
+    assert {p for p, _ in BOUNDS} == set(DEFAULT_TOLERANCES) == {"float32", "float16", "int8", "dynamic"}
+    assert len(BOUNDS) == 8  # two checked bounds per precision
+
+
 def test_compare_rejects_nan_and_bad_shapes():
     keras, labels = _synthetic(100)
     bad = keras.copy()
@@ -173,7 +244,7 @@ def test_png_is_written_and_readable(verified):
     # One block per artifact with disagreements: taller than the "no disagreements" note.
     if any(row["disagreements"] for row in report["artifacts"]):
         assert height > 200
-    assert not list(out.glob(".*.tmp*"))  # atomic writes leave no temporary files
+    assert list(out.rglob(f"{TMP_PREFIX}*")) == []  # atomic writes leave no temporary files
 
 
 def test_debug_quant_on_the_standard_int8_model(exported_dir, mnist):
@@ -232,7 +303,9 @@ def test_warn_only_reports_but_exits_zero(broken_dir):
     assert result.exit_code == 0, result.output
     assert "FAIL: " in result.output and "--warn-only: exit 0" in result.stderr
     report = json.loads((broken_dir / "verify.json").read_text())
-    assert [row["passed"] for row in report["artifacts"]] == [False]
+    # verify.json is merged per artifact (#16): the earlier entries stay, this one is a failure.
+    rows = {row["path"]: row for row in report["artifacts"]}
+    assert rows["corrupt.tflite"]["passed"] is False and report["passed"] is False
 
 
 def test_tolerance_override_turns_a_failure_into_a_pass(broken_dir):
@@ -241,7 +314,7 @@ def test_tolerance_override_turns_a_failure_into_a_pass(broken_dir):
     assert result.exit_code == 0, result.output
     report = json.loads((broken_dir / "verify.json").read_text())
     assert report["tolerances"]["float32"] == {"max_abs_diff": 1.0, "min_agreement": 0.5, "max_accuracy_drop": None}
-    assert report["artifacts"][0]["passed"] is True
+    assert {row["path"]: row for row in report["artifacts"]}["perturbed_float32.tflite"]["passed"] is True
 
 
 def test_no_artifacts_is_one_error_line(tmp_path):

@@ -1,5 +1,11 @@
 """ONNX exporters: float32 via tf2onnx.from_function, int8 via ONNX Runtime static QDQ.
 
+int8 quantizes the matrix products (Gemm/MatMul) and leaves convolutions, tanh, pooling and
+softmax in float32 (``INT8_OP_TYPES``): on ONNX Runtime's CPU kernels that is the variant
+measured fastest (benchmarks/speed.py, "int8 ONNX variants"), faster than float32 at batch 1
+and 256, where quantizing every op was 1.7x slower at batch 1 and 2x slower at batch 256
+(QLinearConv on a 1-channel input alone took 80 % of the time).
+
 tf2onnx keeps the input NHWC and converts the convolutions to NCHW, so Keras' Flatten
 (which flattens NHWC order) arrives as Transpose(NCHW->NHWC) + Reshape before the first
 Dense. ``clean_graph`` folds that Transpose into the Dense weights (permuting their rows
@@ -247,9 +253,26 @@ def export_float32(model, out_dir: Path, *, filename: str, options) -> Artifact:
                           opset=options.opset)
 
 
+# The op types int8 ONNX quantizes; the rest stay float32 (see the module docstring).
+INT8_OP_TYPES = ("Gemm", "MatMul")
+QUANT_FORMATS = ("QDQ", "QOperator")
+
+
+def quantized_op_types(proto, op_types: tuple[str, ...] | None = INT8_OP_TYPES) -> list[str] | None:
+    """The op types to quantize in ``proto``: ``op_types`` present in the graph; None (= every op
+    ONNX Runtime can quantize) when asked for, or when the graph has none of them (an int8 file
+    must quantize something)."""
+    if op_types is None:
+        return None
+    present = [t for t in op_types if any(node.op_type == t for node in proto.graph.node)]
+    return present or None
+
+
 def quantize_qdq(fp32_proto, images: np.ndarray, work_dir: Path, per_channel: bool, activations: str = "int8",
+                 op_types: tuple[str, ...] | None = INT8_OP_TYPES, quant_format: str = "QDQ",
                  input_name: str | None = None):
-    """Static QDQ quantization (int8 weights; int8, or for comparison uint8, activations) with ONNX Runtime's tools."""
+    """Static quantization (int8 weights; int8, or for comparison uint8, activations) with ONNX Runtime's
+    tools, of the ``op_types`` present (None: every op it can quantize), as QDQ or QOperator."""
     import onnx
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
@@ -272,9 +295,10 @@ def quantize_qdq(fp32_proto, images: np.ndarray, work_dir: Path, per_channel: bo
     root.setLevel(max(level, logging.ERROR))
     try:
         quantize_static(
-            str(src), str(dst), Reader(), quant_format=QuantFormat.QDQ,
+            str(src), str(dst), Reader(), quant_format=getattr(QuantFormat, quant_format),
             activation_type=QuantType.QUInt8 if activations == "uint8" else QuantType.QInt8,
             weight_type=QuantType.QInt8, per_channel=per_channel,
+            op_types_to_quantize=quantized_op_types(fp32_proto, op_types),
         )
     finally:
         root.setLevel(level)
@@ -282,14 +306,19 @@ def quantize_qdq(fp32_proto, images: np.ndarray, work_dir: Path, per_channel: bo
 
 
 def export_int8(model, out_dir: Path, *, filename: str, options) -> Artifact:
-    """int8 QDQ ONNX: float32 I/O, int8 weights and activations inside, calibrated on training images."""
+    """int8 QDQ ONNX: float32 I/O; the matrix products (``INT8_OP_TYPES``) run on int8 weights and
+    activations, calibrated on training images; the other ops stay float32 (the metadata says which)."""
     import tempfile
 
     started = time.perf_counter()
-    extra = {"opset": options.opset, "calibration": calibration_record(options), "per_channel": options.onnx_per_channel}
+    fp32 = float32_model(model, options)
+    ops = quantized_op_types(fp32)
+    extra = {"opset": options.opset, "calibration": calibration_record(options), "per_channel": options.onnx_per_channel,
+             "quantization": {"format": "QDQ", "activations": "int8", "weights": "int8",
+                              "op_types": ops if ops is not None else "all"}}
     meta = embedded_metadata("onnx", "int8", options, **extra)
     # quantize_static works on files; its scratch files live in a private folder, never in out_dir.
     with tempfile.TemporaryDirectory(prefix="edgecnn-onnx-") as work:
-        proto = quantize_qdq(float32_model(model, options), calibration_images(options), Path(work), options.onnx_per_channel)
+        proto = quantize_qdq(fp32, calibration_images(options), Path(work), options.onnx_per_channel)
     data = attach_metadata(proto, meta)
     return write_artifact(data, Path(out_dir) / filename, "onnx", "int8", started, spec=options.spec, **extra)

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from edgecnn.artifact import Artifact
+from edgecnn.export.column_pairs import pair_columns
 from edgecnn.export.common import (
     calibration_images, calibration_record, description, embedded_metadata, forward_function,
     metadata_json, write_artifact,
@@ -36,7 +37,13 @@ def _converter(model, spec=None):
     return tf.lite.TFLiteConverter.from_concrete_functions([frozen], model)
 
 
-def _convert(model, precision: str, options) -> bytes:
+def _convert(model, precision: str, options, pair: bool = True) -> bytes:
+    """The converter's flatbuffer for ``precision``, 1-channel convolutions on column pairs if ``pair``."""
+    data = _convert_only(model, precision, options)
+    return pair_columns(data) if pair else data
+
+
+def _convert_only(model, precision: str, options) -> bytes:
     import tensorflow as tf
 
     converter = _converter(model, getattr(options, "spec", None))
@@ -121,15 +128,15 @@ def finalize_flatbuffer(model_bytes: bytes, meta: dict) -> bytes:
     return bytes(builder.Output())
 
 
-def _export(model, out_dir: Path, filename: str, precision: str, options) -> Artifact:
+def _export(model, out_dir: Path, filename: str, precision: str, options, pair: bool = True) -> Artifact:
     started = time.perf_counter()
     extra = {"calibration": calibration_record(options)} if precision == "int8" else {}
     meta = embedded_metadata("tflite", precision, options, **extra)
-    data = finalize_flatbuffer(_convert_checked(model, precision, options), meta)
+    data = finalize_flatbuffer(_convert_checked(model, precision, options, pair), meta)
     return write_artifact(data, Path(out_dir) / filename, "tflite", precision, started, spec=options.spec, **extra)
 
 
-def _convert_checked(model, precision: str, options) -> bytes:
+def _convert_checked(model, precision: str, options, pair: bool = True) -> bytes:
     """``_convert``; an op TFLite's builtins lack is an UnsupportedOpError naming the layer.
 
     The converter's native diagnostics (pages of MLIR locations when an op is missing) are held
@@ -145,7 +152,7 @@ def _convert_checked(model, precision: str, options) -> bytes:
         saved = os.dup(2)
         os.dup2(held.fileno(), 2)
         try:
-            return _convert(model, precision, options)
+            return _convert(model, precision, options, pair=pair)
         except Exception as exc:  # the converter's ConverterError and friends
             from edgecnn.export.unsupported import tflite_refusal
 
@@ -169,9 +176,12 @@ def export_float32(model, out_dir: Path, *, filename: str, options) -> Artifact:
     return _export(model, out_dir, filename, "float32", options)
 
 
-def export_int8(model, out_dir: Path, *, filename: str, options) -> Artifact:
-    """Full-integer int8: int8 weights, activations, input and output; calibrated on training images."""
-    return _export(model, out_dir, filename, "int8", options)
+def export_int8(model, out_dir: Path, *, filename: str, options, pair: bool = True) -> Artifact:
+    """Full-integer int8: int8 weights, activations, input and output; calibrated on training images.
+
+    ``pair=False`` keeps 1-channel convolutions as converted (``pair_columns`` is for XNNPACK's
+    kernels; the microcontroller C array keeps the converter's graph)."""
+    return _export(model, out_dir, filename, "int8", options, pair)
 
 
 def export_dynamic(model, out_dir: Path, *, filename: str, options) -> Artifact:

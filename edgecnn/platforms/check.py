@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from edgecnn.artifact import precision_of
+from edgecnn.artifact import file_precision
 from edgecnn.errors import InputError, ModelError, PlatformError
 from edgecnn.platforms.registry import NATIVE, Platform, checker, resolve
 from edgecnn.platforms.root import CLASSIFY, WORK, RootConfig, ensure_root
@@ -148,13 +148,18 @@ def verify_platforms(
     config: RootConfig | None = None,
     runner: Callable[..., dict[Path, np.ndarray]] = run_on_platform,
     tolerances: Mapping[str, Tolerance] | None = None,
+    precisions: Mapping[Path, str] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """The ``platforms`` section of verify.json: per platform, per artifact, parity with Keras.
+
+    ``precisions`` (e.g. from the verify rows) saves loading the files again to read theirs.
 
     This machine (``x86_64-native``) always comes first, so every emulated artifact is also
     compared with the native result of the same file (``vs_native``).
     """
     paths = [Path(p) for p in model_paths]
+    # Precision from the file (its metadata, then the manifest), never from its name.
+    precisions = {path: (dict(precisions or {}).get(path) or file_precision(path)) for path in paths}
     wanted = [NATIVE, *[p for p in platforms if p != NATIVE]]
     section: dict[str, dict[str, Any]] = {}
     native: dict[Path, np.ndarray] = {}
@@ -165,7 +170,7 @@ def verify_platforms(
             native = probs
         artifacts: dict[str, Any] = {}
         for path in paths:
-            precision = precision_of(path)
+            precision = precisions[path]
             entry = {"format": path.suffix.lstrip("."), "precision": precision,
                      **compare_with_keras(probs[path], keras_probs, labels, precision, tolerances)}
             if plat.emulated and path in native:
@@ -190,12 +195,14 @@ def check_pi(
     tolerances: Mapping[str, Tolerance] | None = None, echo: Callable[[str], None] = log.info,
 ) -> dict[str, dict[str, Any]]:
     """The checker of kind ``pi``: the Pi bundle's classify.py natively and on emulated Pi CPUs."""
-    paths = [row.path for row in report.rows if row.error is None]
+    rows = [row for row in report.rows if row.error is None]
+    paths = [row.path for row in rows]
     n = min(samples, len(mnist.x_test))
     echo(f"Checking {len(paths)} artifact(s) on {', '.join(p.key for p in platforms)} with the Pi "
          f"bundle's classify.py ({n:,} test images; emulated: outputs only, never timings)")
     return verify_platforms(platforms, paths, mnist.x_test[:n], None if mnist.y_test is None else mnist.y_test[:n],
-                            report.keras_probabilities[:n], tolerances=tolerances)
+                            report.keras_probabilities[:n], tolerances=tolerances,
+                            precisions={row.path: row.precision for row in rows})
 
 
 def check_verified(

@@ -46,11 +46,19 @@ PLATFORMS: dict[str, Platform] = {
     for p in (
         Platform("pi4", "Raspberry Pi 4 (Cortex-A72), emulated", "aarch64", "cortex-a72"),
         Platform("pi5", "Raspberry Pi 5 (Cortex-A76), emulated", "aarch64", "cortex-a76"),
+        Platform("browser", "headless Chromium, ONNX Runtime Web (WebAssembly)", "wasm32", kind="browser"),
+        Platform("mcu", "TensorFlow Lite Micro interpreter (PyPI tflite-micro) on this machine",
+                 _platform.machine(), kind="tflm"),
+        Platform("cortex-m4", "Cortex-M4F firmware in QEMU mps2-an386", "armv7e-m", "cortex-m4", kind="cortex-m"),
+        Platform("cortex-m7", "Cortex-M7 firmware in QEMU mps2-an500", "armv7e-m", "cortex-m7", kind="cortex-m"),
     )
 }
 GROUPS: dict[str, tuple[str, ...]] = {"pi": ("pi4", "pi5")}
 # kind -> "module:function" of its checker (see the module docstring); imported on first use.
-CHECKERS: dict[str, str] = {"pi": "edgecnn.platforms.check:check_pi"}
+CHECKERS: dict[str, str] = {"pi": "edgecnn.platforms.check:check_pi",
+                             "browser": "edgecnn.platforms.browser:check_browser",
+                             "tflm": "edgecnn.platforms.mcu:check_tflm",
+                             "cortex-m": "edgecnn.platforms.mcu:check_cortex_m"}
 CHOICES: tuple[str, ...] = (*PLATFORMS, *GROUPS)  # for click.Choice
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from edgecnn.artifact import TensorSpec, precision_of
+from edgecnn.artifact import TensorSpec, manifest_precision
 from edgecnn.data import preprocess
 from edgecnn.errors import InputError, ModelError
 from edgecnn.spec import REFERENCE, ModelSpec
@@ -141,7 +141,9 @@ class Predictor(ABC):
 
     @property
     def precision(self) -> str:
-        return str(self.metadata.get("precision") or ("int8" if self.input_spec.quantized else precision_of(self.path)))
+        # The file's own metadata, then the manifest beside it (by sha256), then its input type: never its name.
+        return str(self.metadata.get("precision") or manifest_precision(self.path)
+                   or ("int8" if self.input_spec.quantized else "float32"))
 
     @property
     def preprocessing(self) -> dict[str, Any]:

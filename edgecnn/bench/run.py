@@ -1,0 +1,173 @@
+"""One bench run: load every subject, time them in interleaved rounds, add ratios, MACs and the ceiling.
+
+Method: every runtime is loaded once in this process and warmed up; each call is timed alone
+with ``time.perf_counter_ns``; the runtimes take turns in rounds so that drift of a shared
+machine hits them all alike; ratios are against a baseline (the Keras model) measured in the
+same run. Cold start and peak memory come from a fresh subprocess per model. Each row also
+gets the MACs per image counted from the model's graph, the GMAC/s it reached and its share
+of this machine's GEMM ceiling for the same precision and thread count (``ceiling``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgecnn.bench.coldstart import cold_start
+from edgecnn.bench.config import BenchConfig, BenchResult
+from edgecnn.bench.recommend import recommend
+from edgecnn.bench.subjects import Subject, load_subject, make_subjects, read_accuracies
+from edgecnn.bench.timing import TIMING_METHOD, summarize, time_rounds, timed_calls, warm_up
+from edgecnn.errors import ModelError
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str], None]
+
+
+def run_bench(
+    paths: Sequence[Path], config: BenchConfig, images: np.ndarray, *,
+    out_dir: Path | None = None, progress: Progress | None = None,
+) -> BenchResult:
+    """Measure every model in ``paths`` (a ``.keras`` file is the baseline) on ``images`` (uint8)."""
+    from edgecnn.env import library_versions, machine_info
+
+    _check_config(config, images)
+    say = progress or (lambda msg: log.info(msg))
+    accuracies = read_accuracies(out_dir) if out_dir is not None else {}
+    subjects = make_subjects(paths, config, accuracies)
+    if not subjects:
+        raise ModelError("nothing to benchmark (only .keras files were named, and the Keras baseline is off)")
+    for subject in subjects:  # load everything first: a bad file fails in a second, not after the cold starts
+        load_subject(subject, config, config.threads[0])
+    limit = None
+    if config.ceiling != "off":
+        from edgecnn.bench.ceiling import machine_ceiling
+
+        limit = machine_ceiling(config.threads, remeasure=config.ceiling == "remeasure", say=say)
+    if config.cold_start:
+        for i, subject in enumerate(subjects, 1):
+            say(f"cold start {i}/{len(subjects)}: {subject.name}")
+            subject.cold = cold_start(subject.path, config.threads[0], subject.xnnpack is not False,
+                                      unsafe=config.unsafe)
+    rows: list[dict[str, Any]] = []
+    samples: dict[tuple[str, int, int], np.ndarray] = {}
+    steps = len(config.threads) * len(config.batch_sizes)
+    step = 0
+    for threads in config.threads:
+        # Keras cannot change its thread pools once started: it runs with the first count only.
+        active = [s for s in subjects if not (s.is_baseline and threads != config.threads[0])]
+        if threads != config.threads[0]:
+            for subject in active:
+                load_subject(subject, config, threads)
+        for batch in config.batch_sizes:
+            step += 1
+            say(f"[{step}/{steps}] threads {threads}, batch {batch}: {len(active)} runtimes")
+            rows += _measure(active, config, images[:batch], threads, samples)
+    _add_ratios(rows)
+    _add_ceiling_shares(rows, limit)
+    settings = {
+        **{k: list(v) if isinstance(v, tuple) else v for k, v in asdict(config).items()},
+        "ort_inter_op_threads": 1,
+        "keras_threads": config.threads[0],
+        "timing": TIMING_METHOD,
+        "images": "the first N MNIST test images, N = batch",
+    }
+    return BenchResult(
+        rows=rows, subjects=[_subject_json(s) for s in subjects], settings=settings,
+        machine=machine_info(), versions=library_versions(), recommendation=recommend(rows), samples=samples,
+        ceiling=limit.to_json() if limit is not None else {},
+    )
+
+
+def _check_config(config: BenchConfig, images: np.ndarray) -> None:
+    from edgecnn.errors import InputError
+
+    if not config.batch_sizes or min(config.batch_sizes) < 1:
+        raise InputError("batch sizes must be positive integers")
+    if max(config.batch_sizes) > len(images):
+        raise InputError(f"batch size {max(config.batch_sizes)} is larger than the {len(images)} test images")
+    if not config.threads or min(config.threads) < 1:
+        raise InputError("thread counts must be positive integers")
+    if config.runs is None and config.seconds <= 0 or config.runs is not None and config.runs < 1:
+        raise InputError("--seconds must be > 0 and --runs >= 1")
+
+
+def _measure(subjects: list[Subject], config: BenchConfig, images: np.ndarray, threads: int,
+             samples: dict[tuple[str, int, int], np.ndarray]) -> list[dict[str, Any]]:
+    batch = len(images)
+    calls: list[Callable[[], Any]] = []
+    owners: list[tuple[Subject, str]] = []
+    for subject in subjects:
+        run, e2e = timed_calls(subject, images)
+        calls.append(run)
+        owners.append((subject, "run"))
+        if e2e is not None:
+            calls.append(e2e)
+            owners.append((subject, "e2e"))
+    for call in calls:
+        warm_up(call, config.warmup_seconds, config.warmup_calls)
+    if config.runs:
+        timed = time_rounds(calls, min(config.rounds, config.runs), runs=config.runs)
+    else:
+        timed = time_rounds(calls, config.rounds, seconds=config.seconds, min_runs=config.min_runs)
+    by_subject: dict[int, dict[str, np.ndarray]] = {}
+    for (subject, kind), ns in zip(owners, timed):
+        by_subject.setdefault(id(subject), {})[kind] = ns
+    rows = []
+    for subject in subjects:
+        got = by_subject[id(subject)]
+        stats = summarize(got["run"], batch)
+        e2e = summarize(got["e2e"], batch) if "e2e" in got else stats
+        samples[(subject.name, batch, threads)] = got["run"] / 1e3
+        rows.append({
+            "path": str(subject.path), "file": subject.path.name, "format": subject.format,
+            "precision": subject.precision, "runtime": subject.runtime, "xnnpack": subject.xnnpack,
+            "bytes": subject.bytes, "accuracy": subject.accuracy, "batch": batch,
+            "threads": config.threads[0] if subject.is_baseline else threads,
+            **stats,
+            "e2e_p50_us": e2e["p50_us"], "e2e_p99_us": e2e["p99_us"], "e2e_throughput": e2e["throughput"],
+            "e2e_measured": "e2e" in got,  # Keras has no separate end-to-end call
+            "quantize_in_timed_call": "e2e" in got and subject.handle.input_spec.quantized,
+            "cold_start_ms": subject.cold.get("cold_start_ms"), "peak_rss_mb": subject.cold.get("peak_rss_mb"),
+            "partial_delegation": bool(subject.graph.get("partial", False)),
+            "macs_per_image": subject.macs.get("macs_per_image"),
+        })
+    return rows
+
+
+def _add_ratios(rows: list[dict[str, Any]]) -> None:
+    """``ratio`` = p50 / the baseline's p50 at the same batch (Keras if measured, else the first model)."""
+    for batch in {r["batch"] for r in rows}:
+        same = [r for r in rows if r["batch"] == batch]
+        base = next((r for r in same if r["format"] == "keras"), same[0])
+        for row in same:
+            row["baseline"] = f"{base['file']} [{base['runtime']}]"
+            row["ratio"] = row["p50_us"] / base["p50_us"]
+
+
+def _add_ceiling_shares(rows: list[dict[str, Any]], limit) -> None:
+    """``gmacs`` = MACs per image x images/s; ``ceiling_share`` = that over the GEMM ceiling of the
+    same precision (int8 files: the int8 ceiling) and thread count."""
+    from edgecnn.bench.ceiling import CEILING_OF
+
+    for row in rows:
+        macs = row.get("macs_per_image")
+        row["gmacs"] = macs * row["throughput"] / 1e9 if macs else None
+        row["ceiling_precision"] = CEILING_OF.get(row["precision"], "float32")
+        row["ceiling_gmacs"] = limit.gmacs(row["precision"], row["threads"]) if limit is not None else None
+        row["ceiling_share"] = (row["gmacs"] / row["ceiling_gmacs"]
+                                if row["gmacs"] is not None and row["ceiling_gmacs"] else None)
+
+
+def _subject_json(subject: Subject) -> dict[str, Any]:
+    return {
+        "path": str(subject.path), "format": subject.format, "precision": subject.precision,
+        "runtime": subject.runtime, "bytes": subject.bytes, "accuracy": subject.accuracy,
+        "graph": subject.graph, "macs": subject.macs, "cold_start": subject.cold,
+    }

@@ -1,0 +1,112 @@
+"""Timing: the calls timed, warm-up, interleaved rounds, and the statistics of a sample.
+
+What one timed call is:
+
+* TFLite / ONNX (``p50_us`` …): ``Predictor.run(x)`` on real test images already in the
+  runtime's input dtype (int8 models get pre-quantized images): ``set_tensor``/``invoke``/
+  ``get_tensor`` for LiteRT, one ``session.run`` with an input dict for ONNX Runtime.
+* TFLite / ONNX end to end (``e2e_p50_us`` …): from uint8 pixels, as a camera or an image
+  file gives them, to float32 probabilities, i.e. ``finish(run(prepare(pixels)))``: input
+  checks, the preprocessing, int8 input quantization and output dequantization are all
+  inside the timed call, for every model alike.
+* Keras: ``model(x, training=False)`` inside a ``tf.function`` traced once per batch size,
+  on a float32 tensor already in memory, plus ``.numpy()`` of the result.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from edgecnn.bench.subjects import Subject
+
+TIMING_METHOD = {
+    "clock": "time.perf_counter_ns around each single call",
+    "tflite": "Predictor.run(x): set_tensor / invoke / get_tensor, x already in the input dtype",
+    "onnx": "Predictor.run(x): session.run([output], {input: x}), x already in the input dtype",
+    "e2e": "finish(run(prepare(pixels))): uint8 pixels in, float32 probabilities out; input checks, "
+    "preprocessing, int8 input quantization and output dequantization inside the timed call",
+    "keras": "tf.function(lambda x: model(x, training=False)) traced once per batch, "
+    "on a float32 tf.constant, then .numpy()",
+    "throughput": "images/s = batch / p50",
+    "order": "runtimes interleaved in rounds, all loaded once in one process",
+}
+
+
+def timed_calls(subject: Subject, images: np.ndarray) -> tuple[Callable[[], Any], Callable[[], Any] | None]:
+    """(runtime call, end-to-end call or None) on ``images`` (uint8 pixels, N x H x W [x C]), inputs pre-made."""
+    from edgecnn.data import preprocess
+
+    if subject.is_baseline:
+        import tensorflow as tf
+
+        model = subject.handle
+        forward = tf.function(lambda t: model(t, training=False))
+        xt = tf.constant(preprocess(images))
+        return (lambda: forward(xt).numpy()), None
+    predictor = subject.handle
+    run, prepare, finish = predictor.run, predictor.prepare, predictor.finish
+    x = prepare(images)  # the runtime's dtype, quantized with the model's own scale
+    run(x)  # TFLite resizes its input here, outside any timed call
+    return (lambda: run(x)), (lambda: finish(run(prepare(images))))
+
+
+def warm_up(call: Callable[[], Any], seconds: float, calls: int) -> float:
+    """Call until both ``calls`` calls and ``seconds`` have passed; the median late call in s."""
+    clock = time.perf_counter_ns
+    times: list[int] = []
+    deadline = clock() + int(seconds * 1e9)
+    while len(times) < calls or clock() < deadline:
+        t0 = clock()
+        call()
+        times.append(clock() - t0)
+    return float(np.median(times[len(times) // 2:])) / 1e9
+
+
+def time_rounds(calls: Sequence[Callable[[], Any]], rounds: int, *, runs: int | None = None,
+                seconds: float | None = None, min_runs: int = 1) -> list[np.ndarray]:
+    """Time each call ``runs`` times, or for ``seconds`` of timed calls, in interleaved rounds; ns per call.
+
+    Each round gives every call ``runs / rounds`` calls or ``seconds / rounds`` of timed calls
+    in turn, so drift of a shared machine hits them all alike. With ``seconds``, the last round
+    tops a call up to ``min_runs`` samples.
+    """
+    if (runs is None) == (seconds is None):
+        raise ValueError("give runs or seconds")
+    clock = time.perf_counter_ns
+    samples: list[list[int]] = [[] for _ in calls]
+    per_round = math.ceil(runs / rounds) if runs else 0
+    slice_ns = int(seconds * 1e9 / rounds) if seconds else 0
+    for r in range(rounds):
+        for call, out in zip(calls, samples):
+            append = out.append
+            if runs:
+                for _ in range(min(per_round, runs - len(out))):
+                    t0 = clock()
+                    call()
+                    append(clock() - t0)
+                continue
+            spent, floor = 0, min_runs if r == rounds - 1 else 0
+            while spent < slice_ns or len(out) < floor:
+                t0 = clock()
+                call()
+                elapsed = clock() - t0
+                append(elapsed)
+                spent += elapsed
+    return [np.asarray(s, dtype=np.int64) for s in samples]
+
+
+def summarize(ns: np.ndarray, batch: int) -> dict[str, float]:
+    """Per-call statistics in µs, and images/s from the median."""
+    us = ns.astype(np.float64) / 1e3
+    p50, p90, p99 = np.percentile(us, [50, 90, 99])
+    return {
+        "p50_us": float(p50), "p90_us": float(p90), "p99_us": float(p99), "min_us": float(us.min()),
+        "mean_us": float(us.mean()), "std_us": float(us.std()), "runs": int(us.size),
+        "throughput": float(batch * 1e6 / p50),
+    }

@@ -1,0 +1,246 @@
+"""Checkers of the microcontroller platforms (``verify --platform mcu / cortex-m4 / cortex-m7``).
+
+* kind ``tflm`` (``mcu``): each int8 TFLite artifact in the real TensorFlow Lite Micro interpreter
+  (PyPI ``tflite-micro``, reference kernels) on this machine: int8 outputs against LiteRT's on the
+  same int8 inputs (top-1 agreement, equal outputs, max difference in LSB), probabilities against
+  Keras at the int8 tolerances, and the smallest arena the interpreter itself accepts.
+* kind ``cortex-m`` (``cortex-m4``, ``cortex-m7``): the MCU bundle of each int8 artifact (its C
+  array, its README's resolver and arena code, its example main.cc/startup/linker script) is built
+  with ``arm-none-eabi-gcc`` against the vendored TFLM, once with reference kernels and once with
+  CMSIS-NN kernels, and booted in ``qemu-system-arm``. Reference-kernel outputs must be bit-identical
+  to the host TFLM interpreter's; CMSIS-NN outputs within :data:`CMSIS_LSB_BOUND` and the same top-1.
+  Flash, RAM, ``arena_used_bytes()`` and instructions per inference are recorded.
+
+Inputs are the int8 tensors LiteRT gets from the artifact's own preprocessing
+(``Predictor.prepare``), so every engine sees the same bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import tempfile
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgecnn.errors import PlatformError
+from edgecnn.platforms.registry import Platform
+from edgecnn.verify import Tolerance
+
+log = logging.getLogger(__name__)
+
+CORTEX_M_SAMPLES = 100  # test images run on an emulated Cortex-M unless --samples asks for fewer
+CMSIS_LSB_BOUND = 2  # CMSIS-NN int8 outputs may differ from the reference kernels by at most this
+COUNTING = ("QEMU -icount shift=0 (one guest instruction per virtual ns); SysTick on the processor clock "
+            "counts ticks around Invoke(); instructions per tick calibrated in the firmware on a loop of "
+            "known length (subs+bne), so each figure is exact to about one tick")
+
+
+def _int8_artifacts(report) -> list[tuple[Path, Any]]:
+    """(path, LiteRT predictor) of every int8 .tflite row that loaded; precision from the file's metadata."""
+    from edgecnn.runtime import load
+
+    out = []
+    for row in report.rows:
+        path = Path(row.path)
+        if row.error is not None or path.suffix != ".tflite":
+            continue
+        predictor = load(path)
+        if predictor.precision == "int8":
+            out.append((path, predictor))
+    return out
+
+
+def lsb_stats(a: np.ndarray, b: np.ndarray) -> dict[str, Any]:
+    """How two int8 output arrays (N x K) differ: top-1 agreement, equal rows, max/histogram of |a-b|."""
+    a, b = np.asarray(a, np.int16), np.asarray(b, np.int16)
+    diff = np.abs(a - b)
+    per_image = diff.max(axis=1) if diff.size else np.zeros(0, np.int16)
+    values, counts = np.unique(per_image, return_counts=True)
+    return {
+        "top1_agreement": float(np.mean(a.argmax(1) == b.argmax(1))) if len(a) else 1.0,
+        "identical_images": int(np.sum(per_image == 0)),
+        "images": int(len(a)),
+        "max_lsb_diff": int(diff.max()) if diff.size else 0,
+        "images_by_max_lsb_diff": {str(int(v)): int(c) for v, c in zip(values, counts)},
+    }
+
+
+def _host_outputs(path: Path, inputs: np.ndarray):
+    from edgecnn.mcu.host import MicroInterpreter
+
+    it = MicroInterpreter(path)
+    return it, it.run(inputs)
+
+
+def check_tflm(
+    platforms: list[Platform], report, data, samples: int = 1000,
+    tolerances: Mapping[str, Tolerance] | None = None, echo: Callable[[str], None] = log.info,
+) -> dict[str, dict[str, Any]]:
+    """The checker of kind ``tflm``: the int8 artifacts in the host TFLM interpreter."""
+    from edgecnn.mcu.host import smallest_arena, tflm_bytes
+    from edgecnn.platforms.check import compare_with_keras
+    from edgecnn.tflm import plan_arena
+
+    try:
+        from importlib.metadata import version
+
+        tflm_version = version("tflite-micro")
+    except Exception:  # noqa: BLE001 - only a label
+        tflm_version = "unknown"
+    n = min(samples, len(data.x_test))
+    images, labels, keras = data.x_test[:n], np.asarray(data.y_test[:n]), report.keras_probabilities[:n]
+    sections = {}
+    for plat in platforms:
+        artifacts: dict[str, Any] = {}
+        found = _int8_artifacts(report)
+        if not found:
+            raise PlatformError(f"{plat.name}: no int8 .tflite artifact among the verified files")
+        for path, predictor in found:
+            echo(f"{plat.name}: {path.name} in the TFLM interpreter (tflite-micro {tflm_version}), {n:,} images")
+            inputs = predictor.prepare(images)
+            litert_q = np.asarray(predictor.run(inputs)).reshape(n, -1)
+            it, tflm_q = _host_outputs(path, inputs)
+            probs = predictor.finish(tflm_q.reshape(litert_q.shape).astype(litert_q.dtype))
+            vs_keras = compare_with_keras(probs, keras, labels, "int8", tolerances)
+            vs_litert = compare_with_keras(probs, predictor.finish(litert_q), labels, "int8", tolerances)
+            arena, tries = smallest_arena(path, inputs[:1])
+            planned = plan_arena(tflm_bytes(path))
+            entry = {
+                "format": "tflite", "precision": "int8", **vs_keras,
+                "vs_litert": {**lsb_stats(tflm_q, litert_q), "passed": vs_litert["passed"],
+                              "status": vs_litert["status"]},
+                "arena": {
+                    "smallest_working_bytes": arena,
+                    "found_by": f"bisection on tflite-micro's arena_size ({tries} interpreters built; each "
+                                "must allocate and invoke)",
+                    "host_pointer_bits": 64,
+                    "planner_activations_bytes": planned.activations,
+                    "note": "64-bit host: TFLM's structs hold pointers, so a 32-bit Cortex-M needs less "
+                            "(see the cortex-m4 check's arena_used_bytes)",
+                },
+            }
+            entry["passed"] = bool(vs_keras["passed"] and vs_litert["passed"])
+            entry["status"] = "PASS" if entry["passed"] else "FAIL"
+            artifacts[path.name] = entry
+        sections[plat.name] = {
+            **plat.to_json(), "runner": f"TensorFlow Lite Micro interpreter (PyPI tflite-micro {tflm_version}), "
+                                        "reference kernels",
+            "samples": n, "passed": all(a["passed"] for a in artifacts.values()), "artifacts": artifacts,
+        }
+    return sections
+
+
+# -- Cortex-M in QEMU -----------------------------------------------------------------------------
+def run_cortex_m(path: Path, inputs: np.ndarray, target_name: str, *,
+                 kernel_sets=("reference", "cmsis-nn"), work: Path | None = None) -> dict[str, Any]:
+    """Build and boot the bundle firmware of one int8 .tflite on int8 ``inputs``, for each kernel set.
+
+    Works for any int8 model whose ops the vendored TFLM has (an op it lacks is named before any
+    build). Returns ``{"host": host TFLM int8 outputs, "ops", kernels: {"run", "memory", "build"}}``.
+    """
+    from edgecnn.mcu import build
+    from edgecnn.mcu.bundle import write_mcu_sources
+    from edgecnn.mcu.host import tflm_bytes
+    from edgecnn.tflm import builtin_ops
+
+    target = build.TARGETS[target_name]
+    ops = builtin_ops(tflm_bytes(path))
+    missing = build.unsupported_ops(ops)
+    if missing:
+        raise PlatformError(f"{path.name}: the vendored TensorFlow Lite Micro has no kernel for: {', '.join(missing)}")
+    tools = build.require_tools()
+    inputs = np.asarray(inputs, np.int8)
+    _, host_q = _host_outputs(path, inputs)
+    out: dict[str, Any] = {"host": host_q, "ops": ops}
+    with tempfile.TemporaryDirectory(prefix="edgecnn-mcu-") as tmp:
+        root = Path(work) if work else Path(tmp)
+        bundle = root / "bundle"
+        symbol = write_mcu_sources(path, bundle)
+        for kernels in kernel_sets:
+            fw = build.build_firmware(bundle, ops, target, kernels, [q.tobytes() for q in inputs],
+                                      root / f"{target.name}-{kernels}", tools=tools)
+            run = build.parse_run(build.run_firmware(fw, tools=tools))
+            out[kernels] = {"run": run, "memory": build.memory_report(fw, run, symbol, tools=tools),
+                            "build": fw.stats.to_json()}
+    return out
+
+
+def _kernel_entry(kernels: str, res: dict[str, Any], host_q: np.ndarray, predictor, keras, labels,
+                  tolerances) -> dict[str, Any]:
+    from edgecnn.platforms.check import compare_with_keras
+
+    run = res["run"]
+    device_q = np.asarray(run.outputs, np.int8)
+    if device_q.shape != host_q.shape:
+        raise PlatformError(f"{kernels}: firmware gave outputs {device_q.shape}, host TFLM {host_q.shape}")
+    vs_host = lsb_stats(device_q, host_q)
+    if kernels == "reference":
+        host_ok = vs_host["identical_images"] == vs_host["images"]
+        rule = "bit-identical to the host TFLM interpreter on every image"
+    else:
+        host_ok = vs_host["max_lsb_diff"] <= CMSIS_LSB_BOUND and vs_host["top1_agreement"] == 1.0
+        rule = f"within {CMSIS_LSB_BOUND} LSB of the host TFLM interpreter and the same top-1 on every image"
+    probs = predictor.finish(device_q)
+    vs_keras = compare_with_keras(probs, keras, labels, "int8", tolerances)
+    instr = run.instructions
+    entry = {
+        **vs_keras,
+        "vs_host_tflm": {**vs_host, "rule": rule, "passed": bool(host_ok)},
+        "instructions_per_inference": {
+            "median": int(np.median(instr)), "min": int(min(instr)), "max": int(max(instr)),
+            "instructions_per_systick_tick": round(run.instructions_per_tick, 3),
+            "resolution_instructions": round(run.instructions_per_tick),
+        },
+        "memory": res["memory"],
+        "build": res["build"],
+    }
+    entry["passed"] = bool(vs_keras["passed"] and host_ok)
+    entry["status"] = "PASS" if entry["passed"] else "FAIL"
+    return entry
+
+
+def check_cortex_m(
+    platforms: list[Platform], report, data, samples: int = 1000,
+    tolerances: Mapping[str, Tolerance] | None = None, echo: Callable[[str], None] = log.info,
+) -> dict[str, dict[str, Any]]:
+    """The checker of kind ``cortex-m``: the bundle firmware in QEMU, reference and CMSIS-NN kernels."""
+    from edgecnn.mcu.build import TARGETS
+
+    n = min(samples, CORTEX_M_SAMPLES, len(data.x_test))
+    images, labels, keras = data.x_test[:n], np.asarray(data.y_test[:n]), report.keras_probabilities[:n]
+    found = _int8_artifacts(report)
+    if not found:
+        raise PlatformError("cortex-m: no int8 .tflite artifact among the verified files")
+    sections = {}
+    for plat in platforms:
+        target = TARGETS[plat.name]
+        artifacts: dict[str, Any] = {}
+        for path, predictor in found:
+            echo(f"{plat.name}: building {path.name}'s bundle firmware (reference and CMSIS-NN kernels) and "
+                 f"running {n} test images in qemu-system-arm -M {target.machine}")
+            res = run_cortex_m(path, np.asarray(predictor.prepare(images)), plat.name)
+            kernels = {k: _kernel_entry(k, res[k], res["host"], predictor, keras, labels, tolerances)
+                       for k in ("reference", "cmsis-nn")}
+            ref = kernels["reference"]
+            artifacts[path.name] = {
+                "format": "tflite", "precision": "int8", "ops": res["ops"],
+                "tflite_sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+                # the headline parity fields: the reference-kernel firmware against Keras
+                **{k: v for k, v in ref.items() if k not in ("memory", "build", "vs_host_tflm",
+                                                            "instructions_per_inference", "passed", "status")},
+                "kernels": kernels,
+                "passed": all(k["passed"] for k in kernels.values()),
+                "status": "PASS" if all(k["passed"] for k in kernels.values()) else "FAIL",
+            }
+        sections[plat.name] = {
+            **plat.to_json(), "qemu_machine": target.machine,
+            "runner": "bundle firmware (arm-none-eabi-gcc, vendored TFLM) in qemu-system-arm with semihosting",
+            "samples": n, "instruction_counting": COUNTING,
+            "passed": all(a["passed"] for a in artifacts.values()), "artifacts": artifacts,
+            "note": "emulated: instruction counts, not cycles; milliseconds are estimates (see the bundle README)",
+        }
+    return sections

@@ -1,0 +1,78 @@
+"""The built wheel, installed base-only into a fresh venv (#15 point 2): no TensorFlow, and still
+`edgecnn predict`, `edgecnn bundle` and the bundled MNIST work; `edgecnn export` says in one line
+what to install. Needs PyPI or pip's cache (for the build backend and the base dependencies)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from test_terminal import FIXTURES, NOISE_RE, ROOT
+
+FULL_ONLY = ("tensorflow", "keras", "tf2onnx", "onnx", "matplotlib")
+
+
+def _run(args, timeout=900, **kw) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "TF_CPP_MIN_LOG_LEVEL", "VIRTUAL_ENV")}
+    return subprocess.run([str(a) for a in args], capture_output=True, text=True, timeout=timeout, env=env, **kw)
+
+
+@pytest.mark.slow
+@pytest.mark.wheel
+def test_wheel_and_sdist_build_and_the_wheel_installs_base_only(exported_dir, tmp_path):
+    dist = tmp_path / "dist"
+    # sdist first, then the wheel built from that sdist: both are complete.
+    build = _run([sys.executable, "-m", "build", "--outdir", dist, ROOT])
+    assert build.returncode == 0, build.stderr[-3000:]
+    log = build.stdout + build.stderr
+    assert "SetuptoolsDeprecationWarning" not in log and "License classifiers are deprecated" not in log
+    assert "project.license` as a TOML table is deprecated" not in log
+    wheels, sdists = list(dist.glob("edgecnn-*.whl")), list(dist.glob("edgecnn-*.tar.gz"))
+    assert len(wheels) == 1 and len(sdists) == 1
+    check = _run([sys.executable, "-m", "twine", "check", "--strict", *wheels, *sdists])
+    assert check.returncode == 0 and check.stdout.count("PASSED") == 2, check.stdout + check.stderr
+
+    venv = tmp_path / "venv"
+    assert _run([sys.executable, "-m", "venv", venv]).returncode == 0
+    bin_ = venv / "bin"
+    pip = _run([bin_ / "python", "-m", "pip", "install", "--quiet", "--disable-pip-version-check", wheels[0]])
+    assert pip.returncode == 0, pip.stderr[-3000:]
+    probe = _run([bin_ / "python", "-c",
+                  "import importlib.util as u; print(' '.join(m for m in %r if u.find_spec(m)) or 'none')" % (FULL_ONLY,)])
+    assert probe.stdout.strip() == "none", f"the base install pulled in: {probe.stdout}"
+
+    # Committed fixture image; the exported files come from this session's full install.
+    exports = tmp_path / "exports"
+    exports.mkdir()
+    for name in ("mnist_cnn_int8.tflite", "mnist_cnn_float32.tflite", "manifest.json"):
+        shutil.copyfile(exported_dir / name, exports / name)
+
+    predict = _run([bin_ / "edgecnn", "predict", "--model", exports / "mnist_cnn_int8.tflite",
+                    FIXTURES / "digit_7.png"], cwd=tmp_path)
+    assert predict.returncode == 0, predict.stderr
+    assert predict.stdout.split()[:2] == [str(FIXTURES / "digit_7.png"), "7"]
+    assert not NOISE_RE.search(predict.stdout + predict.stderr) and predict.stderr == ""
+
+    bundle = _run([bin_ / "edgecnn", "bundle", "--output-dir", exports, "--target", "pi"], cwd=tmp_path)
+    assert bundle.returncode == 0, bundle.stderr
+    pi = exports / "bundle" / "pi"
+    assert {"classify.py", "requirements.txt", "mnist_cnn_int8.tflite"} <= {p.name for p in pi.iterdir()}
+    assert (pi / "classify.py").stat().st_size > 1000  # the template came from the wheel's package data
+
+    export = _run([bin_ / "edgecnn", "export", "--output-dir", exports], cwd=tmp_path)
+    assert export.returncode == 1
+    assert export.stderr.splitlines() == [
+        "Error: `edgecnn export` needs tensorflow, which the base install leaves out (it is TensorFlow-free); "
+        'install the full set: pip install "edgecnn[full]"'
+    ]
+
+    data = _run([bin_ / "python", "-c", "from edgecnn.data import load_mnist; m = load_mnist(); "
+                 "print(m.source, len(m.x_test))"], cwd=tmp_path)
+    assert data.returncode == 0, data.stderr
+    source, count = data.stdout.split()
+    assert Path(source) == venv / "share" / "edgecnn" / "mnist" and count == "10000"
