@@ -158,9 +158,9 @@ def _collect(
 
 
 def check_predictor(predictor) -> str:
-    """'' if one predict gives finite probabilities of shape (1, 10), else what is wrong."""
-    probs = predictor.predict(np.full((1, 28, 28), 128, np.uint8))
-    if probs.shape != (1, 10) or probs.dtype != np.float32:
+    """'' if one predict gives finite probabilities of shape (1, K), else what is wrong."""
+    probs = predictor.predict(np.full((1, *predictor.input_shape), 128, np.uint8))
+    if probs.shape != (1, predictor.num_classes) or probs.dtype != np.float32:
         return f"predict gave {probs.dtype}{probs.shape}"
     if not np.isfinite(probs).all():
         return "predict gave non-finite values"

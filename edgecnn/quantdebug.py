@@ -59,8 +59,9 @@ def _interpreter(content: bytes, batch: int):
             model_content=content, experimental_preserve_all_tensors=True,
             experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
         )
-        index = it.get_input_details()[0]["index"]
-        it.resize_tensor_input(index, [batch, 28, 28, 1], strict=True)
+        detail = it.get_input_details()[0]
+        shape = [int(d) for d in detail.get("shape_signature", detail["shape"])[1:]]  # the model's (H, W, C)
+        it.resize_tensor_input(detail["index"], [batch, *shape], strict=True)
         it.allocate_tensors()
     except (ValueError, RuntimeError) as exc:
         raise ModelError(f"not a loadable TFLite model ({exc})") from exc
@@ -112,14 +113,18 @@ def debug_tflite_int8(
     if batch == 0:
         raise ModelError("no images to run the layer diagnosis on")
     quant = _interpreter(artifact_path.read_bytes(), batch)
+    from edgecnn.runtime import load
+
+    spec = load(artifact_path).spec  # the declared preprocessing and head
+    preprocessing = spec.preprocessing
     keras_model = load_model(model_path, unsafe=unsafe)
     known = {layer.name for layer in keras_model.layers}
     q_ops = _ops(quant)
     # The float twin must have the int8 file's op order: edgecnn's export (MaxPool before
     # tanh), else TensorFlow's plain conversion, for files converted elsewhere.
     # (with or without the column-paired first convolution, as the file has it).
-    for convert in (lambda m: _convert(m, "float32", ExportOptions()),
-                    lambda m: _convert(m, "float32", ExportOptions(), pair=False), _plain_convert):
+    for convert in (lambda m: _convert(m, "float32", ExportOptions(spec=spec)),
+                    lambda m: _convert(m, "float32", ExportOptions(spec=spec), pair=False), _plain_convert):
         ref = _interpreter(convert(keras_model), batch)
         f_ops = _ops(ref)
         if [op["op_name"] for op in q_ops] == [op["op_name"] for op in f_ops]:
@@ -148,7 +153,7 @@ def debug_tflite_int8(
 
     sums: dict[int, np.ndarray] = {}  # per pair: [n, sq_err, sq_own, sq_ref, clipped]
     for start in range(0, len(images) - batch + 1, batch):  # whole batches only: the shapes are fixed
-        x = preprocess(images[start: start + batch])
+        x = preprocess(images[start: start + batch], preprocessing)
         q_vals = _run(quant, quantize(x, in_spec), [q["index"] for _, q, _ in pairs])
         f_vals = _run(ref, x, [f["index"] for _, _, f in pairs])
         for k, (_, q_detail, f_detail) in enumerate(pairs):

@@ -20,7 +20,7 @@ def make_shapes(n: int, size: int, classes: int, seed: int, channels: int = 3) -
     yy, xx = np.mgrid[:size, :size].astype(np.float32)
     x = np.empty((n, size, size, 3), np.uint8)
     for i, k in enumerate(y):
-        r = rng.uniform(0.22, 0.34) * size
+        r = rng.uniform(0.28, 0.4) * size
         cy, cx = rng.uniform(r, size - r, 2)
         dy, dx = yy - cy, xx - cx
         if k == 0:
@@ -35,7 +35,7 @@ def make_shapes(n: int, size: int, classes: int, seed: int, channels: int = 3) -
         colour = rng.integers(150, 256, 3)
         image = np.broadcast_to(background, (size, size, 3)).copy()
         image[mask] = colour
-        noise = rng.integers(-12, 13, (size, size, 3))
+        noise = rng.integers(-8, 9, (size, size, 3))
         x[i] = np.clip(image + noise, 0, 255)
     if channels == 1:
         return np.round(x.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)).astype(np.uint8), y

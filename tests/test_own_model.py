@@ -47,13 +47,15 @@ def own(tmp_path_factory):
 
     # (a) class folders with train/ and test/, PNGs at 48x48 (the loader fits them to 24x24)
     names_a = tuple(sorted(own_models.SHAPES[:4]))  # class names: the sorted folder names
-    x, y = own_models.make_shapes(900, 24, 4, seed=0)
+    # 700 to train, 1000 to test: one image is 0.1 accuracy points, so the int8 tolerance (0.3 points)
+    # is a real bound and not a coin toss on a handful of images
+    x, y = own_models.make_shapes(1700, 24, 4, seed=0)
     folder = root / "shapes_rgb"
     own_models.write_class_folders(folder / "train", x[:700], y[:700], own_models.SHAPES[:4], scale=2)
     own_models.write_class_folders(folder / "test", x[700:], y[700:], own_models.SHAPES[:4], scale=2)
     ds = load_data(folder, (24, 24, 3))
     model = own_models.build_depthwise_rgb(24, 4, seed=0)
-    own_models.fit(model, ds.x_train, ds.y_train, lambda v: v.astype(np.float32), epochs=10, logits=True)
+    own_models.fit(model, ds.x_train, ds.y_train, lambda v: v.astype(np.float32), epochs=15, logits=True)
     path_a = root / "depthwise_rgb.keras"
     model.save(path_a)
     out["a"] = dict(model=path_a, data=folder, dataset=ds, names=names_a, shape=(24, 24, 3), head="logits",
@@ -62,13 +64,13 @@ def own(tmp_path_factory):
 
     # (b) an .npz with x, y and labels
     names_b = own_models.SHAPES[:3]
-    x, y = own_models.make_shapes(900, 20, 3, seed=1, channels=1)
+    x, y = own_models.make_shapes(5000, 20, 3, seed=1, channels=1)  # the seeded split: 1000 to test
     npz = root / "shapes_grey.npz"
     np.savez(npz, x=x, y=y, labels=np.array(names_b))
     ds = load_data(npz, (20, 20, 1))
     symmetric = Preprocessing.parse("symmetric")
     model = own_models.build_residual_grey(20, 3, seed=0)
-    own_models.fit(model, ds.x_train, ds.y_train, lambda v: preprocess(v, symmetric), epochs=10)
+    own_models.fit(model, ds.x_train[:800], ds.y_train[:800], lambda v: preprocess(v, symmetric), epochs=10)
     path_b = root / "residual_grey.keras"
     model.save(path_b)
     out["b"] = dict(model=path_b, data=npz, dataset=ds, names=names_b, shape=(20, 20, 1), head="softmax",

@@ -89,6 +89,9 @@ def _fold_flatten_transpose(model) -> int:
         if perm != NCHW_TO_NHWC or not nchw or len(nchw) != 4 or len(users) != 1 or users[0].op_type != "Reshape":
             continue
         reshape = users[0]
+        target = inits.get(reshape.input[1]) if len(reshape.input) > 1 else None
+        if target is None or len(numpy_helper.to_array(target).reshape(-1)) != 2:
+            continue  # only a flatten to [N, K] (a Flatten layer) may read NCHW order instead
         matmuls = _consumers(graph, reshape.output[0])
         if len(matmuls) != 1 or matmuls[0].op_type != "MatMul" or matmuls[0].input[1] not in inits:
             continue
@@ -106,16 +109,20 @@ def _fold_flatten_transpose(model) -> int:
 
 
 def _matmul_add_to_gemm(model) -> int:
-    """MatMul(x, W) + Add(b) with constant W and 1-D b -> one Gemm node."""
-    from onnx import helper
+    """MatMul(x, W) + Add(b) with 2-D x, constant W and 1-D b -> one Gemm node."""
+    from onnx import helper, shape_inference
 
     graph = model.graph
     inits = _initializers(graph)
+    inferred = shape_inference.infer_shapes(model).graph
+    ranks = {vi.name: len(vi.type.tensor_type.shape.dim) for vi in [*inferred.value_info, *inferred.input]}
     fused = 0
     for matmul in [n for n in graph.node if n.op_type == "MatMul"]:
         users = _consumers(graph, matmul.output[0])
         if matmul.input[1] not in inits or len(users) != 1 or users[0].op_type != "Add":
             continue
+        if ranks.get(matmul.input[0]) != 2 or len(inits[matmul.input[1]].dims) != 2:
+            continue  # Gemm takes matrices only (a Dense on a 4-D tensor stays MatMul + Add)
         add = users[0]
         bias = add.input[1] if add.input[0] == matmul.output[0] else add.input[0]
         if bias not in inits or len(inits[bias].dims) != 1:
@@ -140,10 +147,13 @@ def _pool_before_activation(model) -> int:
     """
     graph = model.graph
     nodes = list(graph.node)
+    outputs = {o.name for o in graph.output}
     swapped = 0
     for act in list(nodes):
         users = _consumers(graph, act.output[0])
         if act.op_type not in MONOTONIC or len(users) != 1 or users[0].op_type != "MaxPool" or len(users[0].output) != 1:
+            continue
+        if act.output[0] in outputs:
             continue
         pool = users[0]
         pooled = act.output[0] + "_pooled"

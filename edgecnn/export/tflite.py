@@ -137,16 +137,38 @@ def _export(model, out_dir: Path, filename: str, precision: str, options, pair: 
 
 
 def _convert_checked(model, precision: str, options, pair: bool = True) -> bytes:
-    """``_convert``; an op TFLite's builtins lack is an UnsupportedOpError naming the layer."""
-    try:
-        return _convert(model, precision, options, pair=pair)
-    except Exception as exc:  # the converter's ConverterError and friends
-        from edgecnn.export.unsupported import tflite_refusal
+    """``_convert``; an op TFLite's builtins lack is an UnsupportedOpError naming the layer.
 
-        refusal = tflite_refusal(model, exc, precision)
-        if refusal is None:
-            raise
-        raise refusal from exc
+    The converter's native diagnostics (pages of MLIR locations when an op is missing) are held
+    back: passed on to stderr as they are when the conversion succeeds or fails for another
+    reason, dropped when edgecnn says the reason in one line.
+    """
+    import os
+    import sys
+    import tempfile
+
+    with tempfile.TemporaryFile() as held:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        os.dup2(held.fileno(), 2)
+        try:
+            return _convert(model, precision, options, pair=pair)
+        except Exception as exc:  # the converter's ConverterError and friends
+            from edgecnn.export.unsupported import tflite_refusal
+
+            refusal = tflite_refusal(model, exc, precision)
+            if refusal is None:
+                raise
+            held.truncate(0)  # said in one line instead
+            raise refusal from exc
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            held.seek(0)
+            text = held.read()
+            if text:
+                os.write(2, text)
 
 
 def export_float32(model, out_dir: Path, *, filename: str, options) -> Artifact:
