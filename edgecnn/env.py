@@ -5,12 +5,22 @@ from __future__ import annotations
 import os
 import platform
 from importlib import metadata
+from pathlib import Path
 
 # The distributions whose versions change the figures edgecnn publishes.
 _PACKAGES = (
     "edgecnn", "tensorflow", "tensorflow-cpu", "keras", "tf2onnx", "onnx",
     "onnxruntime", "ai-edge-litert", "numpy",
 )
+
+
+def cache_dir(*parts: str) -> Path:
+    """Where edgecnn caches what it builds or measures once per machine (the arm64 root, MCU
+    objects, npm tarballs, the GEMM ceiling): ``$EDGECNN_CACHE_DIR``, else
+    ``$XDG_CACHE_HOME/edgecnn``, else ``~/.cache/edgecnn``; ``parts`` name a sub-folder or file."""
+    base = os.environ.get("EDGECNN_CACHE_DIR") or Path(
+        os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "edgecnn"
+    return Path(base).joinpath(*parts)
 
 
 def library_versions() -> dict[str, str]:

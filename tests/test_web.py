@@ -75,7 +75,7 @@ def fake_pin(monkeypatch, tmp_path):
     """A fake onnxruntime-web tarball pinned in place of the real one; no npm on PATH."""
     tgz = _fake_package({**FAKE_DIST, "package.json": b"{}"})
     monkeypatch.setattr(npm, "INTEGRITY", _integrity(tgz))
-    monkeypatch.setenv("EDGECNN_NPM_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("EDGECNN_CACHE_DIR", str(tmp_path / "edgecnn"))  # npm.cache_dir(): edgecnn/npm
     monkeypatch.setenv("PATH", str(tmp_path / "no-bin"))
     return tgz
 
@@ -91,8 +91,8 @@ def test_version_is_pinned_once():
 
 
 def test_cached_tarball_is_reused_without_npm(fake_pin, tmp_path):
-    cache = tmp_path / "cache"
-    cache.mkdir()
+    cache = npm.cache_dir()
+    cache.mkdir(parents=True)
     (cache / npm.tarball_name()).write_bytes(fake_pin)
     assert npm.fetch() == cache / npm.tarball_name()
     files = npm.dist_files()
@@ -117,8 +117,8 @@ def test_npm_pack_fills_the_cache_and_a_wrong_tarball_is_refused(fake_pin, tmp_p
     fake.write_text(f'#!/bin/sh\necho "$@" >> {log}\nwhile [ "$1" != "--pack-destination" ]; do shift; done\n'
                     f'{shutil.which("cp", path=os.defpath)} {payload} "$2/{npm.tarball_name()}"\n')
     fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
-    cache = tmp_path / "cache"
-    cache.mkdir()
+    cache = npm.cache_dir()
+    cache.mkdir(parents=True)
     (cache / npm.tarball_name()).write_bytes(b"damaged")  # a damaged cache is fetched again
     got = npm.fetch(npm=str(fake))
     assert got.read_bytes() == fake_pin

@@ -15,7 +15,7 @@ Memory bandwidth is a single-thread copy of a 64 MiB array (bytes read + bytes w
 second): the bound for work whose data does not stay in cache.
 
 The figures are cached per machine (CPU model, core count, LiteRT version) with the date they
-were measured, in ``$EDGECNN_CACHE_DIR/ceiling.json`` (default ``~/.cache/edgecnn``);
+were measured, in ``ceiling.json`` of edgecnn's cache folder (``edgecnn.env.cache_dir``: ``$EDGECNN_CACHE_DIR``, default ``~/.cache/edgecnn``);
 ``edgecnn bench --remeasure-ceiling`` measures again.
 """
 
@@ -45,7 +45,9 @@ CEILING_OF = {"float32": "float32", "float16": "float32", "int8": "int8", "dynam
 
 
 def cache_path() -> Path:
-    return Path(os.environ.get("EDGECNN_CACHE_DIR") or Path.home() / ".cache" / "edgecnn") / CACHE_NAME
+    from edgecnn.env import cache_dir
+
+    return cache_dir(CACHE_NAME)
 
 
 def machine_key() -> str:

@@ -94,9 +94,9 @@ def require_tools(names: Iterable[str] = TOOLS) -> dict[str, str]:
 
 
 def cache_root() -> Path:
-    base = os.environ.get("EDGECNN_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "edgecnn")
-    return Path(base) / "mcu"
+    from edgecnn.env import cache_dir
+
+    return cache_dir("mcu")
 
 
 _TREE_HASHES: dict[Path, str] = {}

@@ -32,10 +32,11 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from edgecnn import fileio
+from edgecnn.env import cache_dir
 from edgecnn.errors import PlatformError
 
 log = logging.getLogger(__name__)
@@ -45,7 +46,6 @@ CLASSIFY = BUNDLE_DIR / "classify.py"  # the Pi bundle's script: what the emulat
 BUNDLE_REQUIREMENTS = BUNDLE_DIR / "requirements.txt"
 # classify.py runs .onnx artifacts through ONNX Runtime; the Pi bundle itself needs only LiteRT.
 ONNX_REQUIREMENTS = ("onnxruntime",)
-DEFAULT_CACHE = Path.home() / ".cache" / "edgecnn" / "arm64"
 
 INSTALL_HINT = "apt-get install qemu-user-static binfmt-support debootstrap"
 BINFMT_DIR = Path("/proc/sys/fs/binfmt_misc")
@@ -77,7 +77,7 @@ _CHROOT_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/root", "LANG":
 class RootConfig:
     """How the arm64 root is built."""
 
-    cache_dir: Path = DEFAULT_CACHE
+    cache_dir: Path = field(default_factory=lambda: cache_dir("arm64"))  # edgecnn.env.cache_dir
     suite: str = "bookworm"  # Raspberry Pi OS 12 is bookworm: same Python 3.11 and glibc as the boards
     mirror: str | None = None  # None: the first Debian mirror in the host's apt sources
     extra_requirements: tuple[str, ...] = ONNX_REQUIREMENTS

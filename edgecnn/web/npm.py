@@ -1,7 +1,7 @@
 """The npm packages of the web page, pinned here and nowhere else, fetched with ``npm pack`` into a cache.
 
 ``npm pack NAME@VERSION`` downloads a package's tarball (no node_modules, no install scripts).
-It lands in ``~/.cache/edgecnn/npm/`` (``EDGECNN_NPM_CACHE`` overrides) and is reused
+It lands in ``~/.cache/edgecnn/npm/`` (``$EDGECNN_CACHE_DIR/npm`` when set) and is reused
 afterwards; its sha512 must match the pinned integrity string, the registry's own for that
 version. Only the files the page loads are taken out of it.
 
@@ -72,7 +72,9 @@ NPM_TIMEOUT = 600.0
 
 
 def cache_dir() -> Path:
-    return Path(os.environ.get("EDGECNN_NPM_CACHE") or Path.home() / ".cache" / "edgecnn" / "npm")
+    from edgecnn.env import cache_dir as edgecnn_cache
+
+    return edgecnn_cache("npm")
 
 
 def tarball_name(pkg: Package = ORT) -> str:
