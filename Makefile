@@ -7,16 +7,17 @@ STAMP := $(VENV)/.edgecnn-installed
 
 .PHONY: setup run test test-fast platform-deps browser-deps mcu-deps js-tools test-tools clean
 
-# pip prints one line per step (the step's own line, then pip stays --quiet: no setuptools blocks).
+# One line per step, then pip stays quiet (-qq: errors only; no setuptools blocks, and no warnings
+# about this machine's pip configuration, such as find-links folders that do not exist).
 # The full set ([full]: TensorFlow, Keras, tf2onnx, onnx, matplotlib) plus the test tools; the
 # TensorFlow-free base level is `pip install edgecnn` (see the README's "Install" section).
 $(STAMP): pyproject.toml
 	@echo "setup 1/3: virtualenv $(VENV)"
 	@$(PYTHON) -m venv $(VENV)
 	@echo "setup 2/3: pip upgrade"
-	@$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	@$(BIN)/python -m pip install -qq --disable-pip-version-check --upgrade pip
 	@echo "setup 3/3: pip install -e '.[full,test]' (TensorFlow included; about 30 s from the pip cache)"
-	@$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[full,test]'
+	@$(BIN)/python -m pip install -qq --disable-pip-version-check -e '.[full,test]'
 	@touch $(STAMP)
 
 setup: $(STAMP)
