@@ -179,7 +179,7 @@ def write_report(out_dir: Path, inputs: ReportInputs) -> tuple[Path, Path]:
         ("Speed", BENCH_PNG, "Latency distribution at batch 1, and throughput against batch size with this machine's GEMM ceilings drawn."),
         ("Where an artifact and Keras disagree", DISAGREEMENTS_PNG,
          "Test images on which an exported file and Keras disagree (every file in verify.json)."),
-        ("Confusion matrix of the int8 TFLite model", CONFUSION_PNG, "Full 10,000-image test set."),
+        ("Confusion matrix of the int8 TFLite model", CONFUSION_PNG, "The whole test set."),
     ):
         if (out_dir / name).is_file():
             sections.append((title, [caption, f"![{title}]({name})"]))

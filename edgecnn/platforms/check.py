@@ -112,7 +112,7 @@ def run_on_platform(
     config: RootConfig | None = None,
     timeout: float = RUN_TIMEOUT,
 ) -> dict[Path, np.ndarray]:
-    """Probabilities (N x 10) of each model on ``platform``, computed by the Pi bundle's classify.py."""
+    """Probabilities (N x K) of each model on ``platform``, computed by the Pi bundle's classify.py."""
     paths, images = _check_inputs(model_paths, images_uint8)
     if not platform.emulated:
         def run_native(argv: list[str]) -> subprocess.CompletedProcess:
