@@ -243,7 +243,8 @@ def test_recommendation_says_when_int8_is_slower():
 def test_run_benches_two_threads_on_two_cores():
     from edgecnn.pipeline import bench_args
 
-    assert bench_args(False, cores=2) == ["--threads", "1,2"]
+    assert bench_args(False, cores=2) == ["--seconds", "0.5", "--warmup", "0.25", "--threads", "1,2"]
+    assert bench_args(False, cores=1) == []  # one thread count: the default budget
     assert bench_args(True, cores=8)[-2:] == ["--threads", "1,2"]
     assert "--threads" not in bench_args(False, cores=1) + bench_args(True, cores=1)
 
