@@ -428,7 +428,7 @@ def threads_section(paths, images, seconds, rounds) -> dict:
             if k == key and t == 2:
                 out[(key, spin)] = one / us
                 tail = tails[(key, 1, False)] / tails[(k, t, spin)]
-                print(f"  {key:15s} 2 threads{' (ORT spinning on)' if spin else ''}: {256e6 / us:9,.0f} images/s = "
+                print(f"  {key:15s} 2 threads{' (ORT spinning on: the runtime default with 2+ threads)' if spin else ' (ORT spinning off)' if key.startswith('onnx') else ''}: {256e6 / us:9,.0f} images/s = "
                       f"{one / us:.2f} × 1 thread ({256e6 / one:,.0f}); fast tail {tail:.2f} × (goal >= {GOALS['threads']})")
     return out
 

@@ -174,6 +174,10 @@ def recommendation_text(rec: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _spinning(setting: bool | None) -> str:
+    return "on with 2+ threads" if setting is None else ("on" if setting else "off")
+
+
 def ceiling_notes(bench: dict[str, Any]) -> list[str]:
     """bench.json's ceiling as report lines: the machine's GEMM ceiling, then each bulk row's share of it."""
     lines: list[str] = []
@@ -234,7 +238,7 @@ def to_markdown(result: BenchResult) -> str:
         + ", ".join(f"{k} {v}" for k, v in result.versions.items()) + ".",
         "",
         f"Settings: threads {st['threads']}, XNNPACK {st['xnnpack']}, ONNX Runtime level "
-        f"'{st['ort_optimization']}', spinning {'on' if st['ort_spinning'] else 'off'}, inter-op 1; "
+        f"'{st['ort_optimization']}', spinning {_spinning(st.get('ort_spinning'))}, inter-op 1; "
         + (f"{st['runs']} timed calls" if st["runs"] else f"{st['seconds']} s of timed calls")
         + f" per runtime and batch after ≥ {st['warmup_calls']} calls and {st['warmup_seconds']} s of warm-up, "
         f"in {st['rounds']} interleaved rounds.",

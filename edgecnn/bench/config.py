@@ -29,7 +29,7 @@ class BenchConfig:
     cold_start: bool = True  # cold start + peak RSS, one fresh subprocess per model
     # ONNX Runtime settings: the runtime's own defaults, chosen by benchmarks/onnx_choice.py.
     ort_optimization: str = RuntimeOptions.ort_optimization
-    ort_spinning: bool = RuntimeOptions.ort_spinning
+    ort_spinning: bool | None = RuntimeOptions.ort_spinning  # None: on with 2+ threads
     unsafe: bool = False  # load .keras baselines that hold Python code (only for trusted files)
     # The machine's limits (GEMM GMAC/s per precision and thread count, memory bandwidth):
     # "cached" measures once per machine and reuses the figure, "remeasure" measures again, "off" skips.

@@ -32,7 +32,15 @@ class RuntimeOptions:
     # (NCHWc convs + pooling) measured fastest: vs "extended" float32 ~7 % faster at batch 256
     # and at batch 1, int8 QDQ ~1.9x faster at batch 256. benchmarks/onnx_choice.py re-measures.
     ort_optimization: str = "all"
-    ort_spinning: bool = False  # ONNX Runtime intra-op spin-waiting burns a core for little gain here
+    # ONNX Runtime's intra-op spin-waiting. None: on with two or more threads (ORT's own default: the
+    # pool's workers stay awake between the parts of one call; measured here at batch 256, 2 threads:
+    # 1.55x one thread without it, 1.97x with it), off with one thread, where there is no pool to keep awake.
+    ort_spinning: bool | None = None
+
+    @property
+    def spinning(self) -> bool:
+        """Whether ONNX Runtime spin-waits with these settings."""
+        return self.num_threads > 1 if self.ort_spinning is None else self.ort_spinning
 
 
 def to_model_input(images: Any, shape: tuple[int, int, int] | None = None) -> np.ndarray:

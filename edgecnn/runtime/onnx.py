@@ -15,7 +15,7 @@ _ORT_TYPES = {"tensor(float)": "float32", "tensor(int8)": "int8", "tensor(uint8)
 
 
 def session_options(options: RuntimeOptions):
-    """ONNX Runtime settings from RuntimeOptions: threads as asked, inter-op 1, no spinning."""
+    """ONNX Runtime settings from RuntimeOptions: threads as asked, inter-op 1, spinning as ``options.spinning``."""
     import onnxruntime as ort
 
     levels = {
@@ -29,7 +29,7 @@ def session_options(options: RuntimeOptions):
     so.intra_op_num_threads = options.num_threads
     so.inter_op_num_threads = 1
     so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    spin = "1" if options.ort_spinning else "0"
+    spin = "1" if options.spinning else "0"
     so.add_session_config_entry("session.intra_op.allow_spinning", spin)
     so.add_session_config_entry("session.inter_op.allow_spinning", spin)
     so.log_severity_level = 3  # errors only: warnings about unused initializers are noise here
