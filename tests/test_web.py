@@ -22,6 +22,7 @@ from click.testing import CliRunner
 
 from edgecnn.cli import cli
 from edgecnn.errors import InputError, PlatformError
+from edgecnn.images import fit_pixels
 from edgecnn.web import STATIC_DIR, npm
 
 EDGECNN_JS = STATIC_DIR / "edgecnn.js"
@@ -261,33 +262,6 @@ def test_js_preparation_matches_images_py_byte_for_byte(mnist):
     assert differ == [], f"JS preparation differs from images.py on photos {differ}"
 
 
-def _fit_pixels_reference(arr: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
-    """images.fit_pixels (the "resize" preparation of issue #12) once it has landed; until then
-    the same steps with Pillow: grey/RGB as the model takes, fit keeping the aspect ratio
-    (BILINEAR), centred, padded with black."""
-    from edgecnn import images
-
-    if hasattr(images, "fit_pixels"):
-        return images.fit_pixels(arr, shape)
-    from PIL import Image
-
-    height, width, channels = shape
-    if channels == 1 and arr.ndim == 3:
-        arr = np.asarray(Image.fromarray(arr, "RGB").convert("L"))
-    elif channels == 3 and arr.ndim == 2:
-        arr = np.repeat(arr[..., np.newaxis], 3, axis=-1)
-    h, w = arr.shape[:2]
-    if (h, w) == (height, width):
-        return arr
-    factor = min(width / w, height / h)
-    size = (max(1, min(width, round(w * factor))), max(1, min(height, round(h * factor))))
-    small = np.asarray(Image.fromarray(arr, "L" if arr.ndim == 2 else "RGB").resize(size, Image.Resampling.BILINEAR))
-    out = np.zeros((height, width) + (() if arr.ndim == 2 else (3,)), np.uint8)
-    top, left = (height - size[1]) // 2, (width - size[0]) // 2
-    out[top: top + size[1], left: left + size[0]] = small
-    return out
-
-
 def test_js_resize_preparation_matches_pillow(mnist):
     """The "resize" preparation (models that are not MNIST-like): Pillow's 8-bit BILINEAR, ported."""
     rng = np.random.default_rng(3)
@@ -302,7 +276,7 @@ def test_js_resize_preparation_matches_pillow(mnist):
          "c": 3 if a.ndim == 3 else 1, "shape": list(shape)} for a, shape in cases]})
     worst, exact, one_axis_differ = 0, 0, []
     for i, ((arr, shape), b64) in enumerate(zip(cases, got["fitted"])):
-        want = _fit_pixels_reference(arr, shape)
+        want = fit_pixels(arr, shape)
         diff = np.abs(np.frombuffer(base64.b64decode(b64), np.uint8).reshape(want.shape).astype(int) - want.astype(int))
         worst, exact = max(worst, int(diff.max())), exact + (diff.max() == 0)
         factor = min(shape[1] / arr.shape[1], shape[0] / arr.shape[0])
