@@ -62,11 +62,12 @@ function lanczos(x) {
   return x >= -3 && x < 3 ? sinc(x) * sinc(x / 3) : 0;
 }
 
-/** Pillow's precompute_coeffs: per output pixel, the first input pixel, the count and the weights. */
-function coefficients(inSize, outSize) {
+/** Pillow's precompute_coeffs: per output pixel, the first input pixel, the count and the
+ * normalised weights of `filter` (support in input pixels at scale 1: 3 for LANCZOS, 1 for BILINEAR). */
+function coefficients(inSize, outSize, filter = lanczos, filterSupport = 3) {
   const scale = inSize / outSize;
   const filterscale = Math.max(scale, 1);
-  const support = 3 * filterscale;
+  const support = filterSupport * filterscale;
   const out = [];
   for (let xx = 0; xx < outSize; xx++) {
     const center = (xx + 0.5) * scale;
@@ -76,7 +77,7 @@ function coefficients(inSize, outSize) {
     const k = new Float64Array(Math.max(xmax, 0));
     let ww = 0;
     for (let x = 0; x < xmax; x++) {
-      k[x] = lanczos((x + xmin - center + 0.5) * ss);
+      k[x] = filter((x + xmin - center + 0.5) * ss);
       ww += k[x];
     }
     if (ww !== 0) for (let x = 0; x < xmax; x++) k[x] /= ww;
@@ -226,29 +227,10 @@ function bilinear(x) {
 
 /** Pillow's precompute_coeffs for BILINEAR, then normalize_coeffs_8bpc (fixed point). */
 function coefficients8(inSize, outSize) {
-  const scale = inSize / outSize;
-  const filterscale = Math.max(scale, 1);
-  const support = 1 * filterscale;
-  const out = [];
-  for (let xx = 0; xx < outSize; xx++) {
-    const center = (xx + 0.5) * scale;
-    const ss = 1 / filterscale;
-    const xmin = Math.max(0, Math.trunc(center - support + 0.5));
-    const xmax = Math.min(inSize, Math.trunc(center + support + 0.5)) - xmin;
-    const w = new Float64Array(Math.max(xmax, 0));
-    let ww = 0;
-    for (let x = 0; x < xmax; x++) {
-      w[x] = bilinear((x + xmin - center + 0.5) * ss);
-      ww += w[x];
-    }
-    const k = new Int32Array(w.length);
-    for (let x = 0; x < xmax; x++) {
-      const v = ww !== 0 ? w[x] / ww : w[x];
-      k[x] = Math.trunc(v * (1 << PRECISION_BITS) + (v < 0 ? -0.5 : 0.5));
-    }
-    out.push({ xmin, k });
-  }
-  return out;
+  return coefficients(inSize, outSize, bilinear, 1).map(({ xmin, k }) => ({
+    xmin,
+    k: Int32Array.from(k, (v) => Math.trunc(v * (1 << PRECISION_BITS) + (v < 0 ? -0.5 : 0.5))),
+  }));
 }
 
 function clip8(v) {
