@@ -319,9 +319,11 @@ def export(fmt: str, quantize: str | None, calibration_samples: int, seed: int, 
 @click.option("--debug-quant", is_flag=True, help="Per-layer int8 error table for TFLite int8 artifacts.")
 @click.option(
     "--platform", "platform_names", multiple=True, type=click.Choice(_PLATFORM_CHOICES),
-    help="Also run the Pi bundle's classify.py on an emulated Raspberry Pi CPU (pi4: Cortex-A72, "
-         "pi5: Cortex-A76, pi: both; needs root and qemu), or the web bundle in headless Chromium "
-         "(browser; needs chromium and playwright). Repeatable.",
+    help="Also run the files on a target: the Pi bundle's classify.py on an emulated Raspberry Pi CPU "
+         "(pi4: Cortex-A72, pi5: Cortex-A76, pi: both; needs root and qemu), the int8 TFLite in the "
+         "TFLite Micro interpreter (mcu) or as Cortex-M firmware in QEMU (cortex-m4, cortex-m7; needs "
+         "arm-none-eabi-gcc and qemu-system-arm), or the web bundle in headless Chromium (browser; needs "
+         "chromium and playwright). Repeatable.",
 )
 @click.option("--samples", type=click.IntRange(min=1), default=1000, show_default=True,
               help="Test images for the --platform check.")
@@ -521,7 +523,7 @@ def bench(artifacts: tuple[Path, ...], output_dir: Path, data: Path | None, batc
 @click.option("--quick", is_flag=True, help="A first look: 2 epochs and a short benchmark.")
 @click.option("--retrain", is_flag=True, help="Train even if a model with this configuration exists.")
 @click.option("--platform", "platform_names", multiple=True, type=click.Choice(_PLATFORM_CHOICES),
-              help="Also verify on emulated Raspberry Pi CPUs (see `verify --platform`).")
+              help="Also verify on a target: emulated Pi CPUs, TFLite Micro, Cortex-M firmware, the browser (see `verify --platform`). Repeatable.")
 @data_option
 @click.option("--model", "model_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Your own trained .keras image classifier: skip training, run export -> verify -> bench -> report.")
