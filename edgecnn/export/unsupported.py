@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 
 
-
 def _error(text: str):
     from edgecnn.export import UnsupportedOpError
 
