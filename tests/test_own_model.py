@@ -400,3 +400,40 @@ def test_train_on_a_folder_then_run_with_your_own_model(own, tmp_path):
         "depthwise_rgb_float32.tflite", "depthwise_rgb_int8.tflite", "depthwise_rgb_float32.onnx",
         "depthwise_rgb_int8.onnx"}
     assert (run_out / "report.md").is_file() and (run_out / "bench.json").is_file()
+
+
+def test_normalization_transposed_conv_and_global_max_pooling(tmp_path):
+    """A functional model with a Normalization layer (its mean and variance are captured by value
+    when traced: they must stay inside the ONNX graph, not become two extra inputs), a transposed
+    convolution and global max pooling: every file is written with one input and passes verify."""
+    import keras
+
+    x, y = own_models.make_shapes(1200, 20, 4, seed=3)  # learnable: the int8 files are judged at 99.5 % agreement
+    np.savez(tmp_path / "data.npz", x=x, y=y)
+    keras.utils.set_random_seed(0)
+    norm = keras.layers.Normalization(axis=-1)
+    norm.adapt(x[:200].astype("float32"))
+    inputs = keras.Input((20, 20, 3))
+    h = keras.layers.Conv2D(8, 3, activation="relu")(norm(inputs))
+    h = keras.layers.Conv2DTranspose(8, 3, activation="relu")(h)
+    outputs = keras.layers.Dense(4, activation="softmax")(keras.layers.GlobalMaxPooling2D()(h))
+    model = keras.Model(inputs, outputs, name="normnet")
+    model.compile("adam", "sparse_categorical_crossentropy")
+    model.fit(x.astype("float32"), y, epochs=10, batch_size=64, verbose=0)
+    model.save(tmp_path / "normnet.keras")
+    out = tmp_path / "out"
+    common = ["--data", str(tmp_path / "data.npz"), "--output-dir", str(out)]
+    result = CliRunner().invoke(cli, ["export", "--model", str(tmp_path / "normnet.keras"), "--preprocess", "none",
+                                      "--format", "onnx", *common])
+    assert result.exit_code == 0, result.output
+    result = CliRunner().invoke(cli, ["export", "--model", str(tmp_path / "normnet.keras"), "--preprocess", "none",
+                                      *common])
+    assert result.exit_code == 0, result.output
+    import onnx
+
+    for name in ("normnet_float32.onnx", "normnet_int8.onnx"):
+        assert [i.name for i in onnx.load(str(out / name)).graph.input] == ["image"]
+    result = CliRunner().invoke(cli, ["verify", *common])
+    assert result.exit_code == 0, result.output
+    rows = json.loads((out / "verify.json").read_text())["artifacts"]
+    assert len(rows) == 4 and all(row["passed"] for row in rows)

@@ -57,10 +57,37 @@ def to_onnx(model, opset: int, spec=None):
         raise refusal from exc
     finally:
         quiet.setLevel(level)
+    _inline_captured_constants(proto, forward)
     from edgecnn.export.unsupported import check_onnx_ops
 
     check_onnx_ops(model, proto, opset)
     return proto
+
+
+def _inline_captured_constants(proto, forward) -> int:
+    """Put constants the traced function captured from eager tensors back into the graph.
+
+    tf2onnx freezes variables, but a tensor captured by value (a Normalization layer's mean and
+    variance, for one) stays a placeholder and becomes an extra graph input: the file would then
+    ask the app for three inputs. Each such input becomes an initializer holding the captured value.
+    """
+    from onnx import numpy_helper
+
+    concrete = forward.get_concrete_function()
+    values = {internal.name: external for external, internal
+              in zip(concrete.captured_inputs, concrete.graph.internal_captures)
+              if external.dtype.name != "resource"}
+    kept, inlined = [], 0
+    for graph_input in proto.graph.input:
+        if graph_input.name in values:
+            proto.graph.initializer.append(numpy_helper.from_array(values[graph_input.name].numpy(), graph_input.name))
+            inlined += 1
+        else:
+            kept.append(graph_input)
+    if inlined:
+        del proto.graph.input[:]
+        proto.graph.input.extend(kept)
+    return inlined
 
 
 def _initializers(graph) -> dict:
