@@ -416,11 +416,13 @@ def check_matches(data: Dataset, input_shape: tuple[int, int, int], num_classes:
     """A DataError naming both numbers when the data's images or classes do not fit the model."""
     h, w, c = (int(d) for d in input_shape)
     dh, dw, dc = data.image_shape
+    # Without --data the bundled MNIST is used: say how to give the model its own images.
+    hint = " (pass your own images with --data)" if data.kind == "mnist" else ""
     if (dh, dw) != (h, w) or dc != c:
-        raise DataError(f"{data.source}: images are {dh}x{dw}x{dc}, the model takes {h}x{w}x{c}")
+        raise DataError(f"{data.source}: images are {dh}x{dw}x{dc}, the model takes {h}x{w}x{c}{hint}")
     k = data.num_classes
     if num_classes is not None and k is not None and data.labelled and k != num_classes:
-        raise DataError(f"{data.source}: data has {k} classes, the model outputs {num_classes}")
+        raise DataError(f"{data.source}: data has {k} classes, the model outputs {num_classes}{hint}")
 
 
 def read_labels_file(path: Path) -> tuple[str, ...]:

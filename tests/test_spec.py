@@ -161,3 +161,11 @@ def test_runtime_input_checks_follow_the_model_shape():
     assert to_model_input(np.zeros((5, 7, 3), np.uint8), (5, 7, 3)).shape == (1, 5, 7, 3)
     with pytest.raises(InputError, match=r"input shape \(2, 5, 7\) not supported; expected \(5, 7, 3\) or \(N, 5, 7, 3\)"):
         to_model_input(np.zeros((2, 5, 7), np.uint8), (5, 7, 3))
+
+
+def test_the_default_mnist_that_does_not_fit_says_to_pass_data(mnist):
+    """Without --data the bundled MNIST is used; a model of another size is told how to give its own."""
+    with pytest.raises(DataError, match=r"the model takes 32x32x3 \(pass your own images with --data\)$"):
+        data.check_matches(mnist, (32, 32, 3), 10)
+    with pytest.raises(DataError, match=r"data has 10 classes, the model outputs 3 \(pass your own images with --data\)$"):
+        data.check_matches(mnist, (28, 28, 1), 3)
