@@ -48,8 +48,17 @@ def _preprocess(ctx: click.Context, param: click.Parameter, value: str | None):
         raise click.BadParameter(str(exc)) from exc
 
 
+def _labels(ctx: click.Context, param: click.Parameter, value: Path | None) -> tuple[str, ...] | None:
+    """--labels FILE -> the class names it lists (None when not given); a bad file is a DataError."""
+    if value is None:
+        return None
+    from edgecnn.data import read_labels_file
+
+    return read_labels_file(value)
+
+
 labels_option = click.option(
-    "--labels", "labels_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+    "--labels", "labels", type=click.Path(dir_okay=False, path_type=Path), default=None, callback=_labels,
     help="Class names, one per line in output order [default: the data's class folders, else 0..K-1].",
 )
 preprocess_option = click.option(
@@ -257,7 +266,7 @@ def export_targets(fmt: str, quantize: str | None) -> list[tuple[str, str]]:
 @prepare_option
 @unsafe_option
 def export(fmt: str, quantize: str | None, calibration_samples: int, seed: int, opset: int,
-           model_path: Path | None, output_dir: Path, data: Path | None, labels_file: Path | None,
+           model_path: Path | None, output_dir: Path, data: Path | None, labels: tuple[str, ...] | None,
            preprocess, prepare: str | None, unsafe: bool) -> None:
     """Export the trained model to TFLite / ONNX / C (full install); updates manifest.json.
 
@@ -275,11 +284,6 @@ def export(fmt: str, quantize: str | None, calibration_samples: int, seed: int, 
     model_path = model_path or default_model_path(output_dir)
     if not model_path.is_file():  # checked before TensorFlow loads: the error is instant
         raise ModelError(f"{model_path}: model not found (run `edgecnn train` first)")
-    labels = None
-    if labels_file is not None:
-        from edgecnn.data import read_labels_file
-
-        labels = read_labels_file(labels_file)
 
     from edgecnn.export import ExportOptions, export_models
 
@@ -531,7 +535,7 @@ def bench(artifacts: tuple[Path, ...], output_dir: Path, data: Path | None, batc
 @preprocess_option
 @unsafe_option
 def run(output_dir: Path, epochs: int, seed: int, quick: bool, retrain: bool,
-        platform_names: tuple[str, ...], data: Path | None, model_path: Path | None, labels_file: Path | None,
+        platform_names: tuple[str, ...], data: Path | None, model_path: Path | None, labels: tuple[str, ...] | None,
         preprocess, unsafe: bool) -> None:
     """The whole job (full install): train, export, verify, bench, report; one results table.
 
@@ -545,11 +549,6 @@ def run(output_dir: Path, epochs: int, seed: int, quick: bool, retrain: bool,
     from edgecnn.pipeline import RunConfig, run_pipeline
     from edgecnn.report import console_table, ship_advice
 
-    labels = None
-    if labels_file is not None:
-        from edgecnn.data import read_labels_file
-
-        labels = read_labels_file(labels_file)
     if model_path is not None and not model_path.is_file():
         from edgecnn.errors import ModelError
 
