@@ -507,17 +507,15 @@ def merge_results(old: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, 
         return {**new, "passed": all(e.get("passed") for e in new["artifacts"])}
     merged = dict(old) if new["data"]["samples"] == 0 else {**old, **{k: v for k, v in new.items()
                                                                         if k not in ("artifacts", "platforms")}}
-    entries = {e.get("path"): e for e in old["artifacts"] if isinstance(e, dict)}
-    changed = set()
-    for entry in new["artifacts"]:
-        before = entries.get(entry["path"])
-        if before is not None and before.get("sha256") != entry.get("sha256"):
-            changed.add(Path(str(entry["path"])).name)
-        entries[entry["path"]] = entry
+    from edgecnn.results import merge_entries
+
+    before = {e.get("path"): e for e in old["artifacts"] if isinstance(e, dict)}
+    changed = {Path(str(e["path"])).name for e in new["artifacts"]
+               if e["path"] in before and before[e["path"]].get("sha256") != e.get("sha256")}
     platforms = {key: section for key, section in (old.get("platforms") or {}).items()
                  if not changed & set((section or {}).get("artifacts", {}))}
     platforms.update(new.get("platforms") or {})
-    merged["artifacts"] = list(entries.values())
+    merged["artifacts"] = merge_entries(before.values(), new["artifacts"], lambda e: e.get("path"))
     merged["platforms"] = platforms
     merged["passed"] = all(e.get("passed") for e in merged["artifacts"])
     return merged
