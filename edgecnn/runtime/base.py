@@ -125,8 +125,7 @@ class Predictor(ABC):
     def spec(self) -> ModelSpec:
         """The model record (name, input shape, labels, preprocessing, head) from the embedded
         metadata; the tensors' shapes win; files without it are the reference CNN's."""
-        shape = tuple(int(d) for d in self.input_spec.shape[1:])
-        return ModelSpec.from_metadata(self.metadata, input_shape=shape, num_classes=int(self.output_spec.shape[-1]))
+        return ModelSpec.from_metadata(self.metadata, input_shape=self.input_shape, num_classes=self.num_classes)
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
