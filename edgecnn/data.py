@@ -346,6 +346,12 @@ def _read_class_dirs(dirs: list[Path], class_names: list[str], shape) -> tuple[n
     return x, np.asarray(ys, np.int64), files
 
 
+def _digest(h, files: list[Path], folder: Path) -> None:
+    """Fold each image's path below ``folder`` and its bytes into ``h`` (the data's checksum)."""
+    for f in files:
+        h.update(str(f.relative_to(folder)).encode() + f.read_bytes())
+
+
 def load_folder(folder: Path, shape: tuple[int, int, int] | None = None, seed: int = 0) -> Dataset:
     """A folder of class sub-folders (``image_dataset_from_directory``'s layout): class names are the
     sorted sub-folder names; each image is fitted to ``shape`` (aspect kept, padded; colour to C)."""
@@ -364,8 +370,7 @@ def load_folder(folder: Path, shape: tuple[int, int, int] | None = None, seed: i
             raise DataError(f"{train_dir}: no class sub-folders")
         x_tr, y_tr, f_tr = _read_class_dirs(_class_dirs(train_dir), names, shape)
         x_te, y_te, f_te = _read_class_dirs(_class_dirs(test_dir), names, shape)
-        for f in f_tr + f_te:
-            h.update(str(f.relative_to(folder)).encode() + f.read_bytes())
+        _digest(h, f_tr + f_te, folder)
         if not len(x_te):
             raise DataError(f"{test_dir}: no images")
         ds = Dataset(x_tr, y_tr, x_te, y_te, str(folder), {"folder": h.hexdigest()}, tuple(names), "folder",
@@ -380,15 +385,13 @@ def load_folder(folder: Path, shape: tuple[int, int, int] | None = None, seed: i
             raise DataError(f"{folder}: no class sub-folders and no images "
                             "(expected DIR/<class>/*.png, DIR/train/<class>/ + DIR/test/<class>/, or images)")
         x = np.stack([fit_image(f, shape) for f in files])
-        for f in files:
-            h.update(f.name.encode() + f.read_bytes())
+        _digest(h, files, folder)
         return _split(x, None, str(folder), {"folder": h.hexdigest()}, None, "folder", seed)
     names = [d.name for d in dirs]
     x, y, files = _read_class_dirs(dirs, names, shape)
     if not len(x):
         raise DataError(f"{folder}: the class sub-folders hold no PNG/JPEG images")
-    for f in files:
-        h.update(str(f.relative_to(folder)).encode() + f.read_bytes())
+    _digest(h, files, folder)
     return _split(x, y, str(folder), {"folder": h.hexdigest()}, tuple(names), "folder", seed)
 
 
