@@ -30,7 +30,7 @@ import numpy as np
 from edgecnn.errors import PlatformError
 from edgecnn.names import MODELS_JSON
 from edgecnn.platforms.registry import Platform
-from edgecnn.verify import DEFAULT_TOLERANCES, Tolerance
+from edgecnn.verify import DEFAULT_TOLERANCES, Tolerance, compare
 
 log = logging.getLogger(__name__)
 
@@ -199,13 +199,12 @@ def run_in_browser(
     return out
 
 
-def _vs_python(probs: np.ndarray, ref: np.ndarray, tol: Tolerance) -> dict[str, Any]:
-    agreement = float(np.mean(probs.argmax(1) == ref.argmax(1)))
-    max_abs = float(np.max(np.abs(probs - ref))) if probs.size else 0.0
-    passed = ((tol.max_abs_diff is None or max_abs <= tol.max_abs_diff)
-              and (tol.min_agreement is None or agreement >= tol.min_agreement))
-    return {"agreement": agreement, "max_abs_diff": max_abs, "max_abs_diff_limit": tol.max_abs_diff,
-            "min_agreement": tol.min_agreement, "passed": passed}
+def _vs_python(probs: np.ndarray, ref: np.ndarray, precision: str, tol: Tolerance) -> dict[str, Any]:
+    """The browser's probabilities against the same file's in Python: verify's own comparison,
+    with the Python ones as reference and no labels (agreement and |Δ| only)."""
+    parity = compare(probs, ref, None, precision, tol, None)
+    return {"agreement": parity.agreement, "max_abs_diff": parity.max_abs_diff, "max_abs_diff_limit": tol.max_abs_diff,
+            "min_agreement": tol.min_agreement, "passed": parity.passed}
 
 
 def _times(ms: np.ndarray) -> dict[str, Any]:
@@ -286,7 +285,7 @@ def check_browser(
         entry = {"format": path.suffix.lstrip("."), "precision": precision,
                  "runtime": "litert.js" if path in litert else "onnxruntime-web",
                  **compare_with_keras(probs, report.keras_probabilities[:n], labels, precision, table)}
-        entry["vs_python"] = _vs_python(probs, refs[path], tol)
+        entry["vs_python"] = _vs_python(probs, refs[path], precision, tol)
         if path.name in standard:
             entry["variant_of"] = standard[path.name].name
             std = standard_refs[path.name]
