@@ -177,14 +177,17 @@ def test_serve_refuses_a_folder_without_a_page(tmp_path):
 
 # ---- the model record the page reads --------------------------------------------------------
 def _predictor(shape, metadata, spec=None):
+    """A stand-in Predictor whose ``spec`` is read from ``metadata`` as the runtime reads it
+    (files from before the model record: the reference CNN's defaults)."""
+    from edgecnn.spec import ModelSpec
+
     tensor = lambda name, s: types.SimpleNamespace(name=name, shape=s)  # noqa: E731
-    p = types.SimpleNamespace(
+    k = len(metadata.get("labels", ())) or 3
+    return types.SimpleNamespace(
         path=Path("/x/net_float32.onnx"), metadata=metadata, labels=tuple(metadata.get("labels", ())),
         preprocessing=metadata.get("preprocessing", {"scale": 1 / 255, "offset": 0.0}),
-        input_spec=tensor("in", (-1, *shape)), output_spec=tensor("out", (-1, 3)))
-    if spec is not None:
-        p.spec = spec
-    return p
+        input_spec=tensor("in", (-1, *shape)), output_spec=tensor("out", (-1, k)),
+        spec=spec or ModelSpec.from_metadata(metadata, input_shape=shape, num_classes=k))
 
 
 def test_model_record_comes_from_the_file():
@@ -199,7 +202,8 @@ def test_model_record_comes_from_the_file():
     assert rgb["input_shape"] == [32, 48, 3] and rgb["labels"] == ["cat", "dog", "fox"]
     assert rgb["preprocessing"]["prepare"] == "resize" and rgb["preprocessing"]["offset"] == -1.0
     pre = types.SimpleNamespace(scale=0.5, offset=2.0, preset="custom", color="grey", prepare="resize")
-    spec = types.SimpleNamespace(name="blobs", input_shape=(16, 16, 1), labels=("a", "b", "c"), preprocessing=pre)
+    spec = types.SimpleNamespace(name="blobs", input_shape=(16, 16, 1), labels=("a", "b", "c"), preprocessing=pre,
+                                 head="softmax")
     rec = model_record(_predictor((16, 16, 1), {"name": "ignored"}, spec=spec))
     assert rec["name"] == "blobs" and rec["preprocessing"]["prepare"] == "resize"
     assert rec["preprocessing"]["scale"] == 0.5 and rec["labels"] == ["a", "b", "c"]

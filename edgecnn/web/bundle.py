@@ -43,37 +43,16 @@ def onnx_artifacts(out_dir: Path, manifest: dict[str, Any]) -> list[Path]:
 
 
 def model_record(predictor) -> dict[str, Any]:
-    """What the page needs to know about a model file, from the file itself.
-
-    Uses ``predictor.spec`` (the model record of issue #12) when the runtime has it; older
-    files: the input tensor's shape and the embedded metadata, whose defaults are the
-    reference MNIST CNN's.
-    """
-    meta = predictor.metadata or {}
-    pre = dict(predictor.preprocessing)
-    spec = getattr(predictor, "spec", None)
-    if spec is not None:
-        sp = spec.preprocessing
-        return {
-            "name": spec.name, "input_shape": list(spec.input_shape), "labels": list(spec.labels),
-            "input_name": predictor.input_spec.name, "output_name": predictor.output_spec.name,
-            "head": getattr(spec, "head", "softmax"),
-            "preprocessing": {**pre, "scale": sp.scale, "offset": sp.offset, "preset": sp.preset,
-                              "color": sp.color, "prepare": sp.prepare},
-        }
-    shape = meta.get("input_shape") or list(predictor.input_spec.shape[1:])
-    if len(shape) != 3 or any(not isinstance(d, int) or d < 1 for d in shape):
-        raise ModelError(f"{predictor.path}: input shape {shape} is not (H, W, C)")
-    channels = shape[2]
-    # Files from before the model record are the MNIST reference: grey, MNIST-like preparation.
-    pre.setdefault("color", "grey" if channels == 1 else "rgb")
-    pre.setdefault("prepare", "mnist" if channels == 1 else "resize")
-    pre.setdefault("layout", "NHWC")
+    """What the page needs to know about a model file, from the file itself: its model record
+    (``predictor.spec``; files from before the record read as the reference CNN's) and tensor names."""
+    spec = predictor.spec
+    sp = spec.preprocessing
     return {
-        "name": meta.get("name") or predictor.path.stem.rsplit("_", 1)[0],
-        "input_shape": list(shape), "labels": list(predictor.labels),
+        "name": spec.name, "input_shape": list(spec.input_shape), "labels": list(spec.labels),
         "input_name": predictor.input_spec.name, "output_name": predictor.output_spec.name,
-        "head": meta.get("head", "softmax"), "preprocessing": pre,
+        "head": spec.head,
+        "preprocessing": {**predictor.preprocessing, "scale": sp.scale, "offset": sp.offset, "preset": sp.preset,
+                          "color": sp.color, "prepare": sp.prepare},
     }
 
 
