@@ -113,16 +113,21 @@ def macs_section(paths: dict[str, Path]) -> dict[str, int]:
     return counts
 
 
+def run_calls(predictors: dict, images) -> dict:
+    """name -> a warmed-up call of that predictor's runtime on ``images`` (already in its input dtype)."""
+    calls = {}
+    for name, p in predictors.items():
+        x = p.prepare(images)
+        p.run(x)
+        calls[name] = (lambda p=p, x=x: p.run(x))
+    return calls
+
+
 def shares_section(predictors: dict, counts: dict[str, int], ceilings: dict, images, seconds, rounds) -> dict:
     header("3. GMAC/s and share of the matching ceiling, 1 thread")
     out = {}
     for batch in (1, 256):
-        calls = {}
-        for key, p in predictors.items():
-            x = p.prepare(images[:batch])
-            p.run(x)
-            calls[key] = (lambda p=p, x=x: p.run(x))
-        med = measure(calls, seconds, rounds)
+        med = measure(run_calls(predictors, images[:batch]), seconds, rounds)
         for key, us in med.items():
             gmacs = counts[key] * batch / us / 1e3
             limit = ceilings[(ceiling_mod.CEILING_OF[key.split("/")[1]], 1)]
@@ -153,14 +158,9 @@ def _save(model, path: Path) -> Path:
 
 
 def _opcode(model, code: int) -> int:
-    schema = _schema()
-    for i, c in enumerate(model.operatorCodes):
-        if max(c.builtinCode, c.deprecatedBuiltinCode) == code:
-            return i
-    c = schema.OperatorCodeT()
-    c.builtinCode, c.deprecatedBuiltinCode, c.version = code, min(code, 127), 1
-    model.operatorCodes.append(c)
-    return len(model.operatorCodes) - 1
+    from edgecnn.export.column_pairs import _opcode_index
+
+    return _opcode_index(model, code, _schema())
 
 
 def _softmax(model):
@@ -243,12 +243,7 @@ def tflite_tail_section(paths, work: Path, images, x_test, y_test, seconds, roun
         print(f"  {name:32s} XNNPACK {g['delegated_nodes']}/{g['nodes']} nodes, accuracy {np.mean(raw.argmax(1) == y_test):.2%}{extra}")
     out = {}
     for batch in (1, 256):
-        calls = {}
-        for name, p in preds.items():
-            x = p.prepare(images[:batch])
-            p.run(x)
-            calls[name] = (lambda p=p, x=x: p.run(x))
-        med = measure(calls, seconds, rounds)
+        med = measure(run_calls(preds, images[:batch]), seconds, rounds)
         base = med["float32"]
         for name, us in med.items():
             out[(name, batch)] = us
