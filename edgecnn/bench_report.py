@@ -39,12 +39,17 @@ def table_rows(result: BenchResult) -> list[tuple[str, ...]]:
     return out
 
 
+def _ceiling_name(precision: str | None) -> str:
+    """How a ceiling is named in text: "fp32" for float32, else the precision itself (int8)."""
+    return "fp32" if precision == "float32" else str(precision)
+
+
 def _share(row: dict[str, Any]) -> str:
     """The share of the machine's GEMM ceiling for the row's precision, e.g. "41 % of fp32"."""
     share = row.get("ceiling_share")
     if share is None:
         return "—"
-    return f"{share:.1%} of {'fp32' if row.get('ceiling_precision') == 'float32' else row.get('ceiling_precision')}"
+    return f"{share:.1%} of {_ceiling_name(row.get('ceiling_precision'))}"
 
 
 def ceiling_lines(result: BenchResult) -> list[str]:
@@ -56,7 +61,7 @@ def ceiling_lines(result: BenchResult) -> list[str]:
     for precision, per_threads in c["gemm"].items():
         figures = ", ".join(f"{v['gmacs']:,.1f} GMAC/s with {t} thread(s)" for t, v in sorted(per_threads.items()))
         dates = sorted({c["measured"].get(f"gemm/{precision}/{t}", "?") for t in per_threads})
-        lines.append(f"{'fp32' if precision == 'float32' else precision} GEMM ceiling: {figures} "
+        lines.append(f"{_ceiling_name(precision)} GEMM ceiling: {figures} "
                      f"(measured {', '.join(dates)})")
     lines.append(f"memory bandwidth: {c['memory_gbps']:,.1f} GB/s, one thread (measured {c['measured'].get('memory', '?')})")
     lines.append(f"method: {c['method']['gemm']}; {c['method']['memory']}"
@@ -185,7 +190,7 @@ def ceiling_notes(bench: dict[str, Any]) -> list[str]:
     rows = [r for r in bench.get("results", []) if r.get("ceiling_share") is not None]
     if ceiling and rows:
         big = max(r["batch"] for r in rows)
-        gemm = "; ".join(f"{'fp32' if p == 'float32' else p} {v['1']['gmacs']:,.0f} GMAC/s"
+        gemm = "; ".join(f"{_ceiling_name(p)} {v['1']['gmacs']:,.0f} GMAC/s"
                          for p, v in ceiling["gemm"].items() if "1" in v)
         lines.append(f"  this machine's GEMM ceiling per core (LiteRT/XNNPACK): {gemm}; "
                      f"memory {ceiling['memory_gbps']:,.1f} GB/s")
@@ -326,7 +331,7 @@ def plot(result: BenchResult, target: Path) -> Path:
             t_index = all_threads.index(r["threads"]) if r["threads"] in all_threads else 0
             color = "black" if r["ceiling_precision"] == "float32" else "dimgrey"
             ax2.axhline(limit, color=color, linestyle=styles[t_index % 4], linewidth=2, alpha=0.6,
-                        label=f"{'fp32' if key[0] == 'float32' else key[0]} GEMM ceiling, {key[1]} thr: "
+                        label=f"{_ceiling_name(key[0])} GEMM ceiling, {key[1]} thr: "
                               f"{r['ceiling_gmacs']:,.0f} GMAC/s = {limit:,.0f} images/s at {key[2]:,} MACs/image")
     ax2.set_xscale("log", base=2)
     ax2.set_yscale("log")
