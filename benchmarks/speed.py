@@ -326,7 +326,7 @@ def onnx_variant_section(paths, work: Path, images, x_test, y_test, seconds, rou
     from edgecnn.export.onnx import quantize_qdq
     from edgecnn.runtime import RuntimeOptions
     from edgecnn.runtime.onnx import session_options
-    from edgecnn.verify import DEFAULT_TOLERANCES
+    from edgecnn.parity import DEFAULT_TOLERANCES
 
     header("5. int8 ONNX variants against float32 ONNX (ONNX Runtime, 1 thread)")
     tol = DEFAULT_TOLERANCES["int8"]

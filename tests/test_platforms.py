@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 
 from edgecnn.errors import PlatformError
-from edgecnn.platforms import NATIVE, PLATFORMS, compare_with_keras, resolve, verify_platforms
+from edgecnn.parity import compare_with_keras
+from edgecnn.platforms import NATIVE, PLATFORMS, resolve
+from edgecnn.platforms.check import verify_platforms
 from edgecnn.platforms import root as rootmod
 from edgecnn.platforms.root import CLASSIFY
 
@@ -177,7 +179,7 @@ def test_verify_platforms_shapes_the_section_and_compares_with_native(tmp_path):
 # -- the bundle's classify.py, natively ---------------------------------------------------------
 def test_bundle_classify_matches_the_runtime_natively(exported_dir, mnist, tmp_path):
     """The script the emulated check runs gives what edgecnn.runtime gives, on this machine."""
-    from edgecnn.platforms import run_on_platform
+    from edgecnn.platforms.check import run_on_platform
     from edgecnn.runtime import load
 
     images = mnist.x_test[:200]
@@ -190,7 +192,7 @@ def test_bundle_classify_matches_the_runtime_natively(exported_dir, mnist, tmp_p
 
 
 def test_a_failing_classify_run_is_one_platform_error(tmp_path):
-    from edgecnn.platforms import run_on_platform
+    from edgecnn.platforms.check import run_on_platform
 
     bad = tmp_path / "broken.tflite"
     bad.write_bytes(b"not a flatbuffer")

@@ -63,10 +63,10 @@ def trained_copy(trained_dir, tmp_path):
 
 @pytest.mark.slow
 def test_run_exits_1_when_a_file_fails_verification(trained_copy, monkeypatch):
-    from edgecnn import verify
+    from edgecnn import parity
 
     # An int8 tolerance no int8 model meets (its probabilities are never Keras' floats exactly).
-    monkeypatch.setitem(verify.DEFAULT_TOLERANCES, "int8", verify.Tolerance(max_abs_diff=0.0))
+    monkeypatch.setitem(parity.DEFAULT_TOLERANCES, "int8", parity.Tolerance(max_abs_diff=0.0))
     result = CliRunner().invoke(cli, ["run", "--quick", "--output-dir", str(trained_copy)])
     assert result.exit_code == 1, result.output
     assert "reusing" in result.output

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from edgecnn.cli import cli
 from edgecnn.errors import InputError
 from edgecnn.fileio import TMP_PREFIX
-from edgecnn.verify import DEFAULT_TOLERANCES, Tolerance, compare, override_tolerances
+from edgecnn.parity import DEFAULT_TOLERANCES, Tolerance, compare, override_tolerances
 
 
 def _verify(*args):

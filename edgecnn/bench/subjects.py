@@ -83,7 +83,7 @@ def read_accuracies(out_dir: Path) -> dict[str, float]:
     """File name -> test accuracy from ``verify.json`` (empty when there is none)."""
     from edgecnn import fileio
     from edgecnn.model import default_model_path
-    from edgecnn.verify import VERIFY_JSON
+    from edgecnn.names import VERIFY_JSON
 
     path = Path(out_dir) / VERIFY_JSON
     if not path.is_file():

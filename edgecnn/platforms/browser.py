@@ -30,7 +30,7 @@ import numpy as np
 from edgecnn.errors import PlatformError
 from edgecnn.names import MODELS_JSON
 from edgecnn.platforms.registry import Platform
-from edgecnn.verify import DEFAULT_TOLERANCES, Tolerance, compare
+from edgecnn.parity import DEFAULT_TOLERANCES, Tolerance, compare
 
 log = logging.getLogger(__name__)
 

@@ -25,35 +25,12 @@ from edgecnn.artifact import file_precision
 from edgecnn.errors import InputError, ModelError, PlatformError
 from edgecnn.platforms.registry import NATIVE, Platform, checker, resolve
 from edgecnn.platforms.root import CLASSIFY, WORK, RootConfig, ensure_root
-from edgecnn.verify import DEFAULT_TOLERANCES, Tolerance, compare
+from edgecnn.parity import Tolerance, compare_with_keras
 
 log = logging.getLogger(__name__)
 
 RUN_TIMEOUT = 900.0  # seconds per classify.py call; 1,000 images take well under a minute emulated
 NOTE = "emulated with qemu-user: proves outputs only; emulated timings are not performance figures"
-
-
-# -- comparison -------------------------------------------------------------------------------
-def compare_with_keras(
-    probs: np.ndarray, keras_probs: np.ndarray, labels: np.ndarray, precision: str,
-    tolerances: Mapping[str, Tolerance] | None = None,
-) -> dict[str, Any]:
-    """Parity of ``probs`` with the Keras model's, judged with ``edgecnn verify``'s tolerances."""
-    probs, keras_probs = np.asarray(probs), np.asarray(keras_probs)
-    labels = None if labels is None else np.asarray(labels)  # None: unlabelled data, accuracy unknown
-    if probs.shape != keras_probs.shape or (labels is not None and len(labels) != len(probs)):
-        raise InputError(f"probabilities {probs.shape} vs Keras {keras_probs.shape} and "
-                         f"{'no' if labels is None else len(labels)} labels")
-    table = tolerances or DEFAULT_TOLERANCES
-    if precision not in table:
-        raise InputError(f"no tolerance for precision {precision!r} (have: {', '.join(table)})")
-    keras_accuracy = None if labels is None else float(np.mean(keras_probs.argmax(1) == labels))
-    parity = compare(probs, keras_probs, labels, precision, table[precision], keras_accuracy)
-    return {
-        **parity.to_json(),
-        "keras_accuracy": keras_accuracy,
-        "status": "PASS" if parity.passed else "FAIL",
-    }
 
 
 # -- running classify.py ----------------------------------------------------------------------

@@ -28,7 +28,7 @@ import numpy as np
 
 from edgecnn.errors import PlatformError
 from edgecnn.platforms.registry import Platform
-from edgecnn.verify import Tolerance
+from edgecnn.parity import Tolerance
 
 log = logging.getLogger(__name__)
 
