@@ -108,14 +108,3 @@ def manifest_precision(path: Path) -> str | None:
         if isinstance(entry, dict) and entry.get("sha256") == digest and entry.get("precision"):
             return str(entry["precision"])
     return None
-
-
-def file_precision(path: Path) -> str:
-    """A model file's precision: its embedded metadata, then the manifest, never its name.
-
-    A file with neither (not exported by edgecnn) is judged by its input tensor:
-    int8 input -> ``int8``, else ``float32``.
-    """
-    from edgecnn.runtime import load
-
-    return load(path).precision

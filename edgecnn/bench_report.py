@@ -94,7 +94,7 @@ def format_table(result: BenchResult) -> str:
             lines += ["", wrap_notes(block, TERMINAL_WIDTH)]
     advice = recommendation_lines(result)
     if advice:
-        from edgecnn.report import trade_offs
+        from edgecnn.bench.recommend import trade_offs
 
         notes = [a.strip() for a in advice[1:]] + trade_offs(result.rows)
         lines += ["", advice[0], wrap_notes(notes, TERMINAL_WIDTH)]
@@ -347,6 +347,22 @@ def plot(result: BenchResult, target: Path) -> Path:
     return Path(target)
 
 
+def merged_bench(result: BenchResult, out_dir: Path) -> BenchResult:
+    """``result`` with the rows and subjects of ``out_dir``'s bench.json for the files it did not
+    measure; the recommendation is recomputed over the complete set."""
+    import dataclasses
+
+    from edgecnn.bench import recommend
+    from edgecnn.results import artifact_name, merge_entries, read_old
+
+    old = read_old(Path(out_dir) / BENCH_JSON)
+    if not old:
+        return result
+    rows = merge_entries(old.get("results", []), result.rows, artifact_name)
+    subjects = merge_entries(old.get("subjects", []), result.subjects, artifact_name)
+    return dataclasses.replace(result, rows=rows, subjects=subjects, recommendation=recommend(rows))
+
+
 def write_outputs(result: BenchResult, out_dir: Path) -> dict[str, Path]:
     """bench.json, bench.csv, bench.md and bench.png in ``out_dir`` (each written atomically).
 
@@ -355,10 +371,8 @@ def write_outputs(result: BenchResult, out_dir: Path) -> dict[str, Path]:
     """
     from importlib.util import find_spec
 
-    from edgecnn.results import merged_bench
-
     out_dir = Path(out_dir)
-    result = merged_bench(result, out_dir, BENCH_JSON)
+    result = merged_bench(result, out_dir)
     written = {
         "json": fileio.write_json(out_dir / BENCH_JSON, result.to_json()),
         "csv": fileio.write_text(out_dir / BENCH_CSV, to_csv(result)),

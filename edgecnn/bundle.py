@@ -248,10 +248,21 @@ TARGETS: dict[str, Builder] = {"pi": build_pi, "android": build_android, "mcu": 
 OPT_IN: frozenset[str] = frozenset({"web"})
 
 
-def build_bundles(out_dir: Path, targets: list[str]) -> dict[str, list[Path]]:
-    """Fill ``<out_dir>/bundle/<target>/`` for each target; returns the files written per target."""
+def build_bundles(out_dir: Path, targets: list[str] | str = "all") -> dict[str, list[Path]]:
+    """Fill ``<out_dir>/bundle/<target>/`` for each target.
+
+    Args:
+        out_dir: the output folder whose manifest lists the files to bundle.
+        targets: names of :data:`TARGETS`, or ``"all"``: every target but the opt-in ones
+            (:data:`OPT_IN`: web, which needs npm).
+
+    Returns:
+        The files written per target, in order.
+    """
     from edgecnn import fileio
 
+    if isinstance(targets, str):
+        targets = [n for n in TARGETS if n not in OPT_IN] if targets == "all" else [targets]
     src = collect_sources(Path(out_dir))
     written = {}
     for name in targets:

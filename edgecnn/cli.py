@@ -19,6 +19,7 @@ from edgecnn.bundle import TARGETS as BUNDLE_TARGETS
 from edgecnn.errors import EdgeCnnError
 from edgecnn.export import REGISTRY as _EXPORT_REGISTRY
 from edgecnn.platforms.registry import CHOICES as _PLATFORM_CHOICES
+from edgecnn.workspace import Workspace
 
 DEFAULT_OUTPUT_DIR = Path("exports")
 
@@ -103,7 +104,7 @@ class EdgeCnnGroup(click.Group):
         try:
             return super().invoke(ctx)
         except EdgeCnnError as exc:
-            raise UserError(str(exc)) from exc
+            raise UserError(str(exc), exc.exit_code) from exc
         except ImportError as exc:
             from edgecnn.errors import missing_dependency
 
@@ -179,62 +180,21 @@ def cli(verbose: int) -> None:
 def train(epochs: int, batch_size: int, seed: int, h5: bool, output_dir: Path, data: Path | None) -> None:
     """Train the reference CNN on MNIST (mnist_cnn.keras), or on --data (<data>_cnn.keras: input
     shape and class count from the data); writes the model and train.json (full install)."""
-    from edgecnn.errors import require_full
+    from edgecnn.model import TrainConfig, train_folder
 
-    require_full("`edgecnn train`", ("tensorflow", "keras"))
-    from edgecnn.data import load_data
-    from edgecnn.model import TrainConfig, train as train_model
-
-    dataset = load_data(data, seed=seed)
-    config = TrainConfig(
-        epochs=epochs, batch_size=batch_size, seed=seed, verbose=1 if sys.stdout.isatty() else 2
-    )
-    h, w, c = dataset.image_shape
-    click.echo(f"Training on {len(dataset.x_train):,} images ({h}x{w}x{c}, {dataset.num_classes} classes) "
-               f"from {dataset.source} ({epochs} epochs, seed {seed})")
-    result = train_model(config, dataset, output_dir, h5=h5)
+    config = TrainConfig(epochs=epochs, batch_size=batch_size, seed=seed, verbose=1 if sys.stdout.isatty() else 2)
+    result = train_folder(config, output_dir, data, h5=h5, echo=click.echo)
     click.echo(
         f"Test accuracy {result.test_accuracy:.2%} in {result.wall_seconds:.1f} s -> {result.model_path}"
     )
 
 
-# --- export ------------------------------------------------------------------------------
+# --- export ---------------------------------------------------------------------------------
 # Choices come from the export REGISTRY, so a new exporter row (e.g. ("c", "int8")) appears
-# in --format / --quantize and in their validation by itself.
+# in --format / --quantize by itself; which pairs go together is edgecnn.export.targets' rule.
 
 _QUANTIZE_CHOICES = sorted({p for _, p in _EXPORT_REGISTRY if p != "float32"})
-_DEFAULT_PRECISIONS = ("float32", "int8")  # what --format all exports without --quantize
 OPSET_RANGE = (13, 18)  # 13: per-channel QDQ; 18: the newest tf2onnx 1.17 writes
-
-
-def export_targets(fmt: str, quantize: str | None) -> list[tuple[str, str]]:
-    """(format, precision) pairs for ``--format``/``--quantize``; a pair the registry lacks is a usage error.
-
-    ``--format all``: every format at float32 and int8 (the four standard artifacts, plus any
-    other registered int8/float32 format such as the C array); with ``--quantize MODE``: every
-    format that has MODE. A single format without --quantize means float32 (or the format's
-    only precision, e.g. the C array's int8).
-    """
-    formats = list(dict.fromkeys(f for f, _ in _EXPORT_REGISTRY))
-    if fmt == "all":
-        wanted = (quantize,) if quantize else _DEFAULT_PRECISIONS
-        targets = [key for key in _EXPORT_REGISTRY if key[1] in wanted]
-        if not targets:
-            raise click.BadParameter(f"no format supports --quantize {quantize}", param_hint="'--quantize'")
-        return targets
-    have = [p for f, p in _EXPORT_REGISTRY if f == fmt]
-    if fmt not in formats:
-        raise click.BadParameter(f"unknown format {fmt!r}", param_hint="'--format'")
-    if quantize is None:
-        precision = "float32" if "float32" in have else (have[0] if len(have) == 1 else None)
-        if precision is None:
-            raise click.UsageError(f"--format {fmt} needs --quantize ({', '.join(have)})")
-        return [(fmt, precision)]
-    if (fmt, quantize) not in _EXPORT_REGISTRY:
-        raise click.UsageError(
-            f"--format {fmt} does not support --quantize {quantize} (supported: {', '.join(have)})"
-        )
-    return [(fmt, quantize)]
 
 
 @cli.command(epilog=examples(
@@ -272,33 +232,19 @@ def export(fmt: str, quantize: str | None, calibration_samples: int, seed: int, 
 
     Without --format, writes the standard set: float32 and int8 of every format.
     """
-    import time
-
-    from edgecnn.errors import ModelError, require_full
+    from edgecnn.export import ExportOptions
+    from edgecnn.export.folder import ExportRequest, export_folder
     from edgecnn.formatting import format_kib
-    from edgecnn.manifest import manifest_path
-    from edgecnn.model import default_model_path
-
-    require_full("`edgecnn export`", ("tensorflow", "keras", "tf2onnx", "onnx"))
-    targets = export_targets(fmt, quantize)
-    model_path = model_path or default_model_path(output_dir)
-    if not model_path.is_file():  # checked before TensorFlow loads: the error is instant
-        raise ModelError(f"{model_path}: model not found (run `edgecnn train` first)")
-
-    from edgecnn.export import ExportOptions, export_models
 
     options = ExportOptions(calibration_samples=calibration_samples, seed=seed, opset=opset, data_path=data,
                             labels=labels, preprocessing=preprocess, prepare=prepare)
-    started = time.perf_counter()
-    artifacts = export_models(model_path, output_dir, targets, options, unsafe=unsafe)
-    width = max(len(a.path.name) for a in artifacts)
+    done = export_folder(ExportRequest(Workspace(output_dir), fmt, quantize, model_path, options, unsafe))
+    width = max(len(a.path.name) for a in done.artifacts)
     click.echo(f"{'file':<{width}}  {'precision':<9}  {'size':>11}  {'seconds':>7}")
-    for a in artifacts:
+    for a in done.artifacts:
         click.echo(f"{a.path.name:<{width}}  {a.precision:<9}  {format_kib(a.bytes, 1):>11}  {a.export_seconds:>7.2f}")
-    click.echo(
-        f"Exported {len(artifacts)} file(s) in {time.perf_counter() - started:.1f} s -> {manifest_path(output_dir)}"
-        " (each loaded and predicted a batch in its runtime)"
-    )
+    click.echo(f"Exported {len(done.artifacts)} file(s) in {done.seconds:.1f} s -> {done.manifest}"
+               " (each loaded and predicted a batch in its runtime)")
 
 
 @cli.command(epilog=examples(
@@ -355,10 +301,9 @@ def verify(
         max_accuracy_drop=max_accuracy_drop,
     )
     options = verify_lib.VerifyOptions(debug_quant=debug_quant, unsafe=unsafe)
-    done = verify_lib.verify_folder(
-        output_dir, artifacts, model=model, data=data, tolerances=tolerances, options=options,
-        platform_names=platform_names, samples=samples, echo=click.echo,
-    )
+    request = verify_lib.VerifyRequest(Workspace(output_dir), artifacts, model, data, tolerances, options,
+                                       platform_names, samples)
+    done = verify_lib.verify_folder(request, echo=click.echo)
     for warning in done.warnings:
         click.echo(f"Warning: {warning}", err=True)
     click.echo(f"Wrote {done.written[0]} and {done.written[1]}")
@@ -417,10 +362,9 @@ def predict(model_path: Path, top: int, as_json: bool, prepare: str | None, inpu
 )
 def bundle(output_dir: Path, target: str) -> None:
     """Write ready-to-copy folders for a Raspberry Pi, Android/iOS, microcontrollers and the web."""
-    from edgecnn.bundle import OPT_IN, build_bundles
+    from edgecnn.bundle import build_bundles
 
-    names = [n for n in BUNDLE_TARGETS if n not in OPT_IN] if target == "all" else [target]
-    for name, files in build_bundles(output_dir, names).items():
+    for name, files in build_bundles(output_dir, target).items():
         click.echo(f"{name}: {files[0].parent} ({', '.join(f.name for f in files)})")
 
 
@@ -488,32 +432,23 @@ def bench(artifacts: tuple[Path, ...], output_dir: Path, data: Path | None, batc
     also says the GMAC/s reached and its share of this machine's GEMM ceiling (measured once
     per machine and cached; --remeasure-ceiling measures again).
     """
-    from edgecnn.bench import BenchConfig, check_model_path, default_paths, run_bench, with_options
-    from edgecnn.bench_report import format_table, write_outputs
-    from edgecnn.data import load_data
-    from edgecnn.verify import artifact_spec
-
-    from importlib.util import find_spec
+    from edgecnn.bench import BenchConfig, with_options
+    from edgecnn.bench.folder import BenchRequest, bench_folder
+    from edgecnn.bench_report import format_table
 
     if seconds is not None and runs is not None:
         raise click.UsageError("give --seconds or --runs, not both")
-    if not no_keras and not artifacts and find_spec("keras") is None:
-        no_keras = True
-        click.echo('Note: no Keras baseline on the base install (pip install "edgecnn[full]" adds it)', err=True)
-    paths = [check_model_path(p) for p in artifacts] if artifacts else default_paths(output_dir, not no_keras)
     config = with_options(
         BenchConfig(), batch_sizes=batch_sizes, threads=threads, seconds=seconds, runs=runs,
         warmup_seconds=warmup, xnnpack={"on": (True,), "off": (False,), "both": (True, False)}[xnnpack],
         keras=not no_keras, cold_start=not no_cold_start, unsafe=unsafe, ceiling=ceiling,
     )
-    spec = artifact_spec([p for p in paths if p.suffix in (".tflite", ".onnx")])
-    images = load_data(data, spec.input_shape if spec is not None else None).x_test
-    click.echo(f"Benchmarking {len(paths)} model(s): batch {','.join(map(str, batch_sizes))}, "
-               f"threads {','.join(map(str, threads))}", err=True)
-    result = run_bench(paths, config, images, out_dir=output_dir, progress=lambda msg: click.echo(f"  {msg}", err=True))
-    written = write_outputs(result, output_dir)
-    click.echo(format_table(result))
-    click.echo(f"\nWrote {', '.join(str(p) for p in written.values())}")
+    done = bench_folder(BenchRequest(Workspace(output_dir), artifacts, data, config),
+                        progress=lambda msg: click.echo(f"  {msg}", err=True))
+    for note in done.notes:
+        click.echo(f"Note: {note}", err=True)
+    click.echo(format_table(done.result))
+    click.echo(f"\nWrote {', '.join(str(p) for p in done.written.values())}")
 
 
 @cli.command(epilog=examples(
@@ -542,17 +477,10 @@ def run(output_dir: Path, epochs: int, seed: int, quick: bool, retrain: bool,
     Reuses a trained model when one with the same configuration and data exists; with
     --model, uses that model and trains nothing. Exits 1 if any exported file fails verification.
     """
-    from edgecnn.errors import require_full
-
-    require_full("`edgecnn run`", ("tensorflow", "keras", "tf2onnx", "onnx", "matplotlib"))
     from edgecnn.formatting import TERMINAL_WIDTH, wrap_notes
     from edgecnn.pipeline import RunConfig, run_pipeline
-    from edgecnn.report import console_table, ship_advice
+    from edgecnn.report import console_table
 
-    if model_path is not None and not model_path.is_file():
-        from edgecnn.errors import ModelError
-
-        raise ModelError(f"{model_path}: model not found")
     config = RunConfig(output_dir=output_dir, epochs=epochs, seed=seed, quick=quick, retrain=retrain, data=data,
                        platforms=platform_names, model=model_path, labels=labels, preprocessing=preprocess,
                        unsafe=unsafe)
@@ -560,10 +488,9 @@ def run(output_dir: Path, epochs: int, seed: int, quick: bool, retrain: bool,
     total = sum(result.stage_seconds.values())
     click.echo(f"\nResults ({total:.0f} s in all; report: {result.report_paths[0]}, {result.report_paths[1]})\n")
     click.echo(console_table(result.rows))
-    advice = ship_advice(output_dir)
-    if advice:
+    if result.advice:
         click.echo("\nWhich file to ship (also in the report):")
-        click.echo(wrap_notes(advice, TERMINAL_WIDTH))
+        click.echo(wrap_notes(list(result.advice), TERMINAL_WIDTH))
     if not result.passed:
         raise UserError("verification FAILED for at least one artifact (see verify.json)")
 

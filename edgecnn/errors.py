@@ -10,6 +10,14 @@ from __future__ import annotations
 class EdgeCnnError(Exception):
     """Base class: a problem the user can fix, reported as one line."""
 
+    exit_code = 1  # what the command exits with; usage problems say 2, as click's own do
+
+
+class OptionError(EdgeCnnError):
+    """Options that cannot go together (e.g. a format without that precision): a usage error, exit 2."""
+
+    exit_code = 2
+
 
 class DataError(EdgeCnnError):
     """MNIST files missing, truncated, corrupt or of the wrong shape."""
@@ -21,6 +29,10 @@ class ModelError(EdgeCnnError):
 
 class ExportError(EdgeCnnError):
     """An export that could not be completed."""
+
+
+class ExportOptionError(ExportError, OptionError):
+    """A --format/--quantize pair the export registry does not have (exit 2)."""
 
 
 class OutputError(EdgeCnnError):

@@ -87,6 +87,25 @@ def read_json(path: Path) -> Any:
         raise OutputError(f"{path}: cannot read JSON ({exc})") from exc
 
 
+def read_json_or_none(path: Path, what: str = "JSON file") -> Any:
+    """The JSON at ``path``, or None when it is absent or unreadable.
+
+    For records that only save work or add detail (train.json, verify.json, an old bench.json):
+    a broken one means "none", and the log says so; it never stops a command. Anything that must
+    be valid (the manifest) uses :func:`read_json`, which raises.
+    """
+    path = Path(path)
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        import logging
+
+        logging.getLogger(__name__).warning("%s unreadable (%s); treated as absent", path, exc)
+        return None
+
+
 def relative_posix(path: Path, root: Path | None) -> str | None:
     """``path`` relative to ``root`` as a POSIX string, or None when it lies outside (or no root)."""
     if root is None:

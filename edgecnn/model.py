@@ -17,12 +17,12 @@ from edgecnn import fileio
 from edgecnn.data import NUM_CLASSES, Dataset, preprocess
 from edgecnn.env import library_versions
 from edgecnn.errors import DataError, ModelError, first_line
-from edgecnn.names import MANIFEST, TRAIN_JSON  # TRAIN_JSON re-exported (pipeline imports it from here)
+from edgecnn.names import REFERENCE_MODEL, TRAIN_JSON  # TRAIN_JSON re-exported (pipeline imports it from here)
 from edgecnn.spec import REFERENCE, ModelSpec, Preprocessing, default_labels, safe_name
 
 log = logging.getLogger(__name__)
 
-MODEL_FILENAME = "mnist_cnn.keras"
+MODEL_FILENAME = REFERENCE_MODEL
 INPUT_NAME = "image"
 OUTPUT_NAME = "probabilities"
 
@@ -294,18 +294,32 @@ def model_spec(model, path: Path | None = None, *, labels: tuple[str, ...] | Non
 
 
 def default_model_path(out_dir: Path) -> Path:
-    """The .keras model of ``out_dir``: the one train.json names, else the manifest's source, else
-    the reference ``mnist_cnn.keras``."""
-    out_dir = Path(out_dir)
-    for record, key in ((TRAIN_JSON, ("model",)), (MANIFEST, ("source_model", "path"))):
-        try:
-            obj = fileio.read_json(out_dir / record) if (out_dir / record).is_file() else None
-        except Exception:  # an unreadable record only means the default
-            obj = None
-        for k in key:
-            obj = obj.get(k) if isinstance(obj, dict) else None
-        if isinstance(obj, str) and obj.endswith((".keras", ".h5")):
-            candidate = out_dir / obj
-            if candidate.is_file():
-                return candidate
-    return out_dir / MODEL_FILENAME
+    """The .keras model of ``out_dir`` (see :meth:`edgecnn.workspace.Workspace.default_model`)."""
+    from edgecnn.workspace import Workspace
+
+    return Workspace(Path(out_dir)).default_model()
+
+
+def train_folder(config: TrainConfig, output_dir: Path, data: Path | None = None, h5: bool = False,
+                 echo=lambda message: None) -> TrainResult:
+    """``edgecnn train``: load the data, train, write the model and train.json into ``output_dir``.
+
+    Args:
+        config: the recipe (epochs, batch size, seed); its seed also splits data without a split.
+        output_dir: where the model and train.json go.
+        data: the images (None: $EDGECNN_DATA, then the bundled MNIST).
+        h5: also write the legacy ``.h5`` file.
+        echo: receives one line saying what is trained on.
+
+    Returns:
+        What was written and measured.
+    """
+    from edgecnn.data import load_data
+    from edgecnn.errors import require_full
+
+    require_full("`edgecnn train`", ("tensorflow", "keras"))
+    dataset = load_data(data, seed=config.seed)
+    h, w, c = dataset.image_shape
+    echo(f"Training on {len(dataset.x_train):,} images ({h}x{w}x{c}, {dataset.num_classes} classes) "
+         f"from {dataset.source} ({config.epochs} epochs, seed {config.seed})")
+    return train(config, dataset, output_dir, h5=h5)

@@ -6,6 +6,8 @@ registry's ``<name>_<precision>.<ext>``); everything else a command writes is na
 
 from __future__ import annotations
 
+# The reference CNN's model file: what `train` writes without --data, and the default elsewhere.
+REFERENCE_MODEL = "mnist_cnn.keras"
 MANIFEST = "manifest.json"  # export: the artifacts and what a device needs to know
 TRAIN_JSON = "train.json"  # train: configuration, history, accuracy
 VERIFY_JSON = "verify.json"  # verify: parity per artifact (merged, keyed by path)

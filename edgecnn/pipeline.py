@@ -16,7 +16,9 @@ from typing import Any
 
 from edgecnn import fileio, names
 from edgecnn.progress import Ticker, ticking_echo
+from edgecnn.bench.config import BenchConfig
 from edgecnn.model import MODEL_FILENAME, TRAIN_JSON, TrainConfig
+from edgecnn.workspace import Workspace
 
 log = logging.getLogger(__name__)
 
@@ -76,9 +78,8 @@ def reusable_model(out_dir: Path, config: TrainConfig, data_checksums: dict[str,
     record_path, model_path = Path(out_dir) / TRAIN_JSON, Path(out_dir) / model_filename
     if not (record_path.is_file() and model_path.is_file()):
         return None
-    try:
-        record = fileio.read_json(record_path)
-    except Exception:  # an unreadable record only means we train again
+    record = fileio.read_json_or_none(record_path)  # an unreadable record only means we train again
+    if not isinstance(record, dict):
         return None
     if record.get("model", MODEL_FILENAME) != model_filename or record.get("config_key") != config.key(data_checksums):
         return None
@@ -97,67 +98,55 @@ class RunResult:
     retrained: bool
     stage_seconds: dict[str, float]
     report_paths: tuple[Path, Path]
+    advice: tuple[str, ...] = ()  # "which file to ship", one note each (as in the report)
 
 
-def bench_args(quick: bool, cores: int | None = None, test_images: int | None = None) -> list[str]:
-    """`edgecnn bench` options for the run: the defaults, or a short benchmark for --quick; one and
+def run_bench_config(quick: bool, cores: int | None = None, test_images: int | None = None) -> BenchConfig:
+    """The bench configuration of a run: the defaults, or a short benchmark for --quick; one and
     two threads on a machine with two cores or more.
 
     ``test_images``: a small data set caps the batch sizes at its test-set size.
     """
     import os
+    from dataclasses import replace
 
-    threads = ["--threads", "1,2"] if (cores or os.cpu_count() or 1) >= 2 else []
-    # Two thread counts double the configurations; half a second each keeps the run's timed budget
-    # (and `make run` near two minutes) while the medians still rest on thousands of calls at batch 1.
-    args: list[str] = ["--seconds", "0.5", "--warmup", "0.25"] if threads else []
+    config = BenchConfig()
+    two = (cores or os.cpu_count() or 1) >= 2
+    if two:
+        # Two thread counts double the configurations; half a second each keeps the run's timed budget
+        # (and `make run` near two minutes) while the medians still rest on thousands of calls at batch 1.
+        config = replace(config, seconds=0.5, warmup_seconds=0.25)
     if quick:
         # A first look: two batch sizes, a fraction of a second each, no cold starts.
-        args = ["--batch-sizes", "1,256", "--seconds", "0.2", "--warmup", "0.1", "--no-cold-start"]
+        config = replace(config, batch_sizes=(1, 256), seconds=0.2, warmup_seconds=0.1, cold_start=False)
     if test_images is not None and test_images < 256:
         sizes = (1, 256) if quick else (1, 32, 256)
-        capped = ",".join(str(b) for b in dict.fromkeys(min(b, max(1, test_images)) for b in sizes))
-        args = [a for a in args if a not in ("--batch-sizes", "1,256")] + ["--batch-sizes", capped]
-    return args + threads
+        config = replace(config, batch_sizes=tuple(dict.fromkeys(min(b, max(1, test_images)) for b in sizes)))
+    return replace(config, threads=(1, 2)) if two else config
 
 
-def run_bench_process(out: Path, quick: bool, echo: Callable[[str], None], data: Path | None = None,
-                      test_images: int | None = None) -> dict[str, Any]:
-    """Run `edgecnn bench` in a fresh process and return its bench.json.
-
-    Why a process: training has already started TensorFlow's thread pools here, and they
-    cannot shrink afterwards; a fresh process times Keras with the one thread it reports.
-    """
-    import subprocess
-    import sys
-
-    from edgecnn.errors import EdgeCnnError
-
-    cmd = [sys.executable, "-m", "edgecnn", "bench", "--output-dir", str(out), *bench_args(quick, test_images=test_images),
-           *(["--data", str(data)] if data is not None else [])]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    last = ""
-    for line in proc.stderr:
-        line = line.rstrip()
-        if line and not line.startswith(("INFO:", "WARNING: All log")):
-            last = line
-            echo(f"    {line.strip()}")
-    if proc.wait() != 0:
-        raise EdgeCnnError(f"edgecnn bench failed: {last or f'exit {proc.returncode}'}")
-    return fileio.read_json(out / names.BENCH_JSON)
+def _indented(echo: Callable[[str], None]) -> Callable[[str], None]:
+    """``echo`` for a command's own lines inside a run stage: every line indented under the stage."""
+    return lambda text: echo("\n".join(f"    {line}" if line else line for line in str(text).splitlines()))
 
 
 def run_pipeline(config: RunConfig, echo: Callable[[str], None] = print) -> RunResult:
     """Train (or reuse, or take ``config.model``) -> export the four standard artifacts -> verify -> bench -> report."""
+    from edgecnn.errors import ModelError, require_full
+
+    require_full("`edgecnn run`", ("tensorflow", "keras", "tf2onnx", "onnx", "matplotlib"))
+    if config.model is not None and not Path(config.model).is_file():
+        raise ModelError(f"{config.model}: model not found")
     from edgecnn import report
     from edgecnn import verify as verify_lib
     from edgecnn.data import load_data
     from edgecnn.env import library_versions, machine_info
     from edgecnn.export import STANDARD, ExportOptions, export_models
-    from edgecnn.manifest import load_artifacts
+    from edgecnn.bench.folder import BenchRequest, bench_folder
     from edgecnn.model import data_model_name, image_classifier_shapes, load_model, train
 
-    out = fileio.ensure_dir(Path(config.output_dir))
+    workspace = Workspace(Path(config.output_dir)).ensure()
+    out = workspace.root
     stages = StageLog(echo)
     echo = stages.say  # lines inside a stage share the terminal with its status line
     shape = None
@@ -198,21 +187,20 @@ def run_pipeline(config: RunConfig, echo: Callable[[str], None] = print) -> RunR
             echo(f"    {artifact.path.name:28s} {artifact.bytes / 1024:7.0f} KiB")
 
     with stages.stage("verify", f"parity with Keras on all {len(mnist.x_test):,} test images"):
-        checked = verify_lib.verify(model_path, load_artifacts(out, runnable_only=True), mnist,
-                                    options=verify_lib.VerifyOptions(unsafe=config.unsafe))
-        for row in checked.rows:
-            echo(f"    {row.path.name:28s} {'PASS' if row.passed else 'FAIL'}  {row.reason}".rstrip())
-        platforms = None
-        if config.platforms:
-            from edgecnn.platforms import check_verified, format_platforms
-
-            platforms = check_verified(config.platforms, checked, mnist, echo=lambda m: echo(f"    {m}"))
-            echo("\n".join(f"    {line}" for line in format_platforms(platforms).splitlines()))
-        verify_lib.write_report(checked, out, mnist.x_test, platforms=platforms)
-        passed = checked.passed and all(section["passed"] for section in (platforms or {}).values())
+        request = verify_lib.VerifyRequest(
+            workspace, model=model_path, options=verify_lib.VerifyOptions(unsafe=config.unsafe),
+            platforms=config.platforms, dataset=mnist,
+        )
+        verified = verify_lib.verify_folder(request, echo=_indented(echo))
+        checked = verified.report
+        for warning in verified.warnings:
+            echo(f"    Warning: {warning}")
+        passed = verified.failure is None
 
     with stages.stage("bench", "latency and throughput (interleaved, medians)"):
-        run_bench_process(out, config.quick, echo, config.data, len(mnist.x_test))
+        bench_request = BenchRequest(workspace, data=config.data, fresh_process=True,
+                                     config=run_bench_config(config.quick, test_images=len(mnist.x_test)))
+        bench_folder(bench_request, progress=_indented(echo))
 
     with stages.stage("report", "report.md, report.html and pictures"):
         if record is not None:
@@ -242,9 +230,10 @@ def run_pipeline(config: RunConfig, echo: Callable[[str], None] = print) -> RunR
                 f"edgecnn verify{data_arg} --output-dir {out}",
                 f"edgecnn bench{data_arg} --output-dir {out}",
             )
+        advice = tuple(report.ship_advice(out))
         paths = report.write_report(out, report.ReportInputs(
             commands=commands, stage_seconds=dict(stages.seconds), machine=machine_info(),
-            versions=library_versions(), notes=tuple(report.ship_advice(out)),
+            versions=library_versions(), notes=advice,
         ))
     rows = report.summary_rows(out)
-    return RunResult(rows, passed, retrained, dict(stages.seconds), paths)
+    return RunResult(rows, passed, retrained, dict(stages.seconds), paths, advice)

@@ -125,34 +125,13 @@ def ship_advice(out_dir: Path) -> list[str]:
     is stated wherever the smaller file of a format is slower at batch 1 on this CPU than the
     other precision of that format (e.g. int8 ONNX through ONNX Runtime's QDQ kernels).
     """
+    from edgecnn.bench.recommend import trade_offs
     from edgecnn.bench_report import ceiling_notes, recommendation_text
 
     bench = _load(Path(out_dir) / BENCH_JSON) or {}
     notes = [line.strip() for line in recommendation_text(bench.get("recommendation") or {}) if line.strip()]
     notes += trade_offs(_bench_rows(bench))
     return notes + [line.strip() for line in ceiling_notes(bench)]
-
-
-def trade_offs(bench_rows: list[dict]) -> list[str]:
-    """One caveat per format whose smallest file is slower at batch 1 than its largest on this CPU."""
-    by_format: dict[str, list[dict]] = {}
-    for row in bench_rows:
-        if (int(row.get("batch", 0)) == 1 and _threads_one(row) and row.get("xnnpack", True) is not False
-                and row.get("format") in ("tflite", "onnx") and row.get("p50_us") and row.get("bytes")):
-            by_format.setdefault(row["format"], []).append(row)
-    notes = []
-    for fmt, rows in by_format.items():
-        small, big = min(rows, key=lambda r: r["bytes"]), max(rows, key=lambda r: r["bytes"])
-        if small is big or float(small["p50_us"]) <= 1.1 * float(big["p50_us"]):
-            continue
-        name = lambda r: Path(str(r.get("path", r.get("file", "")))).name  # noqa: E731
-        notes.append(
-            f"trade-off: {name(small)} is {int(small['bytes']) / int(big['bytes']):.0%} the size of "
-            f"{name(big)} but {float(small['p50_us']) / float(big['p50_us']):.1f}× slower at batch 1 on this "
-            f"CPU ({number(small['p50_us'])} vs {number(big['p50_us'])} µs p50); ship it where size matters "
-            f"more than latency"
-        )
-    return notes
 
 
 @dataclass(frozen=True)

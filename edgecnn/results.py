@@ -1,6 +1,7 @@
 """Result files are merged, never clobbered: one entry per artifact, the others kept.
 
-``verify.json`` (see :func:`edgecnn.verify.merge_results`) and ``bench.json`` (here) follow the
+``verify.json`` (:func:`edgecnn.verify_results.merge_results`) and ``bench.json``
+(:func:`edgecnn.bench_report.merged_bench`) both fold with :func:`merge_entries` and follow the
 manifest's rule: a command that looks at some files updates those files' entries and leaves
 every other entry as it was, so a mistyped or partial command never loses earlier results.
 The pictures and tables derived from a result file are rebuilt from the complete merged set.
@@ -8,7 +9,6 @@ The pictures and tables derived from a result file are rebuilt from the complete
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -46,30 +46,12 @@ def merge_entries(old: Iterable[dict[str, Any]], new: Iterable[dict[str, Any]],
     return out
 
 
-def _artifact(entry: dict[str, Any]) -> str:
+def artifact_name(entry: dict[str, Any]) -> str:
+    """The owner of a bench.json row or subject: its artifact's file name."""
     return Path(str(entry.get("path", ""))).name
 
 
 def read_old(path: Path) -> dict[str, Any] | None:
-    """The result file at ``path`` as JSON, or None (absent, or unreadable: then said in the log)."""
-    if not Path(path).is_file():
-        return None
-    try:
-        obj = fileio.read_json(path)
-    except Exception as exc:  # an unreadable old file is replaced
-        log.warning("%s unreadable (%s); writing it afresh", path, exc)
-        return None
+    """The result file at ``path`` as a JSON object, or None (absent or unreadable: the log says so)."""
+    obj = fileio.read_json_or_none(path)
     return obj if isinstance(obj, dict) else None
-
-
-def merged_bench(result, out_dir: Path, bench_json: str):
-    """``result`` (a ``BenchResult``) with the rows and subjects of ``out_dir``'s bench.json for the
-    files it did not measure; the recommendation is recomputed over the complete set."""
-    from edgecnn.bench import recommend
-
-    old = read_old(Path(out_dir) / bench_json)
-    if not old:
-        return result
-    rows = merge_entries(old.get("results", []), result.rows, _artifact)
-    subjects = merge_entries(old.get("subjects", []), result.subjects, _artifact)
-    return dataclasses.replace(result, rows=rows, subjects=subjects, recommendation=recommend(rows))

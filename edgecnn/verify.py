@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +24,9 @@ from edgecnn import __version__, fileio
 from edgecnn.artifact import Artifact
 from edgecnn.data import Dataset
 from edgecnn.errors import EdgeCnnError, ModelError
-from edgecnn.names import DISAGREEMENTS_PNG, VERIFY_JSON
 from edgecnn.platforms.check import check_verified, format_platforms
+from edgecnn.workspace import Workspace
+from edgecnn.verify_results import format_quant_debug, format_table, merge_results, write_report  # noqa: F401
 from edgecnn.parity import DEFAULT_TOLERANCES, ParityResult, Tolerance, compare, override_tolerances  # noqa: F401
 
 log = logging.getLogger(__name__)
@@ -331,110 +332,6 @@ def _json_number(value: Any) -> Any:
     return value
 
 
-def format_table(report: VerifyReport, root: Path | None = None) -> str:
-    """The console table: one line per artifact, then the Keras reference and the verdict."""
-    header = ("artifact", "precision", "accuracy", "Δ pts", "agreement", "disagree", "max|Δ|", "mean|Δ|", "result")
-    lines = [header]
-    for row in report.rows:
-        name = _display_path(row.path, root)
-        p = row.parity
-        if p is None:
-            lines.append((name, row.precision or "-", "-", "-", "-", "-", "-", "-", f"FAIL: {row.reason}"))
-            continue
-        result = "PASS" if row.passed else f"FAIL: {row.reason}"
-        lines.append((
-            name, p.precision, "unknown" if p.accuracy is None else f"{p.accuracy:.2%}",
-            "-" if p.accuracy_delta is None else f"{p.accuracy_delta:+.2f}", f"{p.agreement:.2%}",
-            str(p.disagreements), f"{p.max_abs_diff:.1e}", f"{p.mean_abs_diff:.1e}", result,
-        ))
-    widths = [max(len(line[i]) for line in lines) for i in range(len(header) - 1)]
-    text = ["  ".join(cell.ljust(w) for cell, w in zip(line[:-1], widths)) + "  " + line[-1] for line in lines]
-    n_pass = sum(row.passed for row in report.rows)
-    text.append("")
-    if not report.ran_keras:
-        text.append(f"0 of {len(report.rows)} artifacts pass (no file to run; Keras not loaded)")
-        return "\n".join(text)
-    accuracy = ("accuracy unknown (the data has no labels; agreement and |Δ| are checked)"
-                if report.keras_accuracy is None else f"accuracy {report.keras_accuracy:.2%}")
-    text.append(
-        f"Keras {accuracy} on {report.samples:,} test images "
-        f"(model sha256 {report.model_sha256[:12]}…); {n_pass} of {len(report.rows)} artifacts pass "
-        f"({report.seconds:.1f} s)"
-    )
-    return "\n".join(text)
-
-
-def format_quant_debug(table: dict[str, Any]) -> str:
-    """The per-layer table of one int8 diagnosis (see :mod:`edgecnn.quantdebug`)."""
-    from edgecnn.quantdebug import format_layers
-
-    return format_layers(table)
-
-
-def merge_results(old: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, Any]:
-    """Fold one run's verify.json document into the existing one, keyed by artifact path.
-
-    An entry of ``new`` replaces the entry with the same path and keeps its place; other entries
-    stay as they were. A run that could not run Keras (every named file missing) keeps the old
-    reference fields. Platform sections of this run replace those of the same key; an older
-    section is dropped when a file it checked changed (sha256) since, as it no longer describes it.
-    ``passed`` is recomputed over the complete set.
-    """
-    if not isinstance(old, dict) or not isinstance(old.get("artifacts"), list):
-        return {**new, "passed": all(e.get("passed") for e in new["artifacts"])}
-    merged = dict(old) if new["data"]["samples"] == 0 else {**old, **{k: v for k, v in new.items()
-                                                                        if k not in ("artifacts", "platforms")}}
-    from edgecnn.results import merge_entries
-
-    before = {e.get("path"): e for e in old["artifacts"] if isinstance(e, dict)}
-    changed = {Path(str(e["path"])).name for e in new["artifacts"]
-               if e["path"] in before and before[e["path"]].get("sha256") != e.get("sha256")}
-    platforms = {key: section for key, section in (old.get("platforms") or {}).items()
-                 if not changed & set((section or {}).get("artifacts", {}))}
-    platforms.update(new.get("platforms") or {})
-    merged["artifacts"] = merge_entries(before.values(), new["artifacts"], lambda e: e.get("path"))
-    merged["platforms"] = platforms
-    merged["passed"] = all(e.get("passed") for e in merged["artifacts"])
-    return merged
-
-
-def write_report(
-    report: VerifyReport, out_dir: Path, images: np.ndarray | None = None, max_images: int = 12,
-    platforms: dict[str, Any] | None = None,
-) -> tuple[Path, Path]:
-    """Merge this run into ``verify.json`` and redraw ``disagreements.png`` from the complete set.
-
-    Never loses another artifact's result: see :func:`merge_results`. The picture is rewritten
-    only when what it shows changed, so a run that adds a failed entry leaves it byte-identical.
-    """
-    from edgecnn.plots import plot_disagreements
-
-    out_dir = fileio.ensure_dir(Path(out_dir))
-    json_path, png_path = out_dir / VERIFY_JSON, out_dir / DISAGREEMENTS_PNG
-    try:
-        old = fileio.read_json(json_path) if json_path.is_file() else None
-    except Exception as exc:  # an unreadable old file is replaced, and said so
-        log.warning("%s unreadable (%s); starting it again", json_path, exc)
-        old = None
-    merged = merge_results(old, report.to_json(out_dir, platforms))
-    picture_key = fileio.sha256_bytes(repr([
-        (e.get("path"), e.get("precision"), e.get("disagreements"), e.get("disagreement_indices"),
-         e.get("disagreement_predictions")) for e in merged["artifacts"] if e.get("disagreements")
-    ]).encode() + repr(max_images).encode())
-    merged["disagreements_picture"] = picture_key
-    redraw = not png_path.is_file() or (old or {}).get("disagreements_picture") != picture_key
-    drawable = all(e.get("disagreement_predictions") or not e.get("disagreements") for e in merged["artifacts"])
-    if (images is None or not drawable) and redraw and png_path.is_file():
-        # Nothing to draw with, or entries from an older edgecnn without the classes to draw:
-        # keep the picture of the last complete set rather than draw an incomplete one.
-        redraw = False
-    fileio.write_json(json_path, merged)
-    if redraw:
-        samples = int((merged.get("data") or {}).get("samples") or 0)
-        plot_disagreements(merged["artifacts"], images, png_path, samples, max_images=max_images)
-    return json_path, png_path
-
-
 # -- the `edgecnn verify` command as a library call ----------------------------------------------
 
 
@@ -460,51 +357,61 @@ class VerifyRun:
         return message
 
 
-def verify_folder(
-    output_dir: Path,
-    artifacts: Sequence[Path] = (),
-    *,
-    model: Path | None = None,
-    data: Path | None = None,
-    tolerances: Mapping[str, Tolerance] | None = None,
-    options: VerifyOptions = VerifyOptions(),
-    platform_names: Sequence[str] = (),
-    samples: int = 1000,
-    echo=print,
-) -> VerifyRun:
-    """``edgecnn verify``: check ``artifacts`` (default: the manifest's) and merge into verify.json.
+@dataclass(frozen=True)
+class VerifyRequest:
+    """What ``edgecnn verify`` checks, against what, on which images."""
 
-    ``echo`` receives the progress and the tables; the caller decides the exit status from
-    :attr:`VerifyRun.failure`.
+    workspace: Workspace
+    artifacts: tuple[Path, ...] = ()  # none: the runnable files the manifest lists
+    model: Path | None = None  # the Keras reference (None: the folder's model)
+    data: Path | None = None  # test images (None: $EDGECNN_DATA, then the bundled MNIST)
+    tolerances: Mapping[str, Tolerance] | None = None  # None: DEFAULT_TOLERANCES
+    options: VerifyOptions = VerifyOptions()
+    platforms: tuple[str, ...] = ()  # also check on these targets (edgecnn.platforms registry names)
+    samples: int = 1000  # test images for the platform checks
+    dataset: Dataset | None = field(default=None, compare=False, repr=False)  # already loaded (run)
+
+
+def verify_folder(request: VerifyRequest, echo: Callable[[str], None] = print) -> VerifyRun:
+    """``edgecnn verify``: check the files against Keras (and on platforms), merge into verify.json.
+
+    Args:
+        request: the files (default: the manifest's), the reference model, data and tolerances.
+        echo: receives the progress and the tables.
+
+    Returns:
+        The report, the platform sections, the files written and warnings; the caller decides
+        the exit status from :attr:`VerifyRun.failure`.
+
+    Raises:
+        ModelError: nothing to verify (the message says whether the manifest is missing or empty).
     """
     from edgecnn.data import load_data
-    from edgecnn.manifest import load_artifacts, manifest_path, read_manifest
-    from edgecnn.model import default_model_path
 
-    output_dir = Path(output_dir)
-    model = Path(model) if model else default_model_path(output_dir)
-    targets = list(artifacts) or load_artifacts(output_dir, runnable_only=True)
+    workspace = request.workspace
+    model = Path(request.model) if request.model else workspace.default_model()
+    targets: list[Path | Artifact] = list(request.artifacts) or list(workspace.artifacts(runnable_only=True))
     if not targets:
-        raise ModelError(f"no artifacts to verify: {manifest_path(output_dir)} lists none "
+        raise ModelError(f"no artifacts to verify: {workspace.describe_missing_manifest()} "
                          "(run `edgecnn export`, or name .tflite/.onnx files)")
     spec = artifact_spec(targets)  # the files say what data fits them (shape, classes)
-    mnist = load_data(data, spec.input_shape if spec is not None else None)
-    echo(f"Verifying {len(targets)} artifact(s) against {model} on {len(mnist.x_test):,} test images")
-    report = verify(model, targets, mnist, tolerances, options, spec=spec)
+    data = request.dataset or load_data(request.data, spec.input_shape if spec is not None else None)
+    echo(f"Verifying {len(targets)} artifact(s) against {model} on {len(data.x_test):,} test images")
+    report = verify(model, targets, data, request.tolerances, request.options, spec=spec)
     warnings = []
-    source = read_manifest(output_dir).get("source_model", {}).get("sha256") if not artifacts else None
+    source = workspace.manifest().get("source_model", {}).get("sha256") if not request.artifacts else None
     if source and report.ran_keras and source != report.model_sha256:
         warnings.append(f"the manifest's artifacts were exported from another model (sha256 {source[:12]}…)")
-    echo(format_table(report, root=output_dir))
+    echo(format_table(report, root=workspace.root))
     for row in report.rows:
         if row.quant_debug is not None:
             echo(f"\nint8 layer diagnosis of {row.path.name}:")
             echo(format_quant_debug(row.quant_debug))
-    if options.debug_quant and not any(row.quant_debug is not None for row in report.rows):
+    if request.options.debug_quant and not any(row.quant_debug is not None for row in report.rows):
         echo("\n--debug-quant: no loadable TFLite int8 artifact among those verified")
     platforms = None
-    if platform_names and report.ran_keras:
-        platforms = check_verified(platform_names, report, mnist, samples, tolerances, echo=echo)
+    if request.platforms and report.ran_keras:
+        platforms = check_verified(request.platforms, report, data, request.samples, request.tolerances, echo=echo)
         echo(format_platforms(platforms))
-    written = write_report(report, output_dir, mnist.x_test, options.max_images, platforms)
+    written = write_report(report, workspace.root, data.x_test, request.options.max_images, platforms)
     return VerifyRun(report, platforms, written, warnings)

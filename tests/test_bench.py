@@ -107,18 +107,42 @@ def test_failing_cold_start_child_is_an_error_entry(tmp_path):
     assert cold["error"] == f"edgecnn.errors.ModelError: {bad}: not a TFLite model: no TFL3 identifier"
 
 
-def test_failing_bench_subprocess_in_run_is_one_error(tmp_path):
-    """`edgecnn run` times in a child `edgecnn bench`; when it fails, the child's last line is the error."""
+def test_failing_bench_child_in_run_is_one_error(tmp_path):
+    """`edgecnn run` times in a fresh spawned child; when it fails, the child's reason is the one error."""
+    from edgecnn.bench.folder import BenchRequest, bench_folder
     from edgecnn.errors import EdgeCnnError
-    from edgecnn.pipeline import run_bench_process
+    from edgecnn.workspace import Workspace
 
     seen = []
     with pytest.raises(EdgeCnnError) as info:
-        run_bench_process(tmp_path, quick=True, echo=seen.append)
-    expected = f"Error: {tmp_path}: no models to benchmark (run `edgecnn train` and `edgecnn export` first)"
+        bench_folder(BenchRequest(Workspace(tmp_path), fresh_process=True), progress=seen.append)
+    expected = f"{tmp_path}: no models to benchmark (run `edgecnn train` and `edgecnn export` first)"
     assert str(info.value) == f"edgecnn bench failed: {expected}"
-    assert seen == [f"    {expected}"]
+    assert seen == []
     assert not (tmp_path / "bench.json").exists()
+
+
+def _segfault_after_one_line(request, conn):
+    """A bench child that says one line and then dies as a native crash would (module level: spawn pickles it)."""
+    import os
+    import signal
+
+    conn.send(("progress", "timing"))
+    os.kill(os.getpid(), signal.SIGSEGV)
+
+
+def test_bench_child_that_crashes_is_one_error_naming_the_signal(tmp_path):
+    """A native crash in the bench child ends the child, not the run: one error naming the signal."""
+    from edgecnn.bench import folder
+    from edgecnn.errors import EdgeCnnError
+    from edgecnn.workspace import Workspace
+
+    seen = []
+    with pytest.raises(EdgeCnnError) as info:
+        folder._in_child(folder.BenchRequest(Workspace(tmp_path), fresh_process=True), seen.append,
+                         main=_segfault_after_one_line)
+    assert seen == ["timing"]
+    assert str(info.value) == "edgecnn bench failed: its process ended without a result (killed by SIGSEGV)"
 
 
 def test_cli_default_run_writes_every_output(bench_copy):

@@ -241,12 +241,17 @@ def test_recommendation_says_when_int8_is_slower():
 
 
 def test_run_benches_two_threads_on_two_cores():
-    from edgecnn.pipeline import bench_args
+    from edgecnn.bench.config import BenchConfig
+    from edgecnn.pipeline import run_bench_config
 
-    assert bench_args(False, cores=2) == ["--seconds", "0.5", "--warmup", "0.25", "--threads", "1,2"]
-    assert bench_args(False, cores=1) == []  # one thread count: the default budget
-    assert bench_args(True, cores=8)[-2:] == ["--threads", "1,2"]
-    assert "--threads" not in bench_args(False, cores=1) + bench_args(True, cores=1)
+    two = run_bench_config(False, cores=2)
+    assert (two.seconds, two.warmup_seconds, two.threads) == (0.5, 0.25, (1, 2))
+    assert run_bench_config(False, cores=1) == BenchConfig()  # one thread count: the default budget
+    assert run_bench_config(True, cores=8).threads == (1, 2)
+    assert run_bench_config(False, cores=1).threads == run_bench_config(True, cores=1).threads == (1,)
+    quick = run_bench_config(True, cores=1)
+    assert (quick.batch_sizes, quick.seconds, quick.cold_start) == ((1, 256), 0.2, False)
+    assert run_bench_config(False, cores=1, test_images=40).batch_sizes == (1, 32, 40)
 
 
 # -- which int8 ONNX variant is exported ----------------------------------------------------------

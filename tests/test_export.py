@@ -11,7 +11,8 @@ import pytest
 from click.testing import CliRunner
 
 from edgecnn import runtime
-from edgecnn.cli import cli, export_targets
+from edgecnn.cli import cli
+from edgecnn.export.targets import export_targets
 from edgecnn.export import REGISTRY, STANDARD, export_models
 from edgecnn.fileio import TMP_PREFIX
 from edgecnn.manifest import load_artifacts, read_manifest

@@ -111,7 +111,7 @@ def test_mistyped_verify_and_bench_after_a_full_run_lose_nothing(tmp_path):
 def test_a_renamed_int8_file_is_judged_as_int8_on_the_platform_check(exported_dir, mnist, tmp_path):
     """An int8 TFLite file renamed to look like float32: the platform check reads its precision from
     the file (metadata), so it is judged with int8 tolerances and passes."""
-    from edgecnn.artifact import file_precision
+    from edgecnn.runtime import file_precision
     from edgecnn.platforms.check import verify_platforms
     from edgecnn.verify import keras_reference
 

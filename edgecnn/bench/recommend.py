@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
+
+from edgecnn.formatting import number
 
 
 def recommend(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -85,3 +88,25 @@ def thread_scaling(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             out.append({"file": r["file"], "runtime": r["runtime"], "batch": big, "threads": r["threads"],
                         "speedup": r["throughput"] / base["throughput"]})
     return out
+
+
+def trade_offs(bench_rows: list[dict]) -> list[str]:
+    """One caveat per format whose smallest file is slower at batch 1 than its largest on this CPU."""
+    by_format: dict[str, list[dict]] = {}
+    for row in bench_rows:
+        if (int(row.get("batch", 0)) == 1 and int(row.get("threads", 1)) == 1 and row.get("xnnpack", True) is not False
+                and row.get("format") in ("tflite", "onnx") and row.get("p50_us") and row.get("bytes")):
+            by_format.setdefault(row["format"], []).append(row)
+    notes = []
+    for fmt, rows in by_format.items():
+        small, big = min(rows, key=lambda r: r["bytes"]), max(rows, key=lambda r: r["bytes"])
+        if small is big or float(small["p50_us"]) <= 1.1 * float(big["p50_us"]):
+            continue
+        name = lambda r: Path(str(r.get("path", r.get("file", "")))).name  # noqa: E731
+        notes.append(
+            f"trade-off: {name(small)} is {int(small['bytes']) / int(big['bytes']):.0%} the size of "
+            f"{name(big)} but {float(small['p50_us']) / float(big['p50_us']):.1f}× slower at batch 1 on this "
+            f"CPU ({number(small['p50_us'])} vs {number(big['p50_us'])} µs p50); ship it where size matters "
+            f"more than latency"
+        )
+    return notes

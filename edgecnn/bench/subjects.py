@@ -129,7 +129,7 @@ def runtime_label(fmt: str, xnnpack: bool | None) -> str:
 
 def make_subjects(paths: Sequence[Path], config: BenchConfig, accuracies: dict[str, float]) -> list[Subject]:
     """One Subject per model and XNNPACK mode; the Keras baseline (if any) goes last."""
-    from edgecnn.artifact import file_precision
+    from edgecnn.runtime import file_precision
     from edgecnn.errors import EdgeCnnError
 
     def precision(path: Path, fmt: str) -> str:

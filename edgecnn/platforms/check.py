@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from edgecnn.artifact import file_precision
+from edgecnn.runtime import file_precision
 from edgecnn.errors import InputError, ModelError, PlatformError
 from edgecnn.platforms.registry import NATIVE, Platform, checker, resolve
 from edgecnn.platforms.root import CLASSIFY, WORK, RootConfig, ensure_root

@@ -12,7 +12,7 @@ from pathlib import Path
 from edgecnn.errors import ModelError
 from edgecnn.runtime.base import Predictor, RuntimeOptions, to_model_input
 
-__all__ = ["Predictor", "RuntimeOptions", "load", "to_model_input", "SUFFIXES"]
+__all__ = ["Predictor", "RuntimeOptions", "file_precision", "load", "to_model_input", "SUFFIXES"]
 
 SUFFIXES = (".tflite", ".onnx")
 
@@ -43,6 +43,15 @@ def load(path: str | Path, options: RuntimeOptions | None = None) -> Predictor:
 
 # File signatures of what users most often mistake for a model of the other kind.
 _FOREIGN = {b"PK\x03\x04": "a zip archive (a .keras model?)", b"\x89HDF": "an HDF5 file (a .h5 Keras model?)"}
+
+
+def file_precision(path: str | Path) -> str:
+    """A model file's precision: its embedded metadata, then the manifest, never its name.
+
+    A file with neither (not exported by edgecnn) is judged by its input tensor:
+    int8 input -> ``int8``, else ``float32``.
+    """
+    return load(path).precision
 
 
 def _check_kind(path: Path) -> None:

@@ -1,0 +1,129 @@
+"""``edgecnn bench`` as a library call: a request in, the measured and written result out.
+
+``run`` calls the same function with ``fresh_process=True``: training has already started
+TensorFlow's thread pools in its process, and they cannot shrink afterwards, so the Keras
+baseline would be timed with more threads than it reports. A ``multiprocessing`` spawn child
+starts clean (as Optimum validates an export in a child) and sends its progress lines and its
+result back; a crash there is one error naming the signal, never the end of the run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from edgecnn.bench.config import BenchConfig, BenchResult
+from edgecnn.errors import EdgeCnnError
+from edgecnn.workspace import Workspace
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class BenchRequest:
+    """What to time, on which images, for how long."""
+
+    workspace: Workspace
+    artifacts: tuple[Path, ...] = ()  # none: the manifest's files plus the folder's Keras model
+    data: Path | None = None  # test images (None: $EDGECNN_DATA, then the bundled MNIST)
+    config: BenchConfig = field(default_factory=BenchConfig)
+    fresh_process: bool = False  # run in a spawned child (see the module docstring)
+
+
+@dataclass
+class BenchRun:
+    """What :func:`bench_folder` measured and wrote, and what it had to leave out."""
+
+    result: BenchResult  # this run's rows (bench.json holds them merged with earlier runs')
+    written: dict[str, Path]  # "json", "csv", "md" and, with matplotlib, "png"
+    notes: list[str]  # e.g. no Keras baseline on the base install
+
+
+def bench_folder(request: BenchRequest, progress: Progress = lambda message: None) -> BenchRun:
+    """Time the requested files and merge the figures into the folder's bench.json (csv, md, png).
+
+    Args:
+        request: the files (or the folder's), the data and the bench configuration.
+        progress: receives one line per step (loading, each configuration, cold starts).
+
+    Returns:
+        The measured result, the files written and notes for the user.
+
+    Raises:
+        ModelError: no model to benchmark, or a named file is not one.
+        EdgeCnnError: the fresh child process failed or crashed (its reason in one line).
+    """
+    if request.fresh_process:
+        return _in_child(request, progress)
+    return _bench(request, progress)
+
+
+def _bench(request: BenchRequest, progress: Progress) -> BenchRun:
+    from dataclasses import replace
+    from importlib.util import find_spec
+
+    from edgecnn.bench.run import run_bench
+    from edgecnn.bench.subjects import check_model_path, default_paths
+    from edgecnn.bench_report import write_outputs
+    from edgecnn.data import load_data
+    from edgecnn.verify import artifact_spec
+
+    config, notes = request.config, []
+    if config.keras and not request.artifacts and find_spec("keras") is None:
+        config = replace(config, keras=False)
+        notes.append('no Keras baseline on the base install (pip install "edgecnn[full]" adds it)')
+    root = request.workspace.root
+    paths = [check_model_path(p) for p in request.artifacts] if request.artifacts else default_paths(root, config.keras)
+    spec = artifact_spec([p for p in paths if p.suffix in (".tflite", ".onnx")])
+    images = load_data(request.data, spec.input_shape if spec is not None else None).x_test
+    progress(f"Benchmarking {len(paths)} model(s): batch {','.join(map(str, config.batch_sizes))}, "
+             f"threads {','.join(map(str, config.threads))}")
+    result = run_bench(paths, config, images, out_dir=root, progress=progress)
+    return BenchRun(result, write_outputs(result, root), notes)
+
+
+# -- the fresh child process ----------------------------------------------------------------------
+def _child_main(request: BenchRequest, conn) -> None:
+    """In the spawned child: run the bench, send ("progress", line)… then ("done", run) or ("error", …)."""
+    try:
+        run = _bench(request, lambda line: conn.send(("progress", line)))
+        conn.send(("done", run))
+    except EdgeCnnError as exc:
+        conn.send(("error", type(exc).__name__, str(exc)))
+    except BaseException as exc:  # a bug: its type and text reach the parent, which raises
+        conn.send(("error", type(exc).__name__, f"{type(exc).__name__}: {exc}"))
+    finally:
+        conn.close()
+
+
+def _in_child(request: BenchRequest, progress: Progress, main: Callable[..., None] | None = None) -> BenchRun:
+    """Run :func:`_bench` (or ``main``, same signature as :func:`_child_main`) in a spawned child."""
+    import multiprocessing
+    import signal
+
+    ctx = multiprocessing.get_context("spawn")
+    parent, child = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=main or _child_main, args=(request, child), name="edgecnn-bench")
+    proc.start()
+    child.close()
+    outcome = None
+    try:
+        while True:
+            try:
+                message = parent.recv()
+            except EOFError:  # the child is gone: finished, or crashed before it could say so
+                break
+            if message[0] == "progress":
+                progress(message[1])
+            else:
+                outcome = message
+    finally:
+        proc.join()
+    if outcome is not None and outcome[0] == "done":
+        return outcome[1]
+    if outcome is not None:
+        raise EdgeCnnError(f"edgecnn bench failed: {outcome[2]}")
+    code = proc.exitcode
+    how = f"killed by {signal.Signals(-code).name}" if code is not None and code < 0 else f"exit {code}"
+    raise EdgeCnnError(f"edgecnn bench failed: its process ended without a result ({how})")
