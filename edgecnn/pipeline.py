@@ -12,13 +12,16 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edgecnn import fileio, names
 from edgecnn.progress import Ticker, ticking_echo
 from edgecnn.bench.config import BenchConfig
 from edgecnn.model import MODEL_FILENAME, TRAIN_JSON, TrainConfig
 from edgecnn.workspace import Workspace
+
+if TYPE_CHECKING:
+    from edgecnn.spec import Preprocessing
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +39,7 @@ class RunConfig:
     platforms: tuple[str, ...] = ()  # also check on emulated Raspberry Pi CPUs (e.g. ("pi",)); needs root + qemu
     model: Path | None = None  # the user's own .keras model: no training
     labels: tuple[str, ...] | None = None  # --labels FILE
-    preprocessing: Any = None  # --preprocess (edgecnn.spec.Preprocessing)
+    preprocessing: Preprocessing | None = None  # --preprocess (None: the model's declared or unit)
     unsafe: bool = False  # load a .keras model holding Python code (trusted files only)
 
     @property

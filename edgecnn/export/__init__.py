@@ -12,10 +12,14 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edgecnn.artifact import Artifact
 from edgecnn.errors import ExportError
+
+if TYPE_CHECKING:  # data pulls in numpy and the loaders; the CLI imports this module for its choices
+    from edgecnn.data import Dataset
+    from edgecnn.spec import ModelSpec, Preprocessing
 
 log = logging.getLogger(__name__)
 
@@ -32,10 +36,13 @@ class ExportOptions:
     onnx_per_channel: bool = False  # int8 ONNX: per-tensor weight scales (benchmarks/onnx_choice.py)
     # The model's record. export_models fills ``spec`` from the model and these declarations:
     labels: tuple[str, ...] | None = None  # --labels FILE (else the data's class names, else 0..K-1)
-    preprocessing: Any = None  # --preprocess (edgecnn.spec.Preprocessing; None: unit)
+    preprocessing: Preprocessing | None = None  # --preprocess (None: unit)
     prepare: str | None = None  # how photos become inputs (None: the data's: mnist for MNIST, else resize)
-    spec: Any = None  # edgecnn.spec.ModelSpec, set by export_models
-    dataset: Any = field(default=None, compare=False, repr=False)  # the loaded --data, set by export_models
+    # What export_models resolved once for every exporter (resolve_spec): the model's record and the
+    # loaded data. Set on the copy the exporters receive, never by a caller (run passes ``dataset``
+    # to save loading the same images twice).
+    spec: ModelSpec | None = None
+    dataset: Dataset | None = field(default=None, compare=False, repr=False)
 
 
 Exporter = Callable[..., Artifact]
