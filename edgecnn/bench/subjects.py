@@ -81,20 +81,15 @@ def manifest_paths(out_dir: Path) -> dict[str, Path]:
 
 def read_accuracies(out_dir: Path) -> dict[str, float]:
     """File name -> test accuracy from ``verify.json`` (empty when there is none)."""
-    from edgecnn import fileio
-    from edgecnn.model import default_model_path
     from edgecnn.names import VERIFY_JSON
+    from edgecnn.workspace import Workspace
 
-    path = Path(out_dir) / VERIFY_JSON
-    if not path.is_file():
-        return {}
-    try:
-        obj = fileio.read_json(path)
-    except Exception as exc:  # a broken verify.json must not stop a benchmark
-        log.warning("ignoring %s: %s", path, exc)
+    workspace = Workspace(Path(out_dir))
+    obj = workspace.record(VERIFY_JSON)  # a broken verify.json must not stop a benchmark
+    if obj is None:
         return {}
     found: dict[str, float] = {}
-    keras_name = default_model_path(out_dir).name
+    keras_name = workspace.default_model().name
 
     def walk(node: Any) -> None:
         if isinstance(node, dict):

@@ -184,14 +184,8 @@ def resolve_spec(model, model_path: Path, options: ExportOptions, needs_data: bo
     from edgecnn.spec import REFERENCE
 
     shape, k = image_classifier_shapes(model, str(model_path))
-    record: dict[str, Any] = {}
-    train_json = Path(model_path).parent / TRAIN_JSON
-    if train_json.is_file():
-        try:
-            obj = fileio.read_json(train_json)
-            record = obj if isinstance(obj, dict) and obj.get("model") == Path(model_path).name else {}
-        except Exception:  # an unreadable record is no record
-            record = {}
+    obj = fileio.read_json_or_none(Path(model_path).parent / TRAIN_JSON)  # an unreadable record is no record
+    record: dict[str, Any] = obj if isinstance(obj, dict) and obj.get("model") == Path(model_path).name else {}
     data = options.dataset
     if data is None and (needs_data or options.data_path is not None):
         data = load_data(options.data_path, shape, options.seed)
