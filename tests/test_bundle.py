@@ -80,8 +80,9 @@ def test_mcu_folder(bundle_dir, exported_dir):
         "Makefile", "README.md", "main.cc", "mnist_cnn_int8.cc", "mnist_cnn_int8.h", "model_data.h",
         "model_setup.h", "mps2.ld", "startup.c", "test_inputs.cc", "test_inputs.h"]
     readme = (mcu / "README.md").read_text()
-    from edgecnn.mcu.build import readme_code
     from edgecnn.mcu.host import tflm_bytes, works
+    from edgecnn.mcu.sources import model_setup
+    from edgecnn.tflm import builtin_ops
 
     data = tflm_bytes(exported_dir / "mnist_cnn_int8.tflite")  # TFLM gets the converter's graph
     assert MCU_RESOLVER in readme
@@ -95,8 +96,11 @@ def test_mcu_folder(bundle_dir, exported_dir):
     assert smallest == 10104
     assert "kTensorArenaSize = 10240;" in readme
     assert "computes 5,088 bytes of activations" in readme
-    # The example builds the README's code verbatim, and says what is board-specific.
-    assert readme_code(readme) in (mcu / "model_setup.h").read_text()
+    # The example builds the README's code verbatim (one function writes both), and says what is
+    # board-specific.
+    setup = model_setup(builtin_ops(data), 10240)
+    assert f"```cpp\n{setup.resolver}```" in readme and f"```cpp\n{setup.arena}```" in readme
+    assert (mcu / "model_setup.h").read_text() == setup.header()
     assert "#define MODEL_DATA g_mnist_cnn_int8" in (mcu / "model_data.h").read_text()
     assert "Not measured for this file yet" in readme and "board-specific" in readme
     assert f"g_mnist_cnn_int8_len = {len(data)};" in (mcu / "mnist_cnn_int8.cc").read_text()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import string
 from pathlib import Path
 
 TEMPLATES = Path(__file__).resolve().parent
@@ -15,3 +16,17 @@ def pi_classify_path() -> Path:
 def pi_requirements_path() -> Path:
     """The ``requirements.txt`` that goes next to ``classify.py``."""
     return TEMPLATES / "pi" / "requirements.txt"
+
+
+def render(name: str, **values: object) -> str:
+    """The template ``name`` (under bundle_templates/) with its ``${field}`` placeholders filled in.
+
+    Args:
+        name: a path relative to this folder, e.g. ``"mcu/README.md.in"``.
+        values: one value per field of the template; a field without a value raises ``KeyError``.
+
+    Returns:
+        The filled-in text.
+    """
+    text = (TEMPLATES / name).read_text(encoding="utf-8")
+    return string.Template(text).substitute({key: str(value) for key, value in values.items()})

@@ -26,7 +26,8 @@ def _runtime():
     try:
         from tflite_micro.python.tflite_micro import runtime
     except ImportError as exc:
-        raise PlatformError("tflite-micro not installed: pip install tflite-micro (the TFLM Python interpreter)") from exc
+        raise PlatformError("tflite-micro not installed: pip install tflite-micro "
+                            "(the TFLM Python interpreter)") from exc
     return runtime
 
 
@@ -74,7 +75,8 @@ class MicroInterpreter:
             try:
                 self._it = runtime.Interpreter.from_bytes(tflm_bytes(self.path), arena_size=arena_size)
             except RuntimeError as exc:
-                raise PlatformError(f"{self.path.name}: TFLM could not allocate tensors in {arena_size:,} B ({exc})") from exc
+                raise PlatformError(f"{self.path.name}: TFLM could not allocate tensors in "
+                                    f"{arena_size:,} B ({exc})") from exc
         inp, out = self._it.get_input_details(0), self._it.get_output_details(0)
         if inp["dtype"] is not np.int8 or out["dtype"] is not np.int8:
             raise PlatformError(f"{self.path.name}: TFLM checks need an int8 input and output, got "

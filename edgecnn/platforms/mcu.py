@@ -142,17 +142,20 @@ def run_cortex_m(path: Path, inputs: np.ndarray, target_name: str, *,
     Works for any int8 model whose ops the vendored TFLM has (an op it lacks is named before any
     build). Returns ``{"host": host TFLM int8 outputs, "ops", kernels: {"run", "memory", "build"}}``.
     """
-    from edgecnn.mcu import build
+    from edgecnn.mcu import qemu
+    from edgecnn.mcu.build import build_firmware
     from edgecnn.mcu.bundle import write_mcu_sources
     from edgecnn.mcu.host import tflm_bytes
+    from edgecnn.mcu.kernels import unsupported_ops
+    from edgecnn.mcu.toolchain import TARGETS, require_tools
     from edgecnn.tflm import builtin_ops
 
-    target = build.TARGETS[target_name]
+    target = TARGETS[target_name]
     ops = builtin_ops(tflm_bytes(path))
-    missing = build.unsupported_ops(ops)
+    missing = unsupported_ops(ops)
     if missing:
         raise PlatformError(f"{path.name}: the vendored TensorFlow Lite Micro has no kernel for: {', '.join(missing)}")
-    tools = build.require_tools()
+    tools = require_tools()
     inputs = np.asarray(inputs, np.int8)
     _, host_q = _host_outputs(path, inputs)
     out: dict[str, Any] = {"host": host_q, "ops": ops}
@@ -161,10 +164,10 @@ def run_cortex_m(path: Path, inputs: np.ndarray, target_name: str, *,
         bundle = root / "bundle"
         symbol = write_mcu_sources(path, bundle)
         for kernels in kernel_sets:
-            fw = build.build_firmware(bundle, ops, target, kernels, [q.tobytes() for q in inputs],
-                                      root / f"{target.name}-{kernels}", tools=tools)
-            run = build.parse_run(build.run_firmware(fw, tools=tools))
-            out[kernels] = {"run": run, "memory": build.memory_report(fw, run, symbol, tools=tools),
+            fw = build_firmware(bundle, ops, target, kernels, [q.tobytes() for q in inputs],
+                                root / f"{target.name}-{kernels}", tools=tools)
+            run = qemu.parse_run(qemu.run_firmware(fw, tools=tools))
+            out[kernels] = {"run": run, "memory": qemu.memory_report(fw, run, symbol, tools=tools),
                             "build": fw.stats.to_json()}
     return out
 
@@ -208,7 +211,7 @@ def check_cortex_m(
     tolerances: Mapping[str, Tolerance] | None = None, echo: Callable[[str], None] = log.info,
 ) -> dict[str, dict[str, Any]]:
     """The checker of kind ``cortex-m``: the bundle firmware in QEMU, reference and CMSIS-NN kernels."""
-    from edgecnn.mcu.build import TARGETS
+    from edgecnn.mcu.toolchain import TARGETS
 
     n = min(samples, CORTEX_M_SAMPLES, len(data.x_test))
     images, labels, keras = data.x_test[:n], np.asarray(data.y_test[:n]), report.keras_probabilities[:n]
