@@ -18,15 +18,15 @@ def pi_requirements_path() -> Path:
     return TEMPLATES / "pi" / "requirements.txt"
 
 
-def render(name: str, **values: object) -> str:
-    """The template ``name`` (under bundle_templates/) with its ``${field}`` placeholders filled in.
+def render(template: str, /, **values: object) -> str:
+    """The ``template`` (under bundle_templates/) with its ``${field}`` placeholders filled in.
 
     Args:
-        name: a path relative to this folder, e.g. ``"mcu/README.md.in"``.
+        template: a path relative to this folder, e.g. ``"mcu/README.md.in"``.
         values: one value per field of the template; a field without a value raises ``KeyError``.
 
     Returns:
         The filled-in text.
     """
-    text = (TEMPLATES / name).read_text(encoding="utf-8")
+    text = (TEMPLATES / template).read_text(encoding="utf-8")
     return string.Template(text).substitute({key: str(value) for key, value in values.items()})
