@@ -25,64 +25,39 @@ setup: $(STAMP)
 run: setup
 	$(BIN)/edgecnn run
 
-# The emulated Raspberry Pi checks (pytest -m aarch64) need qemu-user-static registered with
-# binfmt_misc, and debootstrap. As root with apt-get, install/register them if missing; any
-# failed step stops here, saying which. Elsewhere nothing happens and those tests skip, saying
-# that they need root (as root, a missing prerequisite fails them).
+# System prerequisites: scripts/system_deps.py (system python3, before the venv exists) checks
+# each one on its own and, as root with apt-get, installs only the missing ones, one package per
+# `apt-get install` (never Debian's npm over a nodejs that bundles npm); a failed step prints what
+# to run by hand and stops here. Elsewhere it only says what is missing, and the tests that need
+# it skip or fail naming it. `python3 scripts/system_deps.py --dry-run GROUP` shows the plan.
+SYSTEM_DEPS := $(PYTHON) scripts/system_deps.py
+
+# The emulated Raspberry Pi checks (pytest -m aarch64): qemu-user-static registered with
+# binfmt_misc (mounted and registered here when missing), and debootstrap.
 platform-deps:
-	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	  if ! command -v qemu-aarch64-static >/dev/null || ! command -v debootstrap >/dev/null \
-	     || ! command -v update-binfmts >/dev/null; then \
-	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
-	      qemu-user-static binfmt-support debootstrap || exit 1; \
-	  fi; \
-	  [ -e /proc/sys/fs/binfmt_misc/status ] \
-	    || mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc \
-	    || { echo "platform-deps: cannot mount binfmt_misc (mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc)" >&2; exit 1; }; \
-	  grep -qs "^enabled" /proc/sys/fs/binfmt_misc/qemu-aarch64 \
-	    || update-binfmts --enable qemu-aarch64 \
-	    || { echo "platform-deps: cannot register qemu-aarch64 with binfmt_misc (update-binfmts --enable qemu-aarch64)" >&2; exit 1; }; \
-	fi
+	@$(SYSTEM_DEPS) platform
 
 # The browser checks (verify --platform browser, tests/test_web.py): Chromium from the system
 # packages, Playwright from PyPI (the `test` extra; never `playwright install`, which downloads
 # browsers from elsewhere), onnxruntime-web through `npm pack` into ~/.cache/edgecnn/npm (the
-# version is pinned in edgecnn/web/npm.py only). As root with apt-get, missing chromium/npm are
-# installed (a failed install stops here); elsewhere the browser tests skip, saying what is missing.
+# version is pinned in edgecnn/web/npm.py only).
 browser-deps: setup js-tools
-	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	  if ! command -v chromium >/dev/null || ! command -v npm >/dev/null; then \
-	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium npm || exit 1; \
-	  fi; \
-	fi
+	@$(SYSTEM_DEPS) browser
 	@if command -v npm >/dev/null; then $(BIN)/python -m edgecnn.web.npm >/dev/null || exit 1; fi
 
-
-# Tools the tests call: g++ compiles the exported C array (tests/test_c_array.py). As root with
-# apt-get, installed if missing (a failed install stops here); elsewhere a missing tool fails
-# the tests that need it, naming it.
+# Tools the tests call: g++ compiles the exported C array (tests/test_c_array.py).
 test-tools:
-	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && ! command -v g++ >/dev/null; then \
-	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q g++ || exit 1; \
-	fi
+	@$(SYSTEM_DEPS) test-tools
 
 # The microcontroller checks (pytest -m mcu) build Cortex-M firmware with arm-none-eabi-gcc and
-# boot it in qemu-system-arm. As root with apt-get, install the packages that are missing (a failed
-# install stops here); elsewhere nothing happens and those tests fail or skip, naming the missing tool.
-MCU_PACKAGES := gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib qemu-system-arm
+# boot it in qemu-system-arm.
 mcu-deps:
-	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	  if ! dpkg -s $(MCU_PACKAGES) >/dev/null 2>&1; then \
-	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(MCU_PACKAGES) || exit 1; \
-	  fi; \
-	fi
+	@$(SYSTEM_DEPS) mcu
 
 # node runs the web page's image preparation (edgecnn/web/static/edgecnn.js) against images.py in
-# the fast tests (tests/test_web.py). As root with apt-get, installed if missing.
+# the fast tests (tests/test_web.py).
 js-tools:
-	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && ! command -v node >/dev/null; then \
-	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q nodejs || exit 1; \
-	fi
+	@$(SYSTEM_DEPS) js
 
 test: setup platform-deps browser-deps mcu-deps js-tools test-tools
 	$(BIN)/python -m pytest
