@@ -10,7 +10,7 @@ STAMP := $(VENV)/.edgecnn-installed
 # One line per step, then pip stays quiet (-qq: errors only; no setuptools blocks, and no warnings
 # about this machine's pip configuration, such as find-links folders that do not exist).
 # The full set ([full]: TensorFlow, Keras, tf2onnx, onnx, matplotlib) plus the test tools; the
-# TensorFlow-free base level is `pip install edgecnn` (see the README's "Install" section).
+# TensorFlow-free base level is `pip install .` (see the README's "Install" section).
 $(STAMP): pyproject.toml
 	@echo "setup 1/3: virtualenv $(VENV)"
 	@$(PYTHON) -m venv $(VENV)

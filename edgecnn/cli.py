@@ -149,8 +149,8 @@ def examples(*lines: str) -> str:
 def cli(verbose: int) -> None:
     """Train the classic MNIST CNN and carry it to a device: export, verify, bench, deploy.
 
-    The base install (pip install edgecnn) runs predict, bench of exported files and bundle
-    without TensorFlow; train, export and verify need pip install "edgecnn[full]".
+    The base install (pip install .) runs predict, bench of exported files and bundle
+    without TensorFlow; train, export and verify need the full set (pip install ".[full]").
     """
     from edgecnn import quiet
 

@@ -53,10 +53,11 @@ def first_line(exc: BaseException, limit: int = 200) -> str:
     return lines[0][:limit] if lines else type(exc).__name__
 
 
-# The modules only the full install (`pip install "edgecnn[full]"`) provides; the base install
+# The modules only the full install (the [full] extra) provides; the base install
 # (runtime, predict, bench of exported files, bundle) never imports them.
 FULL_MODULES = ("tensorflow", "keras", "tf2onnx", "onnx", "matplotlib", "tf_keras")
-FULL_INSTALL = 'pip install "edgecnn[full]"'
+# Not on PyPI yet: the command that works today, from the clone (a wheel takes the same [full]).
+FULL_INSTALL = 'pip install ".[full]" in the clone (pip install "edgecnn[full]" once published)'
 
 
 class MissingDependency(EdgeCnnError):

@@ -100,7 +100,8 @@ def test_a_missing_full_install_module_is_one_line_saying_what_to_install(monkey
         assert result.exit_code == 1, (command, result.output)
         assert result.stderr.splitlines() == [
             f"Error: `edgecnn {command}` needs tensorflow, which the base install leaves out (it is "
-            'TensorFlow-free); install the full set: pip install "edgecnn[full]"'
+            'TensorFlow-free); install the full set: pip install ".[full]" in the clone (pip install "edgecnn[full]" '
+            'once published)'
         ], command
 
 

@@ -68,7 +68,7 @@ def test_wheel_and_sdist_build_and_the_wheel_installs_base_only(exported_dir, tm
     assert export.returncode == 1
     assert export.stderr.splitlines() == [
         "Error: `edgecnn export` needs tensorflow, which the base install leaves out (it is TensorFlow-free); "
-        'install the full set: pip install "edgecnn[full]"'
+        'install the full set: pip install ".[full]" in the clone (pip install "edgecnn[full]" once published)'
     ]
 
     data = _run([bin_ / "python", "-c", "from edgecnn.data import load_mnist; m = load_mnist(); "
@@ -76,3 +76,33 @@ def test_wheel_and_sdist_build_and_the_wheel_installs_base_only(exported_dir, tm
     assert data.returncode == 0, data.stderr
     source, count = data.stdout.split()
     assert Path(source) == venv / "share" / "edgecnn" / "mnist" and count == "10000"
+
+
+@pytest.mark.wheel
+def test_a_used_checkout_builds_without_warnings_and_ships_no_bytecode(tmp_path):
+    """#23 point 2: a checkout that has been used (imports compiled bytecode next to the sources,
+    __pycache__ folders inside the package-data folders) builds without a warning, and neither
+    the wheel nor the sdist carries a .pyc or a __pycache__ folder."""
+    import compileall
+    import zipfile
+    import tarfile
+
+    src = tmp_path / "checkout"
+    shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(
+        ".git", ".venv", "build", "dist", "exports", "*.egg-info", "__pycache__", ".pytest_cache"))
+    assert compileall.compile_dir(src / "edgecnn", quiet=1, force=True)
+    assert list((src / "edgecnn" / "bundle_templates").rglob("*.pyc")), "the checkout should hold bytecode"
+    dist = tmp_path / "dist"
+    env_drop = {"PYTHONDONTWRITEBYTECODE"}  # set here; it only makes setuptools say it skips compiling
+    env = {k: v for k, v in os.environ.items() if k not in env_drop | {"PYTHONPATH", "VIRTUAL_ENV"}}
+    build = subprocess.run([sys.executable, "-m", "build", "--outdir", str(dist), str(src)],
+                           capture_output=True, text=True, timeout=900, env=env)
+    assert build.returncode == 0, build.stderr[-3000:]
+    log = build.stdout + build.stderr
+    warnings = [line for line in log.splitlines() if "warning" in line.lower()]
+    assert warnings == [], warnings
+    (wheel,), (sdist,) = list(dist.glob("edgecnn-*.whl")), list(dist.glob("edgecnn-*.tar.gz"))
+    names = zipfile.ZipFile(wheel).namelist() + tarfile.open(sdist).getnames()
+    assert [n for n in names if n.endswith(".pyc") or "__pycache__" in n] == []
+    assert "edgecnn/bundle_templates/pi/classify.py" in names  # the templates themselves still ship
+    assert {"edgecnn/mcu/firmware/main.cc", "edgecnn/web/static/index.html"} <= set(names)

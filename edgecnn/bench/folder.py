@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from edgecnn.bench.config import BenchConfig, BenchResult
-from edgecnn.errors import EdgeCnnError
+from edgecnn.errors import FULL_INSTALL, EdgeCnnError
 from edgecnn.workspace import Workspace
 
 Progress = Callable[[str], None]
@@ -72,7 +72,7 @@ def _bench(request: BenchRequest, progress: Progress) -> BenchRun:
     config, notes = request.config, []
     if config.keras and not request.artifacts and find_spec("keras") is None:
         config = replace(config, keras=False)
-        notes.append('no Keras baseline on the base install (pip install "edgecnn[full]" adds it)')
+        notes.append(f"no Keras baseline on the base install ({FULL_INSTALL} adds it)")
     root = request.workspace.root
     paths = [check_model_path(p) for p in request.artifacts] if request.artifacts else default_paths(root, config.keras)
     spec = artifact_spec([p for p in paths if p.suffix in (".tflite", ".onnx")])
