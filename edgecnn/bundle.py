@@ -100,9 +100,9 @@ def _preprocessing(src: Sources, spec: dict[str, Any]) -> dict[str, Any]:
 
 # ---- pi ---------------------------------------------------------------------------------
 def build_pi(src: Sources, dest: Path) -> list[Path]:
-    """int8 + float32 TFLite, manifest, standalone classify.py and its requirements.txt."""
+    """int8 + float32 TFLite, manifest, standalone classify.py, its requirements.txt and a README."""
     from edgecnn import fileio
-    from edgecnn.bundle_templates import pi_classify_path, pi_requirements_path
+    from edgecnn.bundle_templates import pi_classify_path, pi_requirements_path, render
 
     files = [_copy(src.int8, dest), _copy(src.float32, dest)]
     manifest = dict(src.manifest)
@@ -114,6 +114,8 @@ def build_pi(src: Sources, dest: Path) -> list[Path]:
         'DEFAULT_MODEL = "mnist_cnn_int8.tflite"', f'DEFAULT_MODEL = "{src.int8.name}"', 1)
     files.append(fileio.write_text(dest / "classify.py", script))
     files.append(fileio.write_bytes(dest / "requirements.txt", pi_requirements_path().read_bytes()))
+    readme = render("pi/README.md.in", name=src.spec.name, int8=src.int8.name, float32=src.float32.name)
+    files.append(fileio.write_text(dest / "README.md", readme))
     return files
 
 

@@ -17,6 +17,7 @@ from edgecnn import __version__
 # TensorFlow, no runtime), so `edgecnn --help` stays instant (a test checks it).
 from edgecnn.bundle import TARGETS as BUNDLE_TARGETS
 from edgecnn.errors import EdgeCnnError
+from edgecnn.names import BUNDLE_DIR
 from edgecnn.export import REGISTRY as _EXPORT_REGISTRY
 from edgecnn.platforms.registry import CHOICES as _PLATFORM_CHOICES
 from edgecnn.workspace import Workspace
@@ -351,9 +352,9 @@ def predict(model_path: Path, top: int, as_json: bool, prepare: str | None, inpu
 
 
 @cli.command(epilog=examples(
-    "edgecnn bundle                           # every target under exports/bundle/",
-    "edgecnn bundle --target pi               # exports/bundle/pi: classify.py, model, README",
-    "edgecnn bundle --output-dir /tmp/try --target android",
+    "edgecnn bundle                           # exports/bundle/: pi, android, mcu (web: --target web)",
+    "edgecnn bundle --target pi               # exports/bundle/pi: classify.py, README.md, the .tflite files",
+    "edgecnn bundle --output-dir /tmp/try --target android   # /tmp/try/bundle/android: README.md, labels.txt",
 ))
 @output_dir_option
 @click.option(
@@ -365,7 +366,10 @@ def bundle(output_dir: Path, target: str) -> None:
     from edgecnn.bundle import build_bundles
 
     for name, files in build_bundles(output_dir, target).items():
-        click.echo(f"{name}: {files[0].parent} ({', '.join(f.name for f in files)})")
+        folder = output_dir / BUNDLE_DIR / name
+        # Paths inside the folder, once each: the web bundle has an index.js in two runtime folders.
+        listed = dict.fromkeys(f.relative_to(folder).as_posix() if f.is_relative_to(folder) else str(f) for f in files)
+        click.echo(f"{name}: {folder} ({', '.join(listed)})")
 
 
 @cli.command(epilog=examples(

@@ -31,8 +31,12 @@ def bundle_dir(exported_dir) -> Path:
 def test_pi_folder(bundle_dir, exported_dir):
     pi = bundle_dir / "pi"
     assert sorted(p.name for p in pi.iterdir()) == [
-        "classify.py", "manifest.json", "mnist_cnn_float32.tflite", "mnist_cnn_int8.tflite", "requirements.txt",
+        "README.md", "classify.py", "manifest.json", "mnist_cnn_float32.tflite", "mnist_cnn_int8.tflite",
+        "requirements.txt",
     ]
+    readme = (pi / "README.md").read_text()
+    assert "# mnist_cnn on a Raspberry Pi" in readme and "| `mnist_cnn_int8.tflite` |" in readme
+    assert "pip install -r requirements.txt" in readme and "$" not in readme.replace("```sh", "")
     manifest = json.loads((pi / "manifest.json").read_text())
     for entry in manifest["artifacts"]:
         assert entry["sha256"] == sha256_file(pi / entry["path"]) == sha256_file(exported_dir / entry["path"])

@@ -61,7 +61,7 @@ def test_wheel_and_sdist_build_and_the_wheel_installs_base_only(exported_dir, tm
     bundle = _run([bin_ / "edgecnn", "bundle", "--output-dir", exports, "--target", "pi"], cwd=tmp_path)
     assert bundle.returncode == 0, bundle.stderr
     pi = exports / "bundle" / "pi"
-    assert {"classify.py", "requirements.txt", "mnist_cnn_int8.tflite"} <= {p.name for p in pi.iterdir()}
+    assert {"classify.py", "requirements.txt", "README.md", "mnist_cnn_int8.tflite"} <= {p.name for p in pi.iterdir()}
     assert (pi / "classify.py").stat().st_size > 1000  # the template came from the wheel's package data
 
     export = _run([bin_ / "edgecnn", "export", "--output-dir", exports], cwd=tmp_path)
