@@ -7,18 +7,19 @@ import io
 from pathlib import Path
 from typing import Any
 from edgecnn import fileio
-from edgecnn.formatting import format_kib
+from edgecnn.formatting import VS_KERAS, format_kib, times
 from edgecnn.bench import BENCH_CSV, BENCH_JSON, BENCH_MD, BENCH_PNG, BenchResult
 
 CSV_FIELDS = (
     "path", "format", "precision", "runtime", "xnnpack", "bytes", "accuracy", "batch", "threads",
     "p50_us", "p90_us", "p99_us", "min_us", "mean_us", "std_us", "runs", "throughput",
-    "e2e_p50_us", "e2e_p99_us", "e2e_throughput", "e2e_measured", "quantize_in_timed_call", "ratio", "baseline",
+    "e2e_p50_us", "e2e_p99_us", "e2e_throughput", "e2e_measured", "quantize_in_timed_call", "ratio", "speedup",
+    "baseline", "round_spread",
     "cold_start_ms", "peak_rss_mb", "partial_delegation",
     "macs_per_image", "gmacs", "ceiling_precision", "ceiling_gmacs", "ceiling_share",
 )
 HEADER = ("file", "format", "precision", "size", "accuracy", "runtime", "thr", "batch",
-          "p50 µs", "p99 µs", "e2e p50 µs", "images/s", "p50 ÷ base", "GMAC/s", "% ceiling")
+          "p50 µs", "p99 µs", "e2e p50 µs", "images/s", VS_KERAS, "GMAC/s", "% ceiling", "load (1 min)")
 
 
 def _num(x: float | None, fmt: str = "{:,.1f}") -> str:
@@ -33,10 +34,24 @@ def table_rows(result: BenchResult) -> list[tuple[str, ...]]:
             _num(r["accuracy"], "{:.2%}"), r["runtime"] + (" (partial)" if r["partial_delegation"] else ""),
             str(r["threads"]), str(r["batch"]), _num(r["p50_us"]), _num(r["p99_us"]),
             _num(r["e2e_p50_us"]) if r.get("e2e_measured") else "=",
-            _num(r["throughput"], "{:,.0f}"), _num(r["ratio"], "{:.3f}"),
-            _num(r.get("gmacs"), "{:,.1f}"), _share(r),
+            _num(r["throughput"], "{:,.0f}"), times(_speedup(r)),
+            _num(r.get("gmacs"), "{:,.1f}"), _share(r), _load_cell(r.get("load")),
         ))
     return out
+
+
+def _speedup(row: dict[str, Any]) -> float | None:
+    """Baseline p50 / this row's p50 (older bench.json rows have only ``ratio``, its inverse)."""
+    if row.get("speedup") is not None:
+        return row["speedup"]
+    return 1 / row["ratio"] if row.get("ratio") else None
+
+
+def _load_cell(load: dict[str, Any] | None) -> str:
+    """"1.2" (the 1-minute load after the block), "3.4 busy" when the block ran on a busy machine."""
+    if not load or load.get("load1_after") is None:
+        return "—"
+    return f"{load['load1_after']:.1f}" + (" busy" if load.get("busy") else "")
 
 
 def _ceiling_name(precision: str | None) -> str:
@@ -66,10 +81,24 @@ def ceiling_lines(result: BenchResult) -> list[str]:
     lines.append(f"memory bandwidth: {c['memory_gbps']:,.1f} GB/s, one thread (measured {c['measured'].get('memory', '?')})")
     lines.append(f"method: {c['method']['gemm']}; {c['method']['memory']}"
                  + ("; from this machine's cache (--remeasure-ceiling measures again)" if c.get("cached") else ""))
+    lines += ceiling_caveats(c)
     macs = sorted({(Path(s["path"]).name, s["macs"].get("macs_per_image")) for s in result.subjects
                    if s.get("macs", {}).get("macs_per_image")})
     if macs:
         lines.append("MACs per image, counted from each graph: " + ", ".join(f"{n} {m:,}" for n, m in macs))
+    return lines
+
+
+def ceiling_caveats(c: dict[str, Any]) -> list[str]:
+    """What this run did to the ceiling: figures measured again (implausible), or measured busy."""
+    lines = []
+    if c.get("remeasured"):
+        lines.append(f"measured again: {', '.join(c['remeasured'])}, which this run's figures made implausible "
+                     "(a file within 10 % of its ceiling or above it, or a 2-thread figure above the cores "
+                     "times the 1-thread one); the best quiet figure is kept")
+    if c.get("busy"):
+        lines.append(f"measured on a busy machine: {', '.join(c['busy'])}; used for this run only, not cached: "
+                     "the shares of those ceilings are too high")
     return lines
 
 
@@ -78,27 +107,43 @@ def format_table(result: BenchResult) -> str:
     the cold starts, what runs where, and the recommendation, each wrapped to 100 columns."""
     from edgecnn.formatting import TERMINAL_WIDTH, align, wrap_notes
 
-    titles = ("file", "runtime", "thr", "batch", "p50 µs", "e2e p50", "img/s", "÷ base", "ceil")
+    keras = any(r["format"] == "keras" for r in result.rows)
+    vs = VS_KERAS if keras else "× base"
+    titles = ("file", "runtime", "thr", "batch", "p50 µs", "e2e p50", "img/s", vs, "ceil")
     rows = [(r["file"], r["runtime"] + ("*" if r["partial_delegation"] else ""), str(r["threads"]),
-             str(r["batch"]), _num(r["p50_us"]), _num(r["e2e_p50_us"]) if r.get("e2e_measured") else "=",
-             _num(r["throughput"], "{:,.0f}"), _num(r["ratio"], "{:.2f}"),
+             str(r["batch"]), _num(r["p50_us"]) + ("!" if (r.get("load") or {}).get("busy") else ""),
+             _num(r["e2e_p50_us"]) if r.get("e2e_measured") else "=",
+             _num(r["throughput"], "{:,.0f}"), times(_speedup(r)),
              _num(r.get("ceiling_share"), "{:.0%}")) for r in result.rows]
     lines = [align(titles, rows, right=[False, False, True, True, True, True, True, True, True])]
+    base = "" if keras else f" ({result.rows[0]['baseline']})" if result.rows else ""
     lines.append(wrap_notes(["e2e p50: from uint8 pixels, preprocessing and (de)quantization counted "
-                             "(= the same call); ÷ base: p50 over the baseline's at that batch; ceil: share "
-                             "of this CPU's GEMM ceiling for the file's precision; *: partly delegated (see "
-                             "below); sizes, accuracy, p99, GMAC/s and every other column: bench.md"],
+                             f"(= the same call); {vs}: how many times faster than the baseline{base} at that "
+                             "batch (its p50 over the file's); ceil: share of this CPU's GEMM ceiling for the "
+                             "file's precision; *: partly delegated (see below); !: timed while the machine was "
+                             "busy; sizes, accuracy, p99, GMAC/s, load and every other column: bench.md"],
                             TERMINAL_WIDTH, bullet=""))
     for block in (ceiling_lines(result), cold_start_lines(result), what_runs_lines(result)):
         if block:
             lines += ["", wrap_notes(block, TERMINAL_WIDTH)]
     advice = recommendation_lines(result)
     if advice:
-        from edgecnn.bench.recommend import trade_offs
-
-        notes = [a.strip() for a in advice[1:]] + trade_offs(result.rows)
-        lines += ["", advice[0], wrap_notes(notes, TERMINAL_WIDTH)]
+        lines += ["", advice[0], wrap_notes([a.strip() for a in advice[1:]], TERMINAL_WIDTH)]
     return "\n".join(lines)
+
+
+def load_summary(load: dict[str, Any]) -> str:
+    """One sentence on how busy the machine was over the run's timed blocks."""
+    if not load:
+        return "Load: not recorded."
+    parts = [f"1-minute load average {load['load1_before']:.1f} before, {load['load1_after']:.1f} after "
+             f"(up to {load['load1_max']:.1f}) on {load['cores']} cores"] if load.get("load1_before") is not None else []
+    if load.get("others_share") is not None:
+        parts.append(f"other processes took up to {100 * load['others_share']:.0f} % of the CPU during a block"
+                     + (f", the hypervisor up to {100 * load['steal_share']:.0f} %" if load.get("steal_share") else ""))
+    verdict = (f"busy during {load['busy_blocks']} of {load['blocks']} blocks: those rows' figures are in doubt"
+               if load.get("busy") else "quiet throughout")
+    return "Load: " + "; ".join(parts) + f"; {verdict}."
 
 
 def cold_start_lines(result: BenchResult) -> list[str]:
@@ -136,47 +181,125 @@ def what_runs_lines(result: BenchResult) -> list[str]:
 
 
 def recommendation_lines(result: BenchResult) -> list[str]:
-    lines = recommendation_text(result.recommendation)
+    lines = recommendation_text(result.recommendation, result.load)
     return ["Which file to ship:", *lines] if lines else []
 
 
-def _end_to_end(best: dict[str, Any], e2e: dict[str, Any], figure: str) -> list[str]:
-    """The line saying another file wins from uint8 pixels (none when the same file wins both ways)."""
+def _end_to_end(best: dict[str, Any], e2e: dict[str, Any], figure: str) -> str:
+    """"; from uint8 pixels: <file> (<figure>)" when another file wins end to end, else ""."""
     if (e2e["file"], e2e["runtime"]) == (best["file"], best["runtime"]):
-        return []
-    return [f"    but from uint8 pixels (end to end): {e2e['file']} on {e2e['runtime']} "
-            f"({figure}, preprocessing and (de)quantization counted)"]
+        return ""
+    other = e2e["file"] if e2e["runtime"] == best["runtime"] else f"{e2e['file']} on {e2e['runtime']}"
+    return f"; from uint8 pixels: {other}, {figure}"
 
 
-def recommendation_text(rec: dict[str, Any]) -> list[str]:
-    """bench.json's ``recommendation`` as lines: smallest, fastest at batch 1 and in bulk, most accurate."""
+_VERDICT = {"faster": "faster", "slower": "SLOWER", "same": "within noise"}
+
+
+def _int8_verdict(e: dict[str, Any]) -> str:
+    """"faster", "SLOWER", "within noise" (of this run's rounds), or both halves when batch 1 and bulk differ."""
+    small = e.get("p50_verdict") or ("slower" if e.get("int8_slower") else "faster")  # older bench.json
+    bulk = e.get("throughput_verdict", small)
+    if small == bulk:
+        return _VERDICT[small]
+    return f"{_VERDICT[small]} at batch 1, {_VERDICT[bulk]} in bulk"
+
+
+def int8_line(entries: list[dict[str, Any]]) -> str | None:
+    """The int8-against-float32 trade-offs of every format in one note, e.g. "int8 vs float32: tflite
+    0.49× the p50, 1.82× the throughput: faster, 26 % of the size; onnx ...".
+
+    A file not smaller than its float32 twin (90 % of its size or more) is never advised "where
+    size matters"; "faster"/"SLOWER" only beyond the run's own noise (recommend.verdict).
+    """
+    parts = []
+    for i, e in enumerate(entries):
+        what = ("the p50", "the throughput") if i == 0 else ("", "")
+        figures = f"{e['p50_ratio']:.2f}×{' ' + what[0] if what[0] else ''}"
+        if "throughput_ratio" in e:
+            figures += f", {e['throughput_ratio']:.2f}×{' ' + what[1] if what[1] else ''}"
+        size = e.get("size_ratio")
+        if size is None:
+            advice = ": pick float32 for speed, int8 only for size" if e["int8_slower"] else ""
+        elif size >= 0.9:
+            advice = f", {100 * size:.0f} % of float32's size" + ("" if e.get("int8_faster") else ": ship float32")
+        else:
+            advice = f", {100 * size:.0f} % of the size" + (
+                " (ship it where size matters more than speed)" if e["int8_slower"] else "")
+        parts.append(f"{e['format']} {figures}: {_int8_verdict(e)}{advice}")
+    if not parts:
+        return None
+    e = entries[0]
+    where = f"batch {e['batch']} p50" + (f", batch {e['bulk_batch']} throughput" if "bulk_batch" in e else "")
+    return f"int8 vs float32 ({where}): " + "; ".join(parts)
+
+
+def _files(n: int) -> str:
+    return f"{n} file" + ("s" if n != 1 else "")
+
+
+def threads_line(scaling: list[dict[str, Any]]) -> str | None:
+    """Thread scaling in one note; ratios that cannot be the file's say "noise" and why."""
+    if not scaling:
+        return None
+
+    def span(entries: list[dict[str, Any]]) -> str:
+        low, high = min(e["speedup"] for e in entries), max(e["speedup"] for e in entries)
+        return f"{low:.2f}×" if abs(high - low) < 0.005 else f"{low:.2f}–{high:.2f}×"
+
+    real = [e for e in scaling if not e.get("noise")]
+    noisy = [e for e in scaling if e.get("noise")]
+    first = scaling[0]
+    text = f"{first['threads']} threads: "
+    if real:
+        text += f"{span(real)} the one-thread throughput at batch {first['batch']} ({_files(len(real))})"
+    if noisy:
+        why = "; ".join(sorted({e["noise"] for e in noisy}))
+        text += (f"; {len(noisy)} more at {span(noisy)}" if real else
+                 f"{span(noisy)} the one-thread throughput at batch {first['batch']} ({_files(len(noisy))})")
+        text += f": noise ({why}), not a property of the files"
+    return text
+
+
+def recommendation_text(rec: dict[str, Any], load: dict[str, Any] | None = None) -> list[str]:
+    """bench.json's ``recommendation`` as at most ~8 notes: smallest, fastest at batch 1 and in bulk,
+    most accurate, the int8 trade-offs, threads, and whether the machine was busy."""
     if not rec:
         return []
+    from edgecnn.formatting import pct
+
     lines: list[str] = []
     s = rec["smallest"]
-    lines.append(f"  smallest:           {s['file']} ({format_kib(s['bytes'])})")
+    lines.append(f"  smallest: {s['file']} ({format_kib(s['bytes'])})")
     f, e = rec["fastest_single"], rec["fastest_single_e2e"]
-    lines.append(f"  fastest at batch {f['batch']}:  {f['file']} on {f['runtime']} "
-                 f"(p50 {f['p50_us']:,.1f} µs, input already in the model's dtype)")
-    lines += _end_to_end(f, e, f"p50 {e['p50_us']:,.1f} µs")
+    lines.append(f"  fastest at batch {f['batch']}: {f['file']} on {f['runtime']} (p50 {f['p50_us']:,.1f} µs"
+                 + _end_to_end(f, e, f"{e['p50_us']:,.1f} µs") + ")")
     b, e = rec["fastest_bulk"], rec["fastest_bulk_e2e"]
-    lines.append(f"  fastest in bulk:    {b['file']} on {b['runtime']} "
-                 f"({b['throughput']:,.0f} images/s at batch {b['batch']})")
-    lines += _end_to_end(b, e, f"{e['throughput']:,.0f} images/s")
+    lines.append(f"  fastest in bulk: {b['file']} on {b['runtime']} ({b['throughput']:,.0f} images/s "
+                 f"at batch {b['batch']}" + _end_to_end(b, e, f"{e['throughput']:,.0f} images/s") + ")")
     a = rec["most_accurate"]
-    lines.append(f"  most accurate:      {a['file']} ({a['accuracy']:.2%})" if a
-                 else "  most accurate:      unknown (no verify.json: run `edgecnn verify`)")
-    for e in rec.get("int8_vs_float32", []):
-        figures = f"p50 {e['p50_ratio']:.2f}× float32's at batch {e['batch']}"
-        if "throughput_ratio" in e:
-            figures += f", {e['throughput_ratio']:.2f}× its throughput at batch {e['bulk_batch']}"
-        verdict = ("SLOWER than float32 on this CPU: pick float32 for speed, int8 only for size"
-                   if e["int8_slower"] else "faster than float32")
-        lines.append(f"  int8 {e['format']} ({e['runtime']}): {figures}: {verdict}")
-    for e in rec.get("thread_scaling", []):
-        lines.append(f"  {e['threads']} threads: {e['file']} on {e['runtime']} {e['speedup']:.2f}× "
-                     f"the one-thread throughput at batch {e['batch']}")
+    lines.append(f"  most accurate: {a['file']} ({pct(a['accuracy'])})" if a
+                 else "  most accurate: unknown (no verify.json: run `edgecnn verify`)")
+    for line in (int8_line(rec.get("int8_vs_float32", [])), threads_line(rec.get("thread_scaling", [])),
+                 busy_line(load or {})):
+        if line:
+            lines.append("  " + line)
     return lines
+
+
+def busy_line(load: dict[str, Any]) -> str | None:
+    """"busy: ..." when some timed blocks ran on a busy machine, naming the figures in doubt."""
+    if not load.get("busy"):
+        return None
+    why = []
+    if load.get("load1_max") is not None:
+        why.append(f"load up to {load['load1_max']:.1f} on {load.get('cores')} cores")
+    if load.get("others_share") is not None:
+        why.append(f"others took up to {100 * load['others_share']:.0f} % of the CPU")
+    blocks = ("every timed block" if load["busy_blocks"] == load["blocks"]
+              else f"{load['busy_blocks']} of {load['blocks']} timed blocks")
+    return (f"busy machine ({', '.join(why)}) in {blocks}: the figures above are in doubt "
+            "(rows marked ! in bench's table); rerun when quiet")
 
 
 def _spinning(setting: bool | None) -> str:
@@ -194,6 +317,7 @@ def ceiling_notes(bench: dict[str, Any]) -> list[str]:
                          for p, v in ceiling["gemm"].items() if "1" in v)
         lines.append(f"  this machine's GEMM ceiling per core (LiteRT/XNNPACK): {gemm}; "
                      f"memory {ceiling['memory_gbps']:,.1f} GB/s")
+        lines += [f"  ceiling {line}" for line in ceiling_caveats(ceiling)]
         for r in rows:
             if r["batch"] == big:
                 lines.append(f"  {r['file']} on {r['runtime']}, {r['threads']} thread(s), batch {big}: "
@@ -207,7 +331,7 @@ def summary_table(result: BenchResult) -> str:
     lines = [
         f"| file | runtime | precision | size | accuracy | threads | p50 µs, batch {small} | "
         f"e2e p50 µs, batch {small} | images/s, batch {big} | GMAC/s, batch {big} | share of the GEMM ceiling | "
-        f"p50 ÷ Keras, batch {small} | cold start ms | peak RSS MB |",
+        f"{VS_KERAS}, batch {small} | cold start ms | peak RSS MB |",
         "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for threads in result.settings["threads"]:
@@ -220,7 +344,7 @@ def summary_table(result: BenchResult) -> str:
                 f"| {r['file']} | {r['runtime']}{' (partial)' if r['partial_delegation'] else ''} | {r['precision']} "
                 f"| {format_kib(r['bytes'])} | {_num(r['accuracy'], '{:.2%}')} | {threads} | {_num(r['p50_us'])} "
                 f"| {_num(r['e2e_p50_us'])} | {_num(bulk['throughput'], '{:,.0f}')} | {_num(bulk.get('gmacs'), '{:,.1f}')} "
-                f"| {_share(bulk)} | {_num(r['ratio'], '{:.3f}')} "
+                f"| {_share(bulk)} | {times(_speedup(r))} "
                 f"| {_num(r['cold_start_ms'], '{:,.0f}')} | {_num(r['peak_rss_mb'], '{:,.0f}')} |"
             )
     return "\n".join(lines)
@@ -250,6 +374,8 @@ def to_markdown(result: BenchResult) -> str:
         "",
         "Timed call: " + "; ".join(f"**{k}**: {v}" for k, v in st["timing"].items()) + ".",
         "",
+        load_summary(result.load),
+        "",
         "## Summary",
         "",
         summary_table(result),
@@ -262,7 +388,10 @@ def to_markdown(result: BenchResult) -> str:
         "",
         "“e2e p50” starts from uint8 pixels: input checks, preprocessing, int8 quantization and "
         "dequantization included (“=” for Keras, timed on ready float32 tensors); "
-        "“p50 ÷ base” is the p50 over the baseline's p50 at the same batch (lower is faster).",
+        f"“{VS_KERAS}” is how many times faster than the baseline ({(result.rows or [{}])[0].get('baseline', '–')}) "
+        "at the same batch: its p50 over the file's (bench.json keeps the inverse as `ratio`). "
+        "“load (1 min)” is the load average after the row's timed block; “busy”: above the core count, "
+        "or other processes took more than one core's share of the CPU (edgecnn.bench.load).",
         "",
         "## Against this machine's limit",
         "",
@@ -287,6 +416,9 @@ def to_markdown(result: BenchResult) -> str:
     return "\n".join(lines)
 
 
+AXIS_FONT = 10  # matplotlib's default axis-label size: the legend and tick labels use it too
+
+
 def plot(result: BenchResult, target: Path) -> Path:
     """bench.png: batch-1 latency per runtime, and a roofline-style picture of images/s against
     batch with this machine's GEMM ceilings drawn (ceiling GMAC/s ÷ MACs per image)."""
@@ -295,8 +427,7 @@ def plot(result: BenchResult, target: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    all_threads = result.settings["threads"]
-    threads = all_threads[0]
+    threads = result.settings["threads"][0]
     small = min(result.settings["batch_sizes"])
     names = list(dict.fromkeys(f"{r['file']} [{r['runtime']}]" for r in result.rows))  # run order, no duplicates
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(14, 0.5 * len(names) + 5.5))
@@ -304,45 +435,39 @@ def plot(result: BenchResult, target: Path) -> Path:
     shown = [(n, d) for n, d in zip(names, data) if d is not None and len(d)]
     if shown:
         ax1.boxplot([d for _, d in shown], vert=False, whis=(1, 99), showfliers=False)
-        ax1.set_yticks(range(1, len(shown) + 1), [n for n, _ in shown], fontsize=8)
+        ax1.set_yticks(range(1, len(shown) + 1), [n for n, _ in shown], fontsize=AXIS_FONT)
         ax1.set_xscale("log")
     ax1.set_xlabel(f"µs per call at batch {small} (box p25–p75, whiskers p1–p99), log scale")
     ax1.set_title(f"Latency, batch {small}, {threads} thread(s)")
-    styles = ["-", "--", ":", "-."]
-    colors: dict[str, Any] = {}
-    for t_index, t in enumerate(all_threads):
-        for n in names:
-            pts = sorted((r["batch"], r["throughput"]) for r in result.rows
-                         if f"{r['file']} [{r['runtime']}]" == n and r["threads"] == t)
-            if not pts:
-                continue
-            line, = ax2.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", linestyle=styles[t_index % 4],
-                             color=colors.get(n), label=f"{n}, {t} thr")
-            colors.setdefault(n, line.get_color())
-    # The ceilings, in images/s for each distinct (ceiling, MACs per image): what the GEMM limit would allow.
-    drawn = set()
-    for r in result.rows:
-        if r.get("ceiling_gmacs") and r.get("macs_per_image"):
-            key = (r["ceiling_precision"], r["threads"], r["macs_per_image"])
-            if key in drawn:
-                continue
-            drawn.add(key)
-            limit = r["ceiling_gmacs"] * 1e9 / r["macs_per_image"]
-            t_index = all_threads.index(r["threads"]) if r["threads"] in all_threads else 0
-            color = "black" if r["ceiling_precision"] == "float32" else "dimgrey"
-            ax2.axhline(limit, color=color, linestyle=styles[t_index % 4], linewidth=2, alpha=0.6,
-                        label=f"{_ceiling_name(key[0])} GEMM ceiling, {key[1]} thr: "
-                              f"{r['ceiling_gmacs']:,.0f} GMAC/s = {limit:,.0f} images/s at {key[2]:,} MACs/image")
+    # One thread count per chart (the first: the per-core figure), and one labelled ceiling line per
+    # precision for it: eight grey lines for every (precision, threads, MACs) overlapped in two
+    # clusters at 100 % zoom. The files' MACs per image differ by a few per cent (TFLite's column
+    # pairs), so the line uses their median; the exact shares are in bench.md.
+    for n in names:
+        pts = sorted((r["batch"], r["throughput"]) for r in result.rows
+                     if f"{r['file']} [{r['runtime']}]" == n and r["threads"] == threads)
+        if pts:
+            ax2.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=n)
+    for precision, color, style in (("float32", "black", "--"), ("int8", "dimgrey", ":")):
+        same = [r for r in result.rows if r.get("ceiling_precision") == precision and r["threads"] == threads
+                and r.get("ceiling_gmacs") and r.get("macs_per_image")]
+        if not same:
+            continue
+        macs = sorted(r["macs_per_image"] for r in same)[len(same) // 2]
+        gmacs = same[0]["ceiling_gmacs"]
+        ax2.axhline(gmacs * 1e9 / macs, color=color, linestyle=style, linewidth=2,
+                    label=f"{_ceiling_name(precision)} GEMM ceiling, {threads} thread(s): {gmacs:,.0f} GMAC/s "
+                          f"= {gmacs * 1e9 / macs:,.0f} images/s")
     ax2.set_xscale("log", base=2)
     ax2.set_yscale("log")
     ax2.set_xlabel("batch size")
     ax2.set_ylabel("images/s (batch / p50)")
-    ax2.set_title("Throughput against this machine's GEMM ceiling (roofline-style)")
-    ax2.legend(fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2)
+    ax2.set_title(f"Throughput, {threads} thread(s), against this machine's GEMM ceiling")
+    ax2.legend(fontsize=AXIS_FONT, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=1)
     ax2.grid(True, which="both", alpha=0.3)
     fig.tight_layout()
     with fileio.atomic_path(Path(target)) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
+        fig.savefig(tmp, dpi=110, format="png", bbox_inches="tight")  # the legend below the axes included
     plt.close(fig)
     return Path(target)
 

@@ -30,6 +30,18 @@ def number(value: float | None) -> str:
     return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.1f}"
 
 
+# The one name for "how many times faster than the Keras model" (Keras' p50 / the file's p50),
+# in `run`'s table, `bench`'s table, bench.md and the report alike.
+VS_KERAS = "× Keras"
+
+
+def times(x: float | None) -> str:
+    """A speed-up factor: ``33.2`` -> ``'33×'``, ``1.84`` -> ``'1.8×'``; None -> the empty cell."""
+    if x is None:
+        return DASH
+    return f"{x:,.0f}×" if x >= 10 else f"{x:.1f}×"
+
+
 def align(titles: Sequence[str], rows: Sequence[Sequence[str]], right: Sequence[bool] | None = None,
           gap: int = 2) -> str:
     """A plain-text table: a title line, a rule, one line per row (numbers right-aligned)."""
@@ -51,9 +63,19 @@ def markdown(titles: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 
 def wrap_notes(notes: Sequence[str], width: int = TERMINAL_WIDTH, bullet: str = "- ") -> str:
-    """Bulleted paragraphs wrapped to ``width`` columns (continuation lines indented)."""
+    """Bulleted paragraphs wrapped to ``width`` columns (continuation lines indented); a note never
+    ends on a line holding one lone word (it is wrapped a little narrower instead)."""
     out = []
     for note in notes:
-        out.extend(textwrap.wrap(note.strip(), width=width, initial_indent=bullet,
-                                 subsequent_indent=" " * len(bullet), break_on_hyphens=False))
+        out.extend(_wrap_without_widow(note.strip(), width, bullet))
     return "\n".join(out)
+
+
+def _wrap_without_widow(text: str, width: int, bullet: str) -> list[str]:
+    lines: list[str] = []
+    for narrower in range(0, max(1, width // 4)):
+        lines = textwrap.wrap(text, width=width - narrower, initial_indent=bullet,
+                              subsequent_indent=" " * len(bullet), break_on_hyphens=False)
+        if len(lines) < 2 or len(lines[-1].split()) > 1:
+            return lines
+    return lines

@@ -17,7 +17,7 @@ from typing import Any
 
 
 from edgecnn import fileio
-from edgecnn.formatting import TERMINAL_WIDTH, align, format_kib, markdown, number, pct, wrap_notes
+from edgecnn.formatting import TERMINAL_WIDTH, VS_KERAS, align, format_kib, markdown, number, pct, times, wrap_notes
 from edgecnn.names import BENCH_JSON, BENCH_PNG, CONFUSION_PNG, DISAGREEMENTS_PNG, MANIFEST, REPORT_HTML, REPORT_MD, TRAINING_PNG, VERIFY_JSON
 from edgecnn.plots import plot_confusion, plot_training, save_figure  # noqa: F401  (the report's pictures)
 
@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 COLUMNS = (
     ("format", "format"), ("precision", "precision"), ("size", "size"), ("accuracy", "accuracy"),
     ("agreement", "agreement with Keras"), ("verdict", "verify"), ("p50_b1", "p50 µs (batch 1, 1 thread)"),
-    ("ips_b256", "images/s (batch 256, 1 thread)"), ("speedup", "speed-up vs Keras (batch 1)"),
+    ("ips_b256", "images/s (batch 256, 1 thread)"), ("speedup", f"{VS_KERAS} (batch 1, speed-up)"),
 )
 
 
@@ -38,7 +38,7 @@ def _load(path: Path) -> Any:
 CONSOLE_TITLES = {
     "format": "format", "precision": "precision", "size": "size", "accuracy": "accuracy",
     "agreement": "agree", "verdict": "verify", "p50_b1": "p50 µs b1", "ips_b256": "img/s b256",
-    "speedup": "× Keras",
+    "speedup": VS_KERAS,
 }
 RIGHT_ALIGNED = {"size", "accuracy", "agreement", "p50_b1", "ips_b256", "speedup"}
 
@@ -89,7 +89,7 @@ def summary_rows(out_dir: Path) -> list[dict[str, str]]:
             continue
         check = parity.get(name, {})
         b1, b256 = _find_bench(bench_rows, name, 1), _find_bench(bench_rows, name, 256)
-        speedup = (f"{keras_b1['p50_us'] / b1['p50_us']:.0f}×" if b1 and keras_b1 and b1.get("p50_us") else "–")
+        speedup = times(keras_b1["p50_us"] / b1["p50_us"]) if b1 and keras_b1 and b1.get("p50_us") else "–"
         rows.append({
             "format": entry["format"], "precision": entry["precision"], "size": format_kib(int(entry["bytes"])),
             "accuracy": pct(check.get("accuracy")), "agreement": pct(check.get("agreement")),
@@ -114,24 +114,21 @@ def console_table(rows: Sequence[dict[str, str]]) -> str:
     text = align(titles, [[row[key] for key, _ in COLUMNS] for row in rows],
                  right=[key in RIGHT_ALIGNED for key, _ in COLUMNS])
     legend = ("agree: top-1 agreement with Keras; p50 µs b1: median latency at batch 1; "
-              "img/s b256: throughput at batch 256; × Keras: speed-up at batch 1")
+              f"img/s b256: throughput at batch 256; {VS_KERAS}: how many times faster than Keras at batch 1")
     return text + "\n" + wrap_notes([legend], TERMINAL_WIDTH, bullet="")
 
 
-def ship_advice(out_dir: Path) -> list[str]:
-    """"Which file to ship": bench.json's recommendation plus the trade-offs it implies, one note each.
-
-    The same lines go to the terminal (``edgecnn run``), report.md and the README. A trade-off
-    is stated wherever the smaller file of a format is slower at batch 1 on this CPU than the
-    other precision of that format (e.g. int8 ONNX through ONNX Runtime's QDQ kernels).
+def ship_advice(out_dir: Path, verbose: bool = True) -> list[str]:
+    """"Which file to ship": bench.json's recommendation, one note each (at most ~8, with the int8
+    trade-offs, threads and whether the machine was busy); ``verbose`` adds each bulk row's share
+    of this machine's GEMM ceiling (the report always, the terminal with -v).
     """
-    from edgecnn.bench.recommend import trade_offs
     from edgecnn.bench_report import ceiling_notes, recommendation_text
 
     bench = _load(Path(out_dir) / BENCH_JSON) or {}
-    notes = [line.strip() for line in recommendation_text(bench.get("recommendation") or {}) if line.strip()]
-    notes += trade_offs(_bench_rows(bench))
-    return notes + [line.strip() for line in ceiling_notes(bench)]
+    notes = [line.strip() for line in recommendation_text(bench.get("recommendation") or {}, bench.get("load"))
+             if line.strip()]
+    return notes + ([line.strip() for line in ceiling_notes(bench)] if verbose else [])
 
 
 @dataclass(frozen=True)

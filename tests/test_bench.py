@@ -171,7 +171,7 @@ def test_cli_default_run_writes_every_output(bench_copy):
     assert "Which file to ship" in md and "| mnist_cnn_float32.onnx |" in md
     assert (bench_copy / "bench.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "p50 µs" in result.output and "Which file to ship" in result.output
-    assert "most accurate:      mnist_cnn_int8.tflite (99.00%)" in result.output
+    assert "most accurate: mnist_cnn_int8.tflite (99.00 %)" in result.output
 
 
 @pytest.mark.slow

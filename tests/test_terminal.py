@@ -190,3 +190,15 @@ def test_the_status_line_ticks_on_a_terminal_and_stays_out_of_a_log():
         ticker.echo("plain line")
         time.sleep(0.2)
     assert "".join(log.text) == "plain line\n"
+
+
+def test_wrapped_notes_never_leave_a_lone_word_on_the_last_line():
+    from edgecnn.formatting import wrap_notes
+
+    # 95 characters of words, then one more: at 100 columns the last word would sit alone.
+    note = "int8: " + " ".join(["abcdefgh"] * 10) + " tail-word"
+    plain = __import__("textwrap").wrap(note, width=100, initial_indent="- ", subsequent_indent="  ")
+    assert len(plain[-1].split()) == 1  # the case the rule is for
+    lines = wrap_notes([note], 100).splitlines()
+    assert len(lines) == 2 and len(lines[-1].split()) >= 2 and max(map(len, lines)) <= 100
+    assert " ".join(line.strip() for line in lines) == "- " + note

@@ -48,11 +48,13 @@ class BenchResult:
     recommendation: dict[str, Any]
     samples: dict[tuple[str, int, int], np.ndarray] = field(default_factory=dict, repr=False)  # µs per call
     ceiling: dict[str, Any] = field(default_factory=dict)  # ceiling.Ceiling.to_json(), {} when not measured
+    load: dict[str, Any] = field(default_factory=dict)  # bench.load.merge of the rows' loads: was it busy?
 
     def to_json(self) -> dict[str, Any]:
         return {
             "settings": self.settings, "machine": self.machine, "versions": self.versions,
-            "ceiling": self.ceiling, "recommendation": self.recommendation, "subjects": self.subjects,
+            "ceiling": self.ceiling, "load": self.load, "recommendation": self.recommendation,
+            "subjects": self.subjects,
             "results": self.rows,
         }
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-from edgecnn.formatting import number
+# A ratio of two figures counts as a difference only beyond both files' own noise (their
+# round_spread added) and at least this much: a few per cent is within what a rerun moves.
+MIN_DIFFERENCE = 0.03
+SMALLER = 0.9  # a file at 90 % of its float32 twin's size or more is not "the small one"
 
 
 def recommend(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -66,16 +68,45 @@ def int8_vs_float32(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             continue
         bulk = at_big.get(key, {})
         entry: dict[str, Any] = {"format": key[0], "runtime": key[1], "batch": small,
-                                 "p50_ratio": by["int8"]["p50_us"] / by["float32"]["p50_us"]}
+                                 "p50_ratio": by["int8"]["p50_us"] / by["float32"]["p50_us"],
+                                 "size_ratio": by["int8"]["bytes"] / by["float32"]["bytes"]}
+        entry["p50_noise"] = noise(by["int8"], by["float32"])
+        entry["p50_verdict"] = verdict(1 / entry["p50_ratio"], entry["p50_noise"])
         if "int8" in bulk and "float32" in bulk and big != small:
-            entry.update(bulk_batch=big, throughput_ratio=bulk["int8"]["throughput"] / bulk["float32"]["throughput"])
-        entry["int8_slower"] = entry["p50_ratio"] > 1 or entry.get("throughput_ratio", 1.0) < 1
+            entry.update(bulk_batch=big, throughput_ratio=bulk["int8"]["throughput"] / bulk["float32"]["throughput"],
+                         throughput_noise=noise(bulk["int8"], bulk["float32"]))
+            entry["throughput_verdict"] = verdict(entry["throughput_ratio"], entry["throughput_noise"])
+        verdicts = [entry["p50_verdict"], entry.get("throughput_verdict", "same")]
+        entry["int8_slower"] = "slower" in verdicts
+        entry["int8_faster"] = "faster" in verdicts and not entry["int8_slower"]
+        entry["int8_smaller"] = entry["size_ratio"] < SMALLER
         out.append(entry)
     return out
 
 
-def thread_scaling(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Throughput with the most threads over one thread, per file and runtime, at the largest batch."""
+def noise(a: dict[str, Any], b: dict[str, Any]) -> float:
+    """The relative difference two rows' figures need to count: their round spreads added, at least
+    MIN_DIFFERENCE (rows without a spread, from older bench.json files, get that floor)."""
+    return max(MIN_DIFFERENCE, (a.get("round_spread") or 0.0) + (b.get("round_spread") or 0.0))
+
+
+def verdict(speed_ratio: float, noise_level: float) -> str:
+    """"faster" / "slower" (a speed ratio, > 1 faster) beyond ``noise_level``, else "same"."""
+    if speed_ratio > 1 + noise_level:
+        return "faster"
+    if speed_ratio < 1 / (1 + noise_level):
+        return "slower"
+    return "same"
+
+
+def thread_scaling(rows: list[dict[str, Any]], n_cores: int | None = None) -> list[dict[str, Any]]:
+    """Throughput with the most threads over one thread, per file and runtime, at the largest batch.
+
+    A ratio above the core count cannot come from the file (the one-thread figure was slowed by
+    other processes), nor can one below 1 measured on a busy machine: such entries carry
+    ``noise`` (why), and are not a property of the file.
+    """
+    from edgecnn.bench.load import cores
     threads = sorted({r["threads"] for r in rows})
     if len(threads) < 2 or threads[0] != 1:
         return []
@@ -85,28 +116,12 @@ def thread_scaling(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for r in rows:
         if r["batch"] == big and r["threads"] == threads[-1] and (r["file"], r["runtime"]) in one:
             base = one[(r["file"], r["runtime"])]
+            speedup = r["throughput"] / base["throughput"]
+            n = n_cores or (r.get("load") or {}).get("cores") or cores()
+            busy = any((x.get("load") or {}).get("busy") for x in (r, base))
+            why = (f"above the {n} cores" if speedup > n else
+                   "below 1 on a busy machine" if speedup < 1 and busy else None)
             out.append({"file": r["file"], "runtime": r["runtime"], "batch": big, "threads": r["threads"],
-                        "speedup": r["throughput"] / base["throughput"]})
+                        "speedup": speedup, "noise": why})
     return out
 
-
-def trade_offs(bench_rows: list[dict]) -> list[str]:
-    """One caveat per format whose smallest file is slower at batch 1 than its largest on this CPU."""
-    by_format: dict[str, list[dict]] = {}
-    for row in bench_rows:
-        if (int(row.get("batch", 0)) == 1 and int(row.get("threads", 1)) == 1 and row.get("xnnpack", True) is not False
-                and row.get("format") in ("tflite", "onnx") and row.get("p50_us") and row.get("bytes")):
-            by_format.setdefault(row["format"], []).append(row)
-    notes = []
-    for fmt, rows in by_format.items():
-        small, big = min(rows, key=lambda r: r["bytes"]), max(rows, key=lambda r: r["bytes"])
-        if small is big or float(small["p50_us"]) <= 1.1 * float(big["p50_us"]):
-            continue
-        name = lambda r: Path(str(r.get("path", r.get("file", "")))).name  # noqa: E731
-        notes.append(
-            f"trade-off: {name(small)} is {int(small['bytes']) / int(big['bytes']):.0%} the size of "
-            f"{name(big)} but {float(small['p50_us']) / float(big['p50_us']):.1f}× slower at batch 1 on this "
-            f"CPU ({number(small['p50_us'])} vs {number(big['p50_us'])} µs p50); ship it where size matters "
-            f"more than latency"
-        )
-    return notes

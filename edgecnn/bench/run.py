@@ -18,11 +18,12 @@ from typing import Any
 
 import numpy as np
 
+from edgecnn.bench import load
 from edgecnn.bench.coldstart import cold_start
 from edgecnn.bench.config import BenchConfig, BenchResult
 from edgecnn.bench.recommend import recommend
 from edgecnn.bench.subjects import Subject, load_subject, make_subjects, read_accuracies
-from edgecnn.bench.timing import TIMING_METHOD, summarize, time_rounds, timed_calls, warm_up
+from edgecnn.bench.timing import TIMING_METHOD, round_spread, summarize, time_rounds, timed_calls, warm_up
 from edgecnn.errors import ModelError
 
 log = logging.getLogger(__name__)
@@ -71,6 +72,8 @@ def run_bench(
             rows += _measure(active, config, images[:batch], threads, samples)
     _add_ratios(rows)
     _add_ceiling_shares(rows, limit)
+    if limit is not None:
+        limit = _recheck_ceiling(limit, rows, config, say)
     settings = {
         **{k: list(v) if isinstance(v, tuple) else v for k, v in asdict(config).items()},
         "ort_inter_op_threads": 1,
@@ -82,7 +85,21 @@ def run_bench(
         rows=rows, subjects=[_subject_json(s) for s in subjects], settings=settings,
         machine=machine_info(), versions=library_versions(), recommendation=recommend(rows), samples=samples,
         ceiling=limit.to_json() if limit is not None else {},
+        load=load.merge(list({id(r["load"]): r["load"] for r in rows}.values())),  # one entry per timed block
     )
+
+
+def _recheck_ceiling(limit, rows: list[dict[str, Any]], config: BenchConfig, say: Progress):
+    """Measure again the ceiling figures this run's rows make implausible, and redo the shares."""
+    from edgecnn.bench.ceiling import implausible, machine_ceiling
+
+    suspects = implausible(limit, rows, load.cores())
+    if not suspects:
+        return limit
+    say(f"ceiling: {', '.join(sorted(suspects))} implausible for this run's figures, measuring again")
+    limit = machine_ceiling(config.threads, remeasure=suspects, say=say)
+    _add_ceiling_shares(rows, limit)
+    return limit
 
 
 def _check_config(config: BenchConfig, images: np.ndarray) -> None:
@@ -112,13 +129,19 @@ def _measure(subjects: list[Subject], config: BenchConfig, images: np.ndarray, t
             owners.append((subject, "e2e"))
     for call in calls:
         warm_up(call, config.warmup_seconds, config.warmup_calls)
+    before = load.read()
+    ends: list[list[int]] = []
     if config.runs:
-        timed = time_rounds(calls, min(config.rounds, config.runs), runs=config.runs)
+        timed = time_rounds(calls, min(config.rounds, config.runs), runs=config.runs, round_ends=ends)
     else:
-        timed = time_rounds(calls, config.rounds, seconds=config.seconds, min_runs=config.min_runs)
+        timed = time_rounds(calls, config.rounds, seconds=config.seconds, min_runs=config.min_runs, round_ends=ends)
+    block_load = load.between(before, load.read())  # how busy the machine was over these timed calls
     by_subject: dict[int, dict[str, np.ndarray]] = {}
-    for (subject, kind), ns in zip(owners, timed):
+    spread: dict[int, float | None] = {}
+    for (subject, kind), ns, end in zip(owners, timed, ends):
         by_subject.setdefault(id(subject), {})[kind] = ns
+        if kind == "run":
+            spread[id(subject)] = round_spread(ns, end)
     rows = []
     for subject in subjects:
         got = by_subject[id(subject)]
@@ -131,24 +154,28 @@ def _measure(subjects: list[Subject], config: BenchConfig, images: np.ndarray, t
             "bytes": subject.bytes, "accuracy": subject.accuracy, "batch": batch,
             "threads": config.threads[0] if subject.is_baseline else threads,
             **stats,
+            "round_spread": spread[id(subject)],  # the run's own noise (timing.round_spread)
             "e2e_p50_us": e2e["p50_us"], "e2e_p99_us": e2e["p99_us"], "e2e_throughput": e2e["throughput"],
             "e2e_measured": "e2e" in got,  # Keras has no separate end-to-end call
             "quantize_in_timed_call": "e2e" in got and subject.handle.input_spec.quantized,
             "cold_start_ms": subject.cold.get("cold_start_ms"), "peak_rss_mb": subject.cold.get("peak_rss_mb"),
             "partial_delegation": bool(subject.graph.get("partial", False)),
             "macs_per_image": subject.macs.get("macs_per_image"),
+            "load": block_load,
         })
     return rows
 
 
 def _add_ratios(rows: list[dict[str, Any]]) -> None:
-    """``ratio`` = p50 / the baseline's p50 at the same batch (Keras if measured, else the first model)."""
+    """``ratio`` = p50 / the baseline's p50 at the same batch (Keras if measured, else the first model);
+    ``speedup`` = its inverse, what the tables show as "× Keras"."""
     for batch in {r["batch"] for r in rows}:
         same = [r for r in rows if r["batch"] == batch]
         base = next((r for r in same if r["format"] == "keras"), same[0])
         for row in same:
             row["baseline"] = f"{base['file']} [{base['runtime']}]"
             row["ratio"] = row["p50_us"] / base["p50_us"]
+            row["speedup"] = base["p50_us"] / row["p50_us"]
 
 
 def _add_ceiling_shares(rows: list[dict[str, Any]], limit) -> None:

@@ -69,12 +69,14 @@ def warm_up(call: Callable[[], Any], seconds: float, calls: int) -> float:
 
 
 def time_rounds(calls: Sequence[Callable[[], Any]], rounds: int, *, runs: int | None = None,
-                seconds: float | None = None, min_runs: int = 1) -> list[np.ndarray]:
+                seconds: float | None = None, min_runs: int = 1,
+                round_ends: list[list[int]] | None = None) -> list[np.ndarray]:
     """Time each call ``runs`` times, or for ``seconds`` of timed calls, in interleaved rounds; ns per call.
 
     Each round gives every call ``runs / rounds`` calls or ``seconds / rounds`` of timed calls
     in turn, so drift of a shared machine hits them all alike. With ``seconds``, the last round
-    tops a call up to ``min_runs`` samples.
+    tops a call up to ``min_runs`` samples. ``round_ends``, when given, receives per call the
+    sample count at the end of each round (for :func:`round_spread`).
     """
     if (runs is None) == (seconds is None):
         raise ValueError("give runs or seconds")
@@ -82,14 +84,18 @@ def time_rounds(calls: Sequence[Callable[[], Any]], rounds: int, *, runs: int | 
     samples: list[list[int]] = [[] for _ in calls]
     per_round = math.ceil(runs / rounds) if runs else 0
     slice_ns = int(seconds * 1e9 / rounds) if seconds else 0
+    ends: list[list[int]] = [[] for _ in calls]
+    if round_ends is not None:
+        round_ends[:] = ends
     for r in range(rounds):
-        for call, out in zip(calls, samples):
+        for call, out, end in zip(calls, samples, ends):
             append = out.append
             if runs:
                 for _ in range(min(per_round, runs - len(out))):
                     t0 = clock()
                     call()
                     append(clock() - t0)
+                end.append(len(out))
                 continue
             spent, floor = 0, min_runs if r == rounds - 1 else 0
             while spent < slice_ns or len(out) < floor:
@@ -98,7 +104,22 @@ def time_rounds(calls: Sequence[Callable[[], Any]], rounds: int, *, runs: int | 
                 elapsed = clock() - t0
                 append(elapsed)
                 spent += elapsed
+            end.append(len(out))
     return [np.asarray(s, dtype=np.int64) for s in samples]
+
+
+def round_spread(ns: np.ndarray, ends: Sequence[int]) -> float | None:
+    """The run's own noise for one call: half the range of its per-round medians over their median.
+
+    The rounds interleave every runtime, so a difference between two files smaller than their
+    spreads together is not one a rerun would keep (a 0.3 % throughput difference once read as
+    "SLOWER"). None with fewer than two non-empty rounds.
+    """
+    starts = [0, *ends[:-1]]
+    medians = [float(np.median(ns[a:b])) for a, b in zip(starts, ends) if b > a]
+    if len(medians) < 2:
+        return None
+    return (max(medians) - min(medians)) / 2 / float(np.median(medians))
 
 
 def summarize(ns: np.ndarray, batch: int) -> dict[str, float]:
