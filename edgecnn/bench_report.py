@@ -9,6 +9,7 @@ from typing import Any
 from edgecnn import fileio
 from edgecnn.formatting import VS_KERAS, format_kib, times
 from edgecnn.bench import BENCH_CSV, BENCH_JSON, BENCH_MD, BENCH_PNG, BenchResult
+from edgecnn.bench.advice import recommendation_text
 
 CSV_FIELDS = (
     "path", "format", "precision", "runtime", "xnnpack", "bytes", "accuracy", "batch", "threads",
@@ -136,8 +137,10 @@ def load_summary(load: dict[str, Any]) -> str:
     """One sentence on how busy the machine was over the run's timed blocks."""
     if not load:
         return "Load: not recorded."
-    parts = [f"1-minute load average {load['load1_before']:.1f} before, {load['load1_after']:.1f} after "
-             f"(up to {load['load1_max']:.1f}) on {load['cores']} cores"] if load.get("load1_before") is not None else []
+    parts = []
+    if load.get("load1_before") is not None:
+        parts.append(f"1-minute load average {load['load1_before']:.1f} before, {load['load1_after']:.1f} after "
+                     f"(up to {load['load1_max']:.1f}) on {load['cores']} cores")
     if load.get("others_share") is not None:
         parts.append(f"other processes took up to {100 * load['others_share']:.0f} % of the CPU during a block"
                      + (f", the hypervisor up to {100 * load['steal_share']:.0f} %" if load.get("steal_share") else ""))
@@ -183,123 +186,6 @@ def what_runs_lines(result: BenchResult) -> list[str]:
 def recommendation_lines(result: BenchResult) -> list[str]:
     lines = recommendation_text(result.recommendation, result.load)
     return ["Which file to ship:", *lines] if lines else []
-
-
-def _end_to_end(best: dict[str, Any], e2e: dict[str, Any], figure: str) -> str:
-    """"; from uint8 pixels: <file> (<figure>)" when another file wins end to end, else ""."""
-    if (e2e["file"], e2e["runtime"]) == (best["file"], best["runtime"]):
-        return ""
-    other = e2e["file"] if e2e["runtime"] == best["runtime"] else f"{e2e['file']} on {e2e['runtime']}"
-    return f"; from uint8 pixels: {other}, {figure}"
-
-
-_VERDICT = {"faster": "faster", "slower": "SLOWER", "same": "within noise"}
-
-
-def _int8_verdict(e: dict[str, Any]) -> str:
-    """"faster", "SLOWER", "within noise" (of this run's rounds), or both halves when batch 1 and bulk differ."""
-    small = e.get("p50_verdict") or ("slower" if e.get("int8_slower") else "faster")  # older bench.json
-    bulk = e.get("throughput_verdict", small)
-    if small == bulk:
-        return _VERDICT[small]
-    return f"{_VERDICT[small]} at batch 1, {_VERDICT[bulk]} in bulk"
-
-
-def int8_line(entries: list[dict[str, Any]]) -> str | None:
-    """The int8-against-float32 trade-offs of every format in one note, e.g. "int8 vs float32: tflite
-    0.49× the p50, 1.82× the throughput: faster, 26 % of the size; onnx ...".
-
-    A file not smaller than its float32 twin (90 % of its size or more) is never advised "where
-    size matters"; "faster"/"SLOWER" only beyond the run's own noise (recommend.verdict).
-    """
-    parts = []
-    for i, e in enumerate(entries):
-        what = ("the p50", "the throughput") if i == 0 else ("", "")
-        figures = f"{e['p50_ratio']:.2f}×{' ' + what[0] if what[0] else ''}"
-        if "throughput_ratio" in e:
-            figures += f", {e['throughput_ratio']:.2f}×{' ' + what[1] if what[1] else ''}"
-        size = e.get("size_ratio")
-        if size is None:
-            advice = ": pick float32 for speed, int8 only for size" if e["int8_slower"] else ""
-        elif size >= 0.9:
-            advice = f", {100 * size:.0f} % of float32's size" + ("" if e.get("int8_faster") else ": ship float32")
-        else:
-            advice = f", {100 * size:.0f} % of the size" + (
-                " (ship it where size matters more than speed)" if e["int8_slower"] else "")
-        parts.append(f"{e['format']} {figures}: {_int8_verdict(e)}{advice}")
-    if not parts:
-        return None
-    e = entries[0]
-    where = f"batch {e['batch']} p50" + (f", batch {e['bulk_batch']} throughput" if "bulk_batch" in e else "")
-    return f"int8 vs float32 ({where}): " + "; ".join(parts)
-
-
-def _files(n: int) -> str:
-    return f"{n} file" + ("s" if n != 1 else "")
-
-
-def threads_line(scaling: list[dict[str, Any]]) -> str | None:
-    """Thread scaling in one note; ratios that cannot be the file's say "noise" and why."""
-    if not scaling:
-        return None
-
-    def span(entries: list[dict[str, Any]]) -> str:
-        low, high = min(e["speedup"] for e in entries), max(e["speedup"] for e in entries)
-        return f"{low:.2f}×" if abs(high - low) < 0.005 else f"{low:.2f}–{high:.2f}×"
-
-    real = [e for e in scaling if not e.get("noise")]
-    noisy = [e for e in scaling if e.get("noise")]
-    first = scaling[0]
-    text = f"{first['threads']} threads: "
-    if real:
-        text += f"{span(real)} the one-thread throughput at batch {first['batch']} ({_files(len(real))})"
-    if noisy:
-        why = "; ".join(sorted({e["noise"] for e in noisy}))
-        text += (f"; {len(noisy)} more at {span(noisy)}" if real else
-                 f"{span(noisy)} the one-thread throughput at batch {first['batch']} ({_files(len(noisy))})")
-        text += f": noise ({why}), not a property of the files"
-    return text
-
-
-def recommendation_text(rec: dict[str, Any], load: dict[str, Any] | None = None) -> list[str]:
-    """bench.json's ``recommendation`` as at most ~8 notes: smallest, fastest at batch 1 and in bulk,
-    most accurate, the int8 trade-offs, threads, and whether the machine was busy."""
-    if not rec:
-        return []
-    from edgecnn.formatting import pct
-
-    lines: list[str] = []
-    s = rec["smallest"]
-    lines.append(f"  smallest: {s['file']} ({format_kib(s['bytes'])})")
-    f, e = rec["fastest_single"], rec["fastest_single_e2e"]
-    lines.append(f"  fastest at batch {f['batch']}: {f['file']} on {f['runtime']} (p50 {f['p50_us']:,.1f} µs"
-                 + _end_to_end(f, e, f"{e['p50_us']:,.1f} µs") + ")")
-    b, e = rec["fastest_bulk"], rec["fastest_bulk_e2e"]
-    lines.append(f"  fastest in bulk: {b['file']} on {b['runtime']} ({b['throughput']:,.0f} images/s "
-                 f"at batch {b['batch']}" + _end_to_end(b, e, f"{e['throughput']:,.0f} images/s") + ")")
-    a = rec["most_accurate"]
-    lines.append(f"  most accurate: {a['file']} ({pct(a['accuracy'])})" if a
-                 else "  most accurate: unknown (no verify.json: run `edgecnn verify`)")
-    for line in (int8_line(rec.get("int8_vs_float32", [])), threads_line(rec.get("thread_scaling", [])),
-                 busy_line(load or {})):
-        if line:
-            lines.append("  " + line)
-    return lines
-
-
-def busy_line(load: dict[str, Any]) -> str | None:
-    """"busy: ..." when some timed blocks ran on a busy machine, naming the figures in doubt."""
-    if not load.get("busy"):
-        return None
-    why = []
-    if load.get("load1_max") is not None:
-        why.append(f"load up to {load['load1_max']:.1f} on {load.get('cores')} cores")
-    if load.get("others_share") is not None:
-        why.append(f"others took up to {100 * load['others_share']:.0f} % of the CPU")
-    blocks = ("every timed block" if load["busy_blocks"] == load["blocks"]
-              else f"{load['busy_blocks']} of {load['blocks']} timed blocks")
-    return (f"busy machine ({', '.join(why)}) in {blocks}: the figures above are in doubt "
-            "(rows marked ! in bench's table); rerun when quiet")
 
 
 def _spinning(setting: bool | None) -> str:

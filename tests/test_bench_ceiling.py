@@ -311,7 +311,7 @@ def _row(fmt, precision, batch, p50, threads=1, file=None, bytes_=None, spread=N
 
 def test_recommendation_says_when_int8_is_slower():
     from edgecnn.bench import recommend
-    from edgecnn.bench_report import recommendation_text
+    from edgecnn.bench.advice import recommendation_text
 
     rows = [_row("onnx", "float32", 1, 20.0), _row("onnx", "int8", 1, 34.0),
             _row("onnx", "float32", 256, 2000.0), _row("onnx", "int8", 256, 4800.0),
@@ -336,7 +336,7 @@ def test_faster_and_slower_only_beyond_the_runs_own_noise():
     the same file was 0.81× float32's p50; now: the rounds' spread decides, and a file no smaller
     than float32 is never advised "where size matters"."""
     from edgecnn.bench import recommend
-    from edgecnn.bench_report import recommendation_text
+    from edgecnn.bench.advice import recommendation_text
 
     rows = [_row("onnx", "float32", 1, 100.0, spread=0.02, bytes_=1000), _row("onnx", "int8", 1, 81.0, spread=0.02,
                                                                              bytes_=996),
@@ -364,7 +364,7 @@ def test_faster_and_slower_only_beyond_the_runs_own_noise():
 
 def test_thread_ratios_a_file_cannot_have_are_flagged_as_noise():
     from edgecnn.bench import recommend
-    from edgecnn.bench_report import recommendation_text
+    from edgecnn.bench.advice import recommendation_text
 
     # The issue's two runs on one 2-core machine: 3.04x on a quiet run, 0.31x on a busy one.
     quiet = [_row("onnx", "float32", 256, 3040.0), _row("onnx", "float32", 256, 1000.0, threads=2)]

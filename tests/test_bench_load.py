@@ -57,7 +57,8 @@ def test_merge_keeps_the_worst_and_counts_busy_blocks():
 
 
 def test_the_advice_and_bench_md_say_when_the_machine_was_busy():
-    from edgecnn.bench_report import busy_line, load_summary
+    from edgecnn.bench.advice import busy_line
+    from edgecnn.bench_report import load_summary
 
     merged = load.merge([{"load1_before": 3.1, "load1_after": 4.2, "cores": 2, "others_share": 0.6, "busy": True},
                          {"load1_before": 4.2, "load1_after": 1.0, "cores": 2, "others_share": 0.1, "busy": False}])
@@ -94,7 +95,8 @@ def test_bench_rows_carry_the_load_of_their_block(exported_dir, tmp_path, monkey
     assert (by_batch[1]["load1_before"], by_batch[1]["load1_after"], by_batch[1]["busy"]) == (0.4, 0.6, False)
     assert (by_batch[4]["load1_before"], by_batch[4]["load1_after"], by_batch[4]["busy"]) == (5.0, 5.5, True)
     assert bench["load"]["busy_blocks"] == 1 and bench["load"]["load1_max"] == 5.5
-    row4 = next(line for line in result.output.splitlines() if line.startswith("mnist_cnn_int8.tflite") and " 4 " in line)
+    row4 = next(line for line in result.output.splitlines()
+                if line.startswith("mnist_cnn_int8.tflite") and " 4 " in line)
     assert "!" in row4
     assert "busy machine (load up to 5.5 on 2 cores) in 1 of 2 timed blocks" in " ".join(result.output.split())
     md = (out / "bench.md").read_text()

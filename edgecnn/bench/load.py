@@ -79,7 +79,8 @@ def read(stat_path: Path = PROC_STAT) -> Reading:
                    own_cpu=_own_cpu())
 
 
-def between(before: Reading, after: Reading, n_cores: int | None = None, clock_tick: int | None = None) -> dict[str, Any]:
+def between(before: Reading, after: Reading, n_cores: int | None = None,
+            clock_tick: int | None = None) -> dict[str, Any]:
     """What the machine did between two readings, and whether that makes it busy.
 
     Returns:
@@ -113,7 +114,8 @@ def busy_reason(load: dict[str, Any]) -> str | None:
         reasons.append(f"load {max(loads):.1f} > {n} cores")
     taken = (load.get("others_share") or 0.0) + (load.get("steal_share") or 0.0)
     if load.get("others_share") is not None and taken > 1 / n:
-        reasons.append(f"other processes{' and steal' if load.get('steal_share') else ''} took {100 * taken:.0f} % of the CPU")
+        who = "other processes" + (" and steal" if load.get("steal_share") else "")
+        reasons.append(f"{who} took {100 * taken:.0f} % of the CPU")
     return "; ".join(reasons) or None
 
 
