@@ -114,3 +114,59 @@ def test_round_spread_is_half_the_range_of_the_round_medians():
     ends: list[list[int]] = []
     timed = time_rounds([lambda: None, lambda: None], 4, runs=8, round_ends=ends)
     assert [len(t) for t in timed] == [8, 8] and ends == [[2, 4, 6, 8], [2, 4, 6, 8]]
+
+
+def test_a_spinning_runtime_gets_an_untimed_pause_before_another_runtimes_turn():
+    import time
+
+    from edgecnn.bench.timing import _pauses, time_rounds
+
+    # ONNX Runtime float32 run + e2e (one session: no pause between them), then LiteRT.
+    assert _pauses(3, [0.05, 0.05, 0.0], ["ort", "ort", "litert"]) == [0.0, 0.05, 0.0]
+    assert _pauses(2, [0.05, 0.0], ["ort", "litert"]) == [0.05, 0.0]
+    assert _pauses(1, [0.05], ["ort"]) == [0.0] and _pauses(2, None, None) == [0.0, 0.0]
+    started = time.perf_counter()
+    timed = time_rounds([lambda: None, lambda: None], 4, runs=8, settle_after=[0.02, 0.0], groups=["a", "b"])
+    assert time.perf_counter() - started >= 4 * 0.02  # one pause per round, after a's turn
+    assert all(t.max() < 20e6 for t in timed)  # and none of it inside a timed call
+
+
+def test_only_onnx_runtime_with_spinning_threads_is_settled():
+    from pathlib import Path
+
+    from edgecnn.bench import BenchConfig
+    from edgecnn.bench.run import _spins
+    from edgecnn.bench.subjects import Subject
+
+    onnx = Subject(Path("m.onnx"), "onnx", "float32", "onnxruntime", None, 1)
+    tflite = Subject(Path("m.tflite"), "tflite", "float32", "litert+xnnpack", True, 1)
+    assert _spins(onnx, BenchConfig(), 2) is True and _spins(onnx, BenchConfig(), 1) is False
+    assert _spins(onnx, BenchConfig(ort_spinning=False), 2) is False and _spins(tflite, BenchConfig(), 2) is False
+
+
+@pytest.mark.slow
+def test_the_keras_baseline_is_timed_in_its_own_process(exported_dir, trained_model_path, tmp_path):
+    """TensorFlow never enters the process that times the files; the baseline still gets its rows."""
+    import json
+    import subprocess
+    import sys
+
+    from test_terminal import ROOT
+
+    script = (
+        "import json, sys\n"
+        "from pathlib import Path\n"
+        "from edgecnn.bench import BenchConfig, run_bench\n"
+        "from edgecnn.data import load_mnist\n"
+        f"paths = [Path({str(exported_dir / 'mnist_cnn_float32.tflite')!r}), Path({str(trained_model_path)!r})]\n"
+        "config = BenchConfig(batch_sizes=(1, 4), runs=20, warmup_seconds=0.01, cold_start=False, ceiling='off')\n"
+        "result = run_bench(paths, config, load_mnist().x_test[:4])\n"
+        "print(json.dumps({'tf': 'tensorflow' in sys.modules, 'keras': 'keras' in sys.modules,\n"
+        "                  'rows': [(r['format'], r['batch'], r['runs']) for r in result.rows]}))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600,
+                          env={**__import__("os").environ, "PYTHONPATH": str(ROOT)}, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    got = json.loads(done.stdout.strip().splitlines()[-1])
+    assert got["tf"] is False and got["keras"] is False
+    assert sorted(map(tuple, got["rows"])) == [("keras", 1, 20), ("keras", 4, 20), ("tflite", 1, 20), ("tflite", 4, 20)]

@@ -3,7 +3,7 @@
 Method: every runtime is loaded once in this process and warmed up; each call is timed alone
 with ``time.perf_counter_ns``; the runtimes take turns in rounds so that drift of a shared
 machine hits them all alike; ratios are against a baseline (the Keras model) measured in the
-same run. Cold start and peak memory come from a fresh subprocess per model. Each row also
+same run, in its own process first (``baseline``: TensorFlow never runs beside the files). Cold start and peak memory come from a fresh subprocess per model. Each row also
 gets the MACs per image counted from the model's graph, the GMAC/s it reached and its share
 of this machine's GEMM ceiling for the same precision and thread count (``ceiling``).
 """
@@ -11,6 +11,7 @@ of this machine's GEMM ceiling for the same precision and thread count (``ceilin
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -19,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from edgecnn.bench import load
+from edgecnn.bench.baseline import measure_apart
 from edgecnn.bench.coldstart import cold_start
 from edgecnn.bench.config import BenchConfig, BenchResult
 from edgecnn.bench.recommend import recommend
@@ -44,8 +46,14 @@ def run_bench(
     subjects = make_subjects(paths, config, accuracies)
     if not subjects:
         raise ModelError("nothing to benchmark (only .keras files were named, and the Keras baseline is off)")
-    for subject in subjects:  # load everything first: a bad file fails in a second, not after the cold starts
+    files = [s for s in subjects if not s.is_baseline]
+    for subject in files:  # load everything first: a bad file fails in a second, not after the cold starts
         load_subject(subject, config, config.threads[0])
+    samples: dict[tuple[str, int, int], np.ndarray] = {}
+    baseline_rows: list[dict[str, Any]] = []
+    for subject in (s for s in subjects if s.is_baseline):  # TensorFlow never enters this process
+        say(f"baseline: {subject.name} in its own process, batch {','.join(map(str, config.batch_sizes))}")
+        baseline_rows += measure_apart(subject, config, images, config.threads[0], samples)
     limit = None
     if config.ceiling != "off":
         from edgecnn.bench.ceiling import machine_ceiling
@@ -57,19 +65,17 @@ def run_bench(
             subject.cold = cold_start(subject.path, config.threads[0], subject.xnnpack is not False,
                                       unsafe=config.unsafe)
     rows: list[dict[str, Any]] = []
-    samples: dict[tuple[str, int, int], np.ndarray] = {}
     steps = len(config.threads) * len(config.batch_sizes)
     step = 0
-    for threads in config.threads:
-        # Keras cannot change its thread pools once started: it runs with the first count only.
-        active = [s for s in subjects if not (s.is_baseline and threads != config.threads[0])]
+    for threads in config.threads:  # the baseline ran with the first thread count only (see baseline.py)
         if threads != config.threads[0]:
-            for subject in active:
+            for subject in files:
                 load_subject(subject, config, threads)
         for batch in config.batch_sizes:
             step += 1
-            say(f"[{step}/{steps}] threads {threads}, batch {batch}: {len(active)} runtimes")
-            rows += _measure(active, config, images[:batch], threads, samples)
+            say(f"[{step}/{steps}] threads {threads}, batch {batch}: {len(files)} runtimes")
+            rows += _measure(files, config, images[:batch], threads, samples)
+    rows += baseline_rows
     _add_ratios(rows)
     _add_ceiling_shares(rows, limit)
     if limit is not None:
@@ -120,21 +126,25 @@ def _measure(subjects: list[Subject], config: BenchConfig, images: np.ndarray, t
     batch = len(images)
     calls: list[Callable[[], Any]] = []
     owners: list[tuple[Subject, str]] = []
+    settle: list[float] = []
     for subject in subjects:
         run, e2e = timed_calls(subject, images)
-        calls.append(run)
-        owners.append((subject, "run"))
-        if e2e is not None:
-            calls.append(e2e)
-            owners.append((subject, "e2e"))
+        spins = _spins(subject, config, threads)
+        for kind, call in (("run", run), ("e2e", e2e)):
+            if call is not None:
+                calls.append(call)
+                owners.append((subject, kind))
+                settle.append(config.settle_seconds if spins else 0.0)
     for call in calls:
         warm_up(call, config.warmup_seconds, config.warmup_calls)
+    time.sleep(max(settle, default=0.0))  # the last warm-up's spinning workers park before round 1
     before = load.read()
     ends: list[list[int]] = []
+    pace = {"round_ends": ends, "settle_after": settle, "groups": [id(s) for s, _ in owners]}
     if config.runs:
-        timed = time_rounds(calls, min(config.rounds, config.runs), runs=config.runs, round_ends=ends)
+        timed = time_rounds(calls, min(config.rounds, config.runs), runs=config.runs, **pace)
     else:
-        timed = time_rounds(calls, config.rounds, seconds=config.seconds, min_runs=config.min_runs, round_ends=ends)
+        timed = time_rounds(calls, config.rounds, seconds=config.seconds, min_runs=config.min_runs, **pace)
     block_load = load.between(before, load.read())  # how busy the machine was over these timed calls
     by_subject: dict[int, dict[str, np.ndarray]] = {}
     spread: dict[int, float | None] = {}
@@ -164,6 +174,15 @@ def _measure(subjects: list[Subject], config: BenchConfig, images: np.ndarray, t
             "load": block_load,
         })
     return rows
+
+
+def _spins(subject: Subject, config: BenchConfig, threads: int) -> bool:
+    """Whether the subject's worker threads keep spinning after a call (ONNX Runtime, spinning on)."""
+    from edgecnn.runtime.base import RuntimeOptions
+
+    if subject.format != "onnx":
+        return False  # LiteRT's and XNNPACK's pools measured idle within 2 ms of the last call
+    return RuntimeOptions(num_threads=threads, ort_spinning=config.ort_spinning).spinning
 
 
 def _add_ratios(rows: list[dict[str, Any]]) -> None:

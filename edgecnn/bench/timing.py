@@ -34,7 +34,8 @@ TIMING_METHOD = {
     "keras": "tf.function(lambda x: model(x, training=False)) traced once per batch, "
     "on a float32 tf.constant, then .numpy()",
     "throughput": "images/s = batch / p50",
-    "order": "runtimes interleaved in rounds, all loaded once in one process",
+    "order": "the files interleaved in rounds, all loaded once in one process, an untimed pause between "
+    "one file's turn and the next's (spinning worker threads park); the Keras baseline first, in its own process",
 }
 
 
@@ -70,13 +71,17 @@ def warm_up(call: Callable[[], Any], seconds: float, calls: int) -> float:
 
 def time_rounds(calls: Sequence[Callable[[], Any]], rounds: int, *, runs: int | None = None,
                 seconds: float | None = None, min_runs: int = 1,
-                round_ends: list[list[int]] | None = None) -> list[np.ndarray]:
+                round_ends: list[list[int]] | None = None,
+                settle_after: Sequence[float] | None = None, groups: Sequence[object] | None = None) -> list[np.ndarray]:
     """Time each call ``runs`` times, or for ``seconds`` of timed calls, in interleaved rounds; ns per call.
 
     Each round gives every call ``runs / rounds`` calls or ``seconds / rounds`` of timed calls
     in turn, so drift of a shared machine hits them all alike. With ``seconds``, the last round
     tops a call up to ``min_runs`` samples. ``round_ends``, when given, receives per call the
-    sample count at the end of each round (for :func:`round_spread`).
+    sample count at the end of each round (for :func:`round_spread`). ``settle_after[i]`` seconds
+    pass, untimed, after call i's turn when the next call belongs to another of ``groups`` (another
+    runtime instance): a runtime whose worker threads spin after their last task (ONNX Runtime with
+    2+ threads, spinning on) would otherwise take CPU from the next runtime's calls.
     """
     if (runs is None) == (seconds is None):
         raise ValueError("give runs or seconds")
@@ -87,8 +92,9 @@ def time_rounds(calls: Sequence[Callable[[], Any]], rounds: int, *, runs: int | 
     ends: list[list[int]] = [[] for _ in calls]
     if round_ends is not None:
         round_ends[:] = ends
+    pauses = _pauses(len(calls), settle_after, groups)
     for r in range(rounds):
-        for call, out, end in zip(calls, samples, ends):
+        for call, out, end, pause in zip(calls, samples, ends, pauses):
             append = out.append
             if runs:
                 for _ in range(min(per_round, runs - len(out))):
@@ -96,6 +102,8 @@ def time_rounds(calls: Sequence[Callable[[], Any]], rounds: int, *, runs: int | 
                     call()
                     append(clock() - t0)
                 end.append(len(out))
+                if pause:
+                    time.sleep(pause)
                 continue
             spent, floor = 0, min_runs if r == rounds - 1 else 0
             while spent < slice_ns or len(out) < floor:
@@ -105,7 +113,17 @@ def time_rounds(calls: Sequence[Callable[[], Any]], rounds: int, *, runs: int | 
                 append(elapsed)
                 spent += elapsed
             end.append(len(out))
+            if pause:
+                time.sleep(pause)
     return [np.asarray(s, dtype=np.int64) for s in samples]
+
+
+def _pauses(n: int, settle_after: Sequence[float] | None, groups: Sequence[object] | None) -> list[float]:
+    """The untimed pause after each call's turn: its settle time when the next turn is another group's."""
+    if not settle_after or n < 2:
+        return [0.0] * n
+    groups = list(groups) if groups is not None else list(range(n))
+    return [settle_after[i] if groups[i] != groups[(i + 1) % n] else 0.0 for i in range(n)]
 
 
 def round_spread(ns: np.ndarray, ends: Sequence[int]) -> float | None:
