@@ -31,7 +31,6 @@ import numpy as np
 from _common import need
 
 from edgecnn.bench import BenchConfig, load_subject, make_subjects, time_rounds, timed_calls, warm_up
-from edgecnn.data import load_mnist
 from edgecnn.runtime import RuntimeOptions
 
 GOAL = 1.10
@@ -167,6 +166,39 @@ def compare_bench(folder: Path, batch: int, threads: int, seconds: float, data: 
     return worst
 
 
+def spin_after_last_call(folder: Path, threads: int, images: np.ndarray, rounds: int = 8) -> None:
+    """CPU time each runtime's own threads burn right after its last call (main thread asleep):
+    why bench pauses after a spinning runtime's turn. Cores busy per window after the call."""
+    import os
+    import resource
+
+    def cpu() -> float:
+        r = resource.getrusage(resource.RUSAGE_SELF)
+        return r.ru_utime + r.ru_stime
+
+    edges = (0, 2, 5, 10, 20, 40, 80)  # ms after the last call
+    config = BenchConfig(threads=(threads,), cold_start=False, keras=False)
+    print(f"\nCores busy after a runtime's last call (main thread asleep), {threads} thread(s), batch {len(images)}, "
+          f"median of {rounds}")
+    print(f"{'model':<26} {'runtime':<15} " + " ".join(f"{f'{a}-{b} ms':>9}" for a, b in zip(edges, edges[1:]))
+          + "  load 1-min")
+    for path in need(folder, "tflite/float32", "onnx/float32").values():
+        (subject,) = make_subjects([path], config, {})
+        load_subject(subject, config, threads)
+        call, _ = timed_calls(subject, images)
+        busy: dict[int, list[float]] = {b: [] for b in edges[1:]}
+        for _ in range(rounds):
+            warm_up(call, 0.1, 5)  # a 0.1 s turn, as in a bench round
+            start, before, last = time.perf_counter(), cpu(), 0
+            for edge in edges[1:]:
+                time.sleep(max(0.0, start + edge / 1000 - time.perf_counter()))
+                now = cpu()
+                busy[edge].append((now - before) / ((edge - last) / 1000))
+                before, last = now, edge
+        print(f"{path.name:<26} {subject.runtime:<15} " + " ".join(f"{np.median(busy[b]):>9.2f}" for b in edges[1:])
+              + f"  {os.getloadavg()[0]:.1f}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dir", type=Path, default=Path("exports"), help="folder with manifest.json")
@@ -175,16 +207,22 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=3.0, help="timed seconds per loop and model")
     parser.add_argument("--blocks", type=int, default=30, help="interleaved blocks per loop")
     parser.add_argument("--bench", action="store_true", help="also compare `edgecnn bench`'s figure with the bare loop")
-    parser.add_argument("--data", type=Path, help="test images for --bench (default: the bundled MNIST)")
+    parser.add_argument("--data", type=Path, help="test images (default: the bundled MNIST)")
+    parser.add_argument("--spin", action="store_true",
+                        help="also measure the CPU each runtime's threads burn after its last call (2+ threads)")
     parser.add_argument("--arrangement", choices=ARRANGEMENTS, help=argparse.SUPPRESS)  # one child of --bench
     args = parser.parse_args()
     if args.arrangement:
         import json
 
-        print(json.dumps(one_arrangement(args.arrangement, args.dir, args.batch, args.threads, args.seconds, args.data)))
+        got = one_arrangement(args.arrangement, args.dir, args.batch, args.threads, args.seconds, args.data)
+        print(json.dumps(got))
         return 0
     paths = need(args.dir, "tflite/float32", "tflite/int8", "onnx/float32", "onnx/int8")
-    images = load_mnist().x_test[: args.batch]
+    from edgecnn.data import load_data
+    from edgecnn.runtime import load
+
+    images = load_data(args.data, load(paths["tflite/float32"]).spec.input_shape).x_test[: args.batch]
     config = BenchConfig(threads=(args.threads,), cold_start=False, keras=False)
     worst = 0.0
     print(f"batch {args.batch}, {args.threads} thread(s), {args.seconds} s per loop in {args.blocks} interleaved blocks")
@@ -210,6 +248,8 @@ def main() -> int:
     print(f"worst harness/bare ratio {worst:.3f}: {verdict} the goal ≤ {GOAL:.2f}")
     if args.bench:
         compare_bench(args.dir, args.batch, args.threads, args.seconds, args.data)
+    if args.spin:
+        spin_after_last_call(args.dir, max(2, args.threads), images)
     return 0
 
 
