@@ -431,10 +431,12 @@ def bench(artifacts: tuple[Path, ...], output_dir: Path, data: Path | None, batc
           xnnpack: str, no_keras: bool, no_cold_start: bool, ceiling: str | None, unsafe: bool) -> None:
     """Latency, throughput, cold start and memory of model files on the CPU runtimes.
 
-    With no ARTIFACT: every artifact in the manifest plus OUTPUT_DIR/mnist_cnn.keras as the
-    baseline (skipped, with a note, on the TensorFlow-free base install). Writes bench.json, bench.csv, bench.md and bench.png into OUTPUT_DIR. Each row
-    also says the GMAC/s reached and its share of this machine's GEMM ceiling (measured once
-    per machine and cached; --remeasure-ceiling measures again).
+    With no ARTIFACT: every artifact in the manifest plus the folder's Keras model as the
+    baseline, timed in its own process (skipped, with a note, on the TensorFlow-free base
+    install). Writes bench.json, bench.csv, bench.md and bench.png into OUTPUT_DIR, with the
+    machine's load beside every figure. Each row also says the GMAC/s reached and its share of
+    this machine's GEMM ceiling (measured when the machine is quiet and cached, measured again
+    when a run finds it implausible; --remeasure-ceiling measures again).
     """
     from edgecnn.bench import BenchConfig, with_options
     from edgecnn.bench.folder import BenchRequest, bench_folder
