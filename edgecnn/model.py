@@ -117,7 +117,7 @@ def train(config: TrainConfig, data: Dataset, out_dir: Path, h5: bool = False, n
     """
     import keras
 
-    if not data.labelled:
+    if not data.labelled or data.y_train is None:
         raise DataError(f"{data.source}: no labels to train on (expected class sub-folders or an .npz with y)")
     out_dir = fileio.ensure_dir(Path(out_dir))
     num_classes = data.num_classes or NUM_CLASSES

@@ -211,11 +211,13 @@ def run_pipeline(config: RunConfig, echo: Callable[[str], None] = print) -> RunR
             report.plot_training(record, out / names.TRAINING_PNG)
         int8 = next((row for row in checked.rows if row.format == "tflite" and row.precision == "int8"
                      and row.predictions is not None), None)
-        if int8 is not None and mnist.y_test is not None and int8.parity.accuracy is not None:
+        if (int8 is not None and int8.predictions is not None and mnist.y_test is not None
+                and int8.parity is not None and int8.parity.accuracy is not None):
             report.plot_confusion(mnist.y_test, int8.predictions, out / names.CONFUSION_PNG,
                                   f"int8 TFLite: {int8.parity.accuracy:.2%} on the test set",
                                   labels=checked.class_names)
         data_arg = f" --data {config.data}" if config.data else ""
+        commands: tuple[str, ...]
         if config.model is not None:
             commands = (
                 f"edgecnn run --model {config.model}{data_arg} --output-dir {out}",

@@ -24,7 +24,8 @@ it implausible (``implausible``: a file within ~10 % of it or above, a 2-thread 
 cores times the 1-thread one).
 
 The figures are cached per machine (CPU model, core count, LiteRT version) with the date they
-were measured, in ``ceiling.json`` of edgecnn's cache folder (``edgecnn.env.cache_dir``: ``$EDGECNN_CACHE_DIR``, default ``~/.cache/edgecnn``);
+were measured, in ``ceiling.json`` of edgecnn's cache folder (``edgecnn.env.cache_dir``:
+``$EDGECNN_CACHE_DIR``, default ``~/.cache/edgecnn``);
 ``edgecnn bench --remeasure-ceiling`` measures again.
 """
 
@@ -309,7 +310,8 @@ def machine_ceiling(threads: tuple[int, ...] = (1,), remeasure: bool | set[str] 
 
     path, key = cache_path(), machine_key()
     cache = _read_cache(path)
-    stored = cache.get(key) if isinstance(cache.get(key), dict) else {}
+    recorded = cache.get(key)
+    stored = recorded if isinstance(recorded, dict) else {}
     stored = {"gemm": dict(stored.get("gemm", {})), "memory": stored.get("memory"),
               "memory_gbps": stored.get("memory_gbps"), "measured": dict(stored.get("measured", {}))}
     measurer = _Measurer(measure_gemm, measure_memory, probe or load.read, say)

@@ -91,7 +91,7 @@ def _child_main(request: BenchRequest, conn) -> None:
         conn.send(("done", run))
     except EdgeCnnError as exc:
         conn.send(("error", type(exc).__name__, str(exc)))
-    except BaseException as exc:  # a bug: its type and text reach the parent, which raises
+    except BaseException as exc:  # noqa: BLE001 - a bug: its type and text reach the parent, which raises
         conn.send(("error", type(exc).__name__, f"{type(exc).__name__}: {exc}"))
     finally:
         conn.close()

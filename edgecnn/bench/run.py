@@ -3,7 +3,8 @@
 Method: every runtime is loaded once in this process and warmed up; each call is timed alone
 with ``time.perf_counter_ns``; the runtimes take turns in rounds so that drift of a shared
 machine hits them all alike; ratios are against a baseline (the Keras model) measured in the
-same run, in its own process first (``baseline``: TensorFlow never runs beside the files). Cold start and peak memory come from a fresh subprocess per model. Each row also
+same run, in its own process first (``baseline``: TensorFlow never runs beside the files). Cold
+start and peak memory come from a fresh subprocess per model. Each row also
 gets the MACs per image counted from the model's graph, the GMAC/s it reached and its share
 of this machine's GEMM ceiling for the same precision and thread count (``ceiling``).
 """
@@ -140,7 +141,7 @@ def _measure(subjects: list[Subject], config: BenchConfig, images: np.ndarray, t
     time.sleep(max(settle, default=0.0))  # the last warm-up's spinning workers park before round 1
     before = load.read()
     ends: list[list[int]] = []
-    pace = {"round_ends": ends, "settle_after": settle, "groups": [id(s) for s, _ in owners]}
+    pace: dict[str, Any] = {"round_ends": ends, "settle_after": settle, "groups": [id(s) for s, _ in owners]}
     if config.runs:
         timed = time_rounds(calls, min(config.rounds, config.runs), runs=config.runs, **pace)
     else:
@@ -156,7 +157,7 @@ def _measure(subjects: list[Subject], config: BenchConfig, images: np.ndarray, t
     for subject in subjects:
         got = by_subject[id(subject)]
         stats = summarize(got["run"], batch)
-        e2e = summarize(got["e2e"], batch) if "e2e" in got else stats
+        e2e_stats = summarize(got["e2e"], batch) if "e2e" in got else stats
         samples[(subject.name, batch, threads)] = got["run"] / 1e3
         rows.append({
             "path": str(subject.path), "file": subject.path.name, "format": subject.format,
@@ -165,7 +166,8 @@ def _measure(subjects: list[Subject], config: BenchConfig, images: np.ndarray, t
             "threads": config.threads[0] if subject.is_baseline else threads,
             **stats,
             "round_spread": spread[id(subject)],  # the run's own noise (timing.round_spread)
-            "e2e_p50_us": e2e["p50_us"], "e2e_p99_us": e2e["p99_us"], "e2e_throughput": e2e["throughput"],
+            "e2e_p50_us": e2e_stats["p50_us"], "e2e_p99_us": e2e_stats["p99_us"],
+            "e2e_throughput": e2e_stats["throughput"],
             "e2e_measured": "e2e" in got,  # Keras has no separate end-to-end call
             "quantize_in_timed_call": "e2e" in got and subject.handle.input_spec.quantized,
             "cold_start_ms": subject.cold.get("cold_start_ms"), "peak_rss_mb": subject.cold.get("peak_rss_mb"),

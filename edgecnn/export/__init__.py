@@ -120,12 +120,14 @@ def export_models(
 
     unknown = [key for key in targets if key not in REGISTRY]
     if unknown:
-        raise ExportError(f"no exporter for {', '.join('/'.join(k) for k in unknown)} (have: {', '.join(map('/'.join, REGISTRY))})")
+        raise ExportError(f"no exporter for {', '.join('/'.join(k) for k in unknown)} "
+                          f"(have: {', '.join(map('/'.join, REGISTRY))})")
     options = options or ExportOptions()
     model = load_model(model_path, unsafe=unsafe)  # unsafe: the user trusts the file's Python code
     if not options.source_sha256:
         options = replace(options, source_sha256=fileio.sha256_file(model_path))
     options = resolve_spec(model, Path(model_path), options, needs_data=any(p == "int8" for _, p in targets))
+    assert options.spec is not None  # resolve_spec sets it
     fileio.ensure_dir(Path(out_dir))
     # Relative to the manifest's folder when the model lies inside it, else absolute.
     source = {"path": fileio.relative_posix(model_path, out_dir) or str(Path(model_path).resolve()),

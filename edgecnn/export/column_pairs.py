@@ -7,6 +7,8 @@ extra RESHAPE outputs would cost arena and the zero taps MACs, for no gain).
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 TFLITE_IDENTIFIER = b"TFL3"
@@ -37,7 +39,7 @@ def pair_columns(model_bytes: bytes) -> bytes:
     codes = [max(c.builtinCode, c.deprecatedBuiltinCode) for c in model.operatorCodes]
     changed = 0
     for sub in model.subgraphs:
-        rewritten = []
+        rewritten: list[Any] = []
         for op in sub.operators:
             pieces = _paired(model, sub, op, codes, schema) if codes[op.opcodeIndex] == ops.CONV_2D else None
             rewritten.extend(pieces or [op])
@@ -113,7 +115,8 @@ def _paired(model, sub, conv, codes, schema):
     dynamic = x.shapeSignature is not None and len(x.shapeSignature) and int(x.shapeSignature[0]) == -1
     x2 = tensor(base + b"/column_pairs_in", (x.shape[0], height, width // 2, 2), x.type, quant(x.quantization, False),
                 batch_dynamic=dynamic)
-    s_in = tensor(base + b"/column_pairs_in_shape", (4,), types.INT32, None, np.array([-1, height, width // 2, 2], np.int32))
+    s_in = tensor(base + b"/column_pairs_in_shape", (4,), types.INT32, None,
+                  np.array([-1, height, width // 2, 2], np.int32))
     # The weight and bias tensors are rewritten in place (renamed, so that ``unpair_columns`` finds them).
     for t, arr, what in ((w, paired, b"weights"), (b, np.tile(b_arr, 2), b"bias")):
         shared = sum(1 for other in sub.tensors if other.buffer == t.buffer) > 1
@@ -125,7 +128,8 @@ def _paired(model, sub, conv, codes, schema):
         t.name = (t.name or b"") + PAIRS + what
     y2 = tensor(base + b"/column_pairs_out", (out.shape[0], out_h, out_w // 2, 2 * cout), out.type,
                 quant(out.quantization, False), batch_dynamic=dynamic)
-    s_out = tensor(base + b"/column_pairs_out_shape", (4,), types.INT32, None, np.array([-1, out_h, out_w, cout], np.int32))
+    s_out = tensor(base + b"/column_pairs_out_shape", (4,), types.INT32, None,
+                   np.array([-1, out_h, out_w, cout], np.int32))
     reshape = _opcode_index(model, schema.BuiltinOperator.RESHAPE, schema)
     first, last = schema.OperatorT(), schema.OperatorT()
     first.opcodeIndex, first.inputs, first.outputs = reshape, [x_i, s_in], [x2]
@@ -159,14 +163,15 @@ def unpair_columns(model_bytes: bytes) -> bytes:
         while i < len(ops):
             conv = ops[i + 1] if i + 1 < len(ops) else None
             w_name = sub.tensors[conv.inputs[1]].name if conv is not None and len(conv.inputs) > 1 else None
-            if i + 2 < len(ops) and w_name and w_name.endswith(PAIRS + b"weights"):
+            if conv is not None and i + 2 < len(ops) and w_name and w_name.endswith(PAIRS + b"weights"):
                 first, last = ops[i], ops[i + 2]
                 w, b = sub.tensors[conv.inputs[1]], sub.tensors[conv.inputs[2]]
                 cout2, kh, taps, _ = (int(d) for d in w.shape)
                 cout, kw = cout2 // 2, 2 * taps - 1
                 dtype = np.int8 if w.type == schema.TensorType.INT8 else np.float32
                 b_dtype = np.int32 if b.type == schema.TensorType.INT32 else np.float32
-                paired = np.frombuffer(bytes(memoryview(model.buffers[w.buffer].data).cast("B")), dtype).reshape(w.shape)
+                raw = bytes(memoryview(model.buffers[w.buffer].data).cast("B"))
+                paired = np.frombuffer(raw, dtype).reshape(w.shape)
                 original = np.zeros((cout, kh, kw, 1), dtype)
                 for k in range(kw):  # output column 2j reads tap k at pair column k // 2, channel k % 2
                     original[:, :, k, 0] = paired[:cout, :, k // 2, k % 2]

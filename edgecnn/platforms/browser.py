@@ -20,7 +20,7 @@ import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -67,7 +67,8 @@ def _playwright():
         from playwright.sync_api import sync_playwright
     except ImportError as exc:
         raise PlatformError("the browser check needs playwright, which is not installed "
-                            "(pip install playwright; never `playwright install`: it uses the system chromium)") from exc
+                            "(pip install playwright; never `playwright install`: it uses the system "
+                            "chromium)") from exc
     return sync_playwright
 
 
@@ -84,7 +85,7 @@ def synthetic_photos(images: np.ndarray, seed: int = 0) -> list[np.ndarray]:
     out = []
     for i, img in enumerate(images):
         w, h = (int(v) for v in rng.integers(40, 160, size=2))
-        big = np.asarray(Image.fromarray(img).resize((w, h), Image.Resampling.BILINEAR), dtype=np.float32)
+        big: np.ndarray = np.asarray(Image.fromarray(img).resize((w, h), Image.Resampling.BILINEAR), dtype=np.float32)
         if i % 2:
             big = 255.0 - big * float(rng.uniform(0.6, 1.0)) - float(rng.integers(0, 40))
         big = big + rng.normal(0, 3, size=big.shape)
@@ -131,7 +132,7 @@ def _draw(page, points=SEVEN, steps: int = 12) -> None:
 
 def run_in_browser(
     model_paths: list[Path], images: np.ndarray, *, prepare_images: list[np.ndarray] | None = None,
-    screenshot: Path | None = None, workdir: Path | None = None, litert_paths: list[Path] = (),
+    screenshot: Path | None = None, workdir: Path | None = None, litert_paths: Sequence[Path] = (),
 ) -> dict[str, Any]:
     """Bundle ``model_paths`` (ONNX, for ONNX Runtime Web) and ``litert_paths`` (batch-1 TFLite,
     for LiteRT.js), serve them, and run ``images`` (uint8, N x H x W[x C]) through the page.
@@ -222,7 +223,8 @@ def python_probs(predictor, images: np.ndarray) -> np.ndarray:
     return predictor.predict(images)
 
 
-def litert_variants_for(report, tmp: Path, echo: Callable[[str], None], data=None) -> tuple[list[Path], dict[str, Path]]:
+def litert_variants_for(report, tmp: Path, echo: Callable[[str], None],
+                        data=None) -> tuple[list[Path], dict[str, Path]]:
     """Batch-1 float-I/O variants of the verified TFLite files' Keras model (LiteRT.js refuses the
     standard files), and for each variant the standard TFLite file of the same precision."""
     from edgecnn.manifest import read_manifest
@@ -267,7 +269,8 @@ def check_browser(
     with tempfile.TemporaryDirectory(prefix="edgecnn-litert-") as tmp:
         litert, standard = litert_variants_for(report, Path(tmp), echo, data)
         predictors.update({p: load(p) for p in litert})
-        echo(f"Checking {len(paths)} ONNX file(s) (ONNX Runtime Web){f' and {len(litert)} TFLite file(s) (LiteRT.js)' if litert else ''} "
+        tflite_note = f" and {len(litert)} TFLite file(s) (LiteRT.js)" if litert else ""
+        echo(f"Checking {len(paths)} ONNX file(s) (ONNX Runtime Web){tflite_note} "
              f"in headless Chromium with the web bundle's own JavaScript "
              f"({n:,} test images{f', {len(photos)} photos through the image preparation' if photos else ''})")
         got = run_in_browser(paths, images, prepare_images=photos, screenshot=shot_dir / SCREENSHOT,

@@ -77,12 +77,12 @@ def check_tflite(data: bytes) -> None:
         raise TFLiteCheckError("malformed flatbuffer: an offset points outside the file") from exc
 
 
-def _ints(value) -> np.ndarray:
+def _ints(value: np.ndarray | None) -> np.ndarray:
     """A vector read by ``fb.array`` (None when the vector is absent) as an int64 array."""
     return np.zeros(0, np.int64) if value is None else np.asarray(value, np.int64)
 
 
-def _floats(value) -> np.ndarray:
+def _floats(value: np.ndarray | None) -> np.ndarray:
     return np.zeros(0, np.float32) if value is None else np.asarray(value, np.float32)
 
 
@@ -110,7 +110,8 @@ def _check(data: bytes) -> None:
 
     for i in range(n_codes):
         code = fb.element(data, codes_start, i)
-        builtin = max(fb.scalar(data, code, _OPCODE_BUILTIN, fb.I32), fb.scalar(data, code, _OPCODE_DEPRECATED_BUILTIN, fb.I8))
+        builtin = max(fb.scalar(data, code, _OPCODE_BUILTIN, fb.I32),
+                      fb.scalar(data, code, _OPCODE_DEPRECATED_BUILTIN, fb.I8))
         if not 0 <= builtin <= _MAX_BUILTIN:
             raise TFLiteCheckError(f"operator code {i} is unknown builtin {builtin}")
         if builtin == CUSTOM and not fb.string(data, code, _OPCODE_CUSTOM):
@@ -185,7 +186,8 @@ def _check_indices(indices: np.ndarray, n_tensors: int, what: str, optional: boo
         raise TFLiteCheckError(f"{what} name tensor {bad} of {n_tensors}")
 
 
-def _check_tensor(data, tensor: int, g: int, t: int, n_buffers: int, buffer_sizes: list[int]) -> tuple[int, int]:
+def _check_tensor(data: bytes, tensor: int, g: int, t: int, n_buffers: int,
+                  buffer_sizes: list[int]) -> tuple[int, int]:
     """Check one tensor table; return its (type, buffer index)."""
     where = f"tensor {t} of subgraph {g}"
     dtype = fb.scalar(data, tensor, _TENSOR_TYPE, fb.I8)
@@ -219,11 +221,12 @@ def _check_tensor(data, tensor: int, g: int, t: int, n_buffers: int, buffer_size
             if scales.size > 1:
                 axis = fb.scalar(data, quant, _QUANT_DIM, fb.I32)
                 if not 0 <= axis < shape.size or shape[axis] != scales.size:
-                    raise TFLiteCheckError(f"{where} has {scales.size} scales for axis {axis} of shape {shape.tolist()}")
+                    raise TFLiteCheckError(f"{where} has {scales.size} scales for axis {axis} "
+                                           f"of shape {shape.tolist()}")
     return dtype, buffer
 
 
-def _check_finite(data, buf: int, dtype, g: int, t: int) -> None:
+def _check_finite(data: bytes, buf: int, dtype: type[np.generic], g: int, t: int) -> None:
     """Float weights that hold NaN or inf: a damaged file (whatever the ops then make of it;
     a MaxPool, for one, may silently drop NaN and give finite nonsense)."""
     offset = fb.scalar(data, buf, _BUF_OFFSET, fb.U64)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -85,7 +86,7 @@ def litert_variants(out_dir: Path, manifest: dict[str, Any], cache: Path) -> lis
     try:
         if cached and all(load(p).metadata.get("source_sha256") == sha for p in cached):
             return cached
-    except Exception:  # unreadable or stale: convert again
+    except Exception:  # noqa: BLE001 - unreadable or stale: convert again
         pass
     for old in cached:
         old.unlink()
@@ -133,11 +134,15 @@ def build(src, dest: Path) -> list[Path]:
 def _ordered(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
     entries = sorted(entries, key=lambda e: (e["runtime"] == LITERT, PRECISION_ORDER.index(e["precision"])
                                              if e["precision"] in PRECISION_ORDER else 99))
-    seen: set[str] = set()
-    return [e for e in entries if not (e["key"] in seen or seen.add(e["key"]))]  # one file per precision and runtime
+    kept, seen = [], set()
+    for e in entries:  # one file per precision and runtime
+        if e["key"] not in seen:
+            seen.add(e["key"])
+            kept.append(e)
+    return kept
 
 
-def build_from(paths: list[Path], dest: Path, litert_paths: list[Path] = ()) -> list[Path]:
+def build_from(paths: list[Path], dest: Path, litert_paths: Sequence[Path] = ()) -> list[Path]:
     """Fill ``dest`` with the page, models.json, the ONNX files ``paths``, the LiteRT.js files
     ``litert_paths`` (batch 1, float I/O) and each runtime's own files."""
     from edgecnn import fileio
@@ -197,7 +202,8 @@ def build_from(paths: list[Path], dest: Path, litert_paths: list[Path] = ()) -> 
         package=npm.PACKAGE, folder=dest, total_kib=f"{total / 1024:,.0f}", runtime_dir=RUNTIME_DIR, wasm=wasm,
         wasm_kib=f"{wasm_bytes / 1024:,.0f}", wasm_pct=f"{100 * wasm_bytes / total:.0f}",
         model_kib=f"{model_bytes / 1024:.0f}", n_runtime=len(npm.DIST_FILES), litert_note=litert_note,
-        rows="\n".join(f"| `{n}` | {b:,} | {what.get(n, '')} |" for n, b in sorted(sizes.items(), key=lambda kv: -kv[1])),
+        rows="\n".join(f"| `{n}` | {b:,} | {what.get(n, '')} |"
+                       for n, b in sorted(sizes.items(), key=lambda kv: -kv[1])),
         models="\n".join(_model_line(e) for e in entries),
     )
     files.append(fileio.write_text(dest / "README.md", text))

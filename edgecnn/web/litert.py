@@ -50,7 +50,7 @@ def convert_variants(keras_path: Path, dest: Path, manifest: dict[str, Any] | No
     from edgecnn.model import load_model
 
     manifest = manifest or {}
-    calibration = next((a.get("calibration") for a in manifest.get("artifacts", [])
+    calibration: dict[str, Any] = next((a.get("calibration") for a in manifest.get("artifacts", [])
                         if a.get("format") == "tflite" and a.get("precision") == "int8" and a.get("calibration")), {})
     options = ExportOptions(calibration_samples=int(calibration.get("samples", ExportOptions.calibration_samples)),
                             seed=int(calibration.get("seed", ExportOptions.seed)),

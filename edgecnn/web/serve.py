@@ -53,7 +53,7 @@ class BundleHandler(http.server.SimpleHTTPRequestHandler):
             self.send_header(name, value)
         super().end_headers()
 
-    def log_message(self, format: str, *args) -> None:  # noqa: A002 (the base class's name)
+    def log_message(self, format: str, *args) -> None:  # `format`: the base class's name
         if self.verbose:
             super().log_message(format, *args)
 
