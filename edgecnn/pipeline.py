@@ -135,7 +135,17 @@ def _indented(echo: Callable[[str], None]) -> Callable[[str], None]:
 
 
 def run_pipeline(config: RunConfig, echo: Callable[[str], None] = print) -> RunResult:
-    """Train (or reuse, or take ``config.model``) -> export the four standard artifacts -> verify -> bench -> report."""
+    """``edgecnn run``: train (or reuse, or take ``config.model``) -> export the four standard
+    artifacts -> verify -> bench -> report, each stage through its command's library function.
+
+    Args:
+        config: the run's recipe (output folder, epochs, seed, quick, retrain, model, data).
+        echo: receives each stage's heading and the commands' own lines, indented.
+
+    Returns:
+        The summary rows, whether every parity check passed, whether it trained, the stage
+        times and the report's two files.
+    """
     from edgecnn.errors import ModelError, require_full
 
     require_full("`edgecnn run`", ("tensorflow", "keras", "tf2onnx", "onnx", "matplotlib"))

@@ -254,6 +254,16 @@ def verify(
     ``spec``: the artifacts' ModelSpec (default: read from the first loadable artifact); its
     preprocessing and head are what Keras is run with. Data whose image size or class count
     does not fit the model is a DataError naming both.
+
+    Args:
+        model_path: the Keras reference model.
+        artifacts: exported files (paths, or the manifest's Artifacts with their format/precision).
+        data: the test set (every image is used).
+        tolerances: the parity rules per precision (default: ``parity.DEFAULT_TOLERANCES``).
+        options: batch size, --debug-quant, --unsafe.
+
+    Returns:
+        One row per artifact (an unloadable file is a row with its error, never an exception).
     """
     from edgecnn.data import check_matches
 

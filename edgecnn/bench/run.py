@@ -38,7 +38,18 @@ def run_bench(
     paths: Sequence[Path], config: BenchConfig, images: np.ndarray, *,
     out_dir: Path | None = None, progress: Progress | None = None,
 ) -> BenchResult:
-    """Measure every model in ``paths`` (a ``.keras`` file is the baseline) on ``images`` (uint8)."""
+    """Measure every model in ``paths`` (a ``.keras`` file is the baseline) on ``images`` (uint8).
+
+    Args:
+        paths: exported files and, optionally, the .keras baseline.
+        config: batch sizes, threads, rounds, what else to measure (cold start, ceiling).
+        images: uint8 test images; accuracy is read from ``out_dir``'s verify.json.
+        out_dir: the folder whose verify.json holds the files' accuracies (None: none shown).
+        progress: receives one line per step.
+
+    Returns:
+        One row per (file, batch, threads), the machine, the ceiling and the recommendation.
+    """
     from edgecnn.env import library_versions, machine_info
 
     _check_config(config, images)

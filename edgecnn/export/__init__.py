@@ -110,6 +110,16 @@ def export_models(
     describes exactly the files on disk. A target whose format cannot express the model (an
     op outside TFLite builtins, the ONNX opset or TFLite Micro) does not stop the others: they
     are written, and then one ExportError names the layer, the format and what was written.
+
+    Args:
+        model_path: the .keras file.
+        out_dir: where the files and manifest.json go.
+        targets: (format, precision) pairs of :data:`REGISTRY`.
+        options: calibration, opset, labels, preprocessing (default: :class:`ExportOptions`).
+        unsafe: load a .keras file that holds Python code (Lambda layers).
+
+    Returns:
+        The artifacts written, in ``targets`` order.
     """
     from dataclasses import replace
 
