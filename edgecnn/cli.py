@@ -440,7 +440,7 @@ def bench(artifacts: tuple[Path, ...], output_dir: Path, data: Path | None, batc
     """
     from edgecnn.bench import BenchConfig, with_options
     from edgecnn.bench.folder import BenchRequest, bench_folder
-    from edgecnn.bench_report import format_table
+    from edgecnn.bench.report import format_table
 
     if seconds is not None and runs is not None:
         raise click.UsageError("give --seconds or --runs, not both")

@@ -126,7 +126,7 @@ def ship_advice(out_dir: Path, verbose: bool = True) -> list[str]:
     of this machine's GEMM ceiling (the report always, the terminal with -v).
     """
     from edgecnn.bench.advice import recommendation_text
-    from edgecnn.bench_report import ceiling_notes
+    from edgecnn.bench.report import ceiling_notes
 
     bench = _load(Path(out_dir) / BENCH_JSON) or {}
     notes = [line.strip() for line in recommendation_text(bench.get("recommendation") or {}, bench.get("load"))

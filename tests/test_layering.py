@@ -43,6 +43,12 @@ def test_no_modules_import_each_other_in_a_circle():
     assert circles(module_graph()) == []
 
 
+def test_no_rooms_import_each_other_in_a_circle():
+    """Rooms are top-level modules and sub-packages: ``bench`` is one room, all its modules in it."""
+    rooms = room_graph(module_graph())
+    assert circles(rooms) == [] and arrows_up(rooms) == []
+
+
 def test_the_walk_sees_lazy_imports_and_circles_but_not_type_checking_ones(tmp_path):
     """The graph on a small package: a function-level import closes a circle; TYPE_CHECKING does not."""
     pkg = tmp_path / "edgecnn"

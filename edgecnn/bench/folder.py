@@ -65,7 +65,7 @@ def _bench(request: BenchRequest, progress: Progress) -> BenchRun:
 
     from edgecnn.bench.run import run_bench
     from edgecnn.bench.subjects import check_model_path, default_paths
-    from edgecnn.bench_report import write_outputs
+    from edgecnn.bench.report import write_outputs
     from edgecnn.data import load_data
     from edgecnn.verify import artifact_spec
 

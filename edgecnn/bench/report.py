@@ -6,10 +6,12 @@ import csv
 import io
 from pathlib import Path
 from typing import Any
+
 from edgecnn import fileio
-from edgecnn.formatting import VS_KERAS, format_kib, times
-from edgecnn.bench import BENCH_CSV, BENCH_JSON, BENCH_MD, BENCH_PNG, BenchResult
 from edgecnn.bench.advice import recommendation_text
+from edgecnn.bench.config import BenchResult
+from edgecnn.formatting import VS_KERAS, format_kib, times
+from edgecnn.names import BENCH_CSV, BENCH_JSON, BENCH_MD, BENCH_PNG
 
 CSV_FIELDS = (
     "path", "format", "precision", "runtime", "xnnpack", "bytes", "accuracy", "batch", "threads",
