@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.edgecnn-installed
 
-.PHONY: setup run test test-fast platform-deps browser-deps mcu-deps js-tools test-tools clean
+.PHONY: setup run lint test test-fast platform-deps browser-deps mcu-deps js-tools test-tools clean
 
 # One line per step, then pip stays quiet (-qq: errors only; no setuptools blocks, and no warnings
 # about this machine's pip configuration, such as find-links folders that do not exist).
@@ -59,7 +59,12 @@ mcu-deps:
 js-tools:
 	@$(SYSTEM_DEPS) js
 
-test: setup platform-deps browser-deps mcu-deps js-tools test-tools
+# ruff and mypy over edgecnn/ (their rules: [tool.ruff] and [tool.mypy] in pyproject.toml).
+lint: setup
+	$(BIN)/ruff check edgecnn
+	$(BIN)/mypy
+
+test: setup lint platform-deps browser-deps mcu-deps js-tools test-tools
 	$(BIN)/python -m pytest
 
 # Quick feedback while editing (under a minute on a quiet 2-core machine): every module, no test

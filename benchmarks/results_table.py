@@ -19,7 +19,7 @@ from _common import ROOT, need
 
 from edgecnn import fileio
 from edgecnn.bench import BenchConfig, run_bench
-from edgecnn.bench_report import format_table, plot, summary_table, to_markdown
+from edgecnn.bench.report import format_table, plot, summary_table, to_markdown
 from edgecnn.data import load_mnist
 from edgecnn.model import MODEL_FILENAME
 

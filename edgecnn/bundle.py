@@ -3,8 +3,8 @@
 A registry maps each target name to a function that fills ``<output-dir>/bundle/<target>/``
 from the exported artifacts. File names, shapes, labels and preprocessing come from the
 manifest's ``"model"`` record (the reference CNN's when an old manifest has none). Missing
-artifacts are exported from the source .keras model when it is there. Every file is written atomically. Imports stay inside the functions: the CLI
-imports this module for its target names.
+artifacts are exported from the source .keras model when it is there. Every file is written
+atomically. Imports stay inside the functions: the CLI imports this module for its target names.
 """
 
 from __future__ import annotations
@@ -209,7 +209,8 @@ def build_android(src: Sources, dest: Path) -> list[Path]:
 
     resize = "" if (h, w, c) == (FIELD, FIELD, 1) else f", then resized to {w}x{h}"
     prepare_step = _PREPARE_STEPS.get(pre.prepare, _PREPARE_STEPS["resize"]).format(
-        field=FIELD, w=w, h=h, color="grey (one channel)" if c == 1 else "RGB (three channels, R, G, B order)", resize=resize)
+        field=FIELD, w=w, h=h, color="grey (one channel)" if c == 1 else "RGB (three channels, R, G, B order)",
+        resize=resize)
     labels = list(spec.labels)
     inp, out = int8["input"], int8["output"]
     text = ANDROID_README.format(

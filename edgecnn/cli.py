@@ -76,7 +76,8 @@ prepare_option = click.option(
 # For every command that loads a .keras file: pass it on as edgecnn.model.load_model(path, unsafe=unsafe).
 unsafe_option = click.option(
     "--unsafe", is_flag=True, default=False,
-    help="Load .keras files that hold Python code (Lambda layers); loading runs that code, so only for files you trust.",
+    help="Load .keras files that hold Python code (Lambda layers); loading runs that code, "
+         "so only for files you trust.",
 )
 
 
@@ -90,7 +91,7 @@ class UserError(click.ClickException):
     def __init__(self, message: str | list[str], exit_code: int = 1) -> None:
         self.messages = [message] if isinstance(message, str) else list(message)
         super().__init__("\n".join(self.messages))
-        self.exit_code = exit_code
+        self.exit_code = exit_code  # type: ignore[misc]  # click declares it per class; ours is per error
 
     def show(self, file=None) -> None:
         """One ``Error:`` line per message (e.g. one per bad input of ``predict``)."""
@@ -440,7 +441,7 @@ def bench(artifacts: tuple[Path, ...], output_dir: Path, data: Path | None, batc
     """
     from edgecnn.bench import BenchConfig, with_options
     from edgecnn.bench.folder import BenchRequest, bench_folder
-    from edgecnn.bench_report import format_table
+    from edgecnn.bench.report import format_table
 
     if seconds is not None and runs is not None:
         raise click.UsageError("give --seconds or --runs, not both")
@@ -468,7 +469,8 @@ def bench(artifacts: tuple[Path, ...], output_dir: Path, data: Path | None, batc
 @click.option("--quick", is_flag=True, help="A first look: 2 epochs and a short benchmark.")
 @click.option("--retrain", is_flag=True, help="Train even if a model with this configuration exists.")
 @click.option("--platform", "platform_names", multiple=True, type=click.Choice(_PLATFORM_CHOICES),
-              help="Also verify on a target: emulated Pi CPUs, TFLite Micro, Cortex-M firmware, the browser (see `verify --platform`). Repeatable.")
+              help="Also verify on a target: emulated Pi CPUs, TFLite Micro, Cortex-M firmware, the browser "
+                   "(see `verify --platform`). Repeatable.")
 @data_option
 @click.option("--model", "model_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Your own trained .keras image classifier: skip training, run export -> verify -> bench -> report.")

@@ -26,6 +26,7 @@ import os
 import zlib  # a C builtin: free to import, needed for zlib.error
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 
@@ -182,7 +183,8 @@ def load_idx_dir(folder: Path, verify_checksums: bool = True) -> Dataset:
     """Load the four IDX files from ``folder``; by default their checksums must be MNIST's."""
     import hashlib
 
-    arrays, sums = {}, {}
+    arrays: dict[str, Any] = {}
+    sums: dict[str, str] = {}
     for key, stem in _SPLITS.items():
         expected = CHECKSUMS[stem] if verify_checksums else None
         path = _find_idx(folder, stem)
@@ -203,7 +205,7 @@ def load_npz(path: Path, shape: tuple[int, int, int] | None = None, seed: int = 
         with np.load(path, allow_pickle=False) as npz:
             files = set(npz.files)
             if "x" in files:
-                arrays = {key: np.asarray(npz[key]) for key in ("x", "y", "labels") if key in files}
+                arrays: dict[str, Any] = {key: np.asarray(npz[key]) for key in ("x", "y", "labels") if key in files}
             else:
                 missing = [key for key in _SPLITS if key not in files]
                 if missing:
@@ -321,6 +323,7 @@ def folder_shape(folder: Path) -> tuple[int, int, int]:
         with open_image(f) as im:
             size = size or im.size
             grey = grey and is_grey_mode(im)
+    assert size is not None  # files is not empty
     return (size[1], size[0], 1 if grey else 3)
 
 
@@ -358,7 +361,7 @@ def load_folder(folder: Path, shape: tuple[int, int, int] | None = None, seed: i
     import hashlib
 
     folder = Path(folder)
-    shape = tuple(shape) if shape is not None else folder_shape(folder)
+    shape = cast("tuple[int, int, int]", tuple(shape)) if shape is not None else folder_shape(folder)
     h = hashlib.sha256(repr(shape).encode())
     train_dir, test_dir = folder / "train", folder / "test"
     if train_dir.is_dir() and test_dir.is_dir():

@@ -124,7 +124,9 @@ def _collect(
 
     ``startup`` is extra time for the first case (interpreter start and runtime imports).
     """
-    fd = proc.stdout.fileno()
+    stdout = proc.stdout
+    assert stdout is not None  # started with stdout=PIPE
+    fd = stdout.fileno()
     pending = b""
     deadline = time.monotonic() + timeout + startup
     while index < stop:
@@ -132,18 +134,19 @@ def _collect(
         if not ready:
             proc.kill()
             proc.wait()
-            proc.stdout.close()
+            stdout.close()
             result.add({"source": source.name, "index": index, "kind": KINDS[index % len(KINDS)],
                         "outcome": "hang", "detail": f"no answer within {timeout:.0f} s"})
             return index + 1
         chunk = os.read(fd, 65536)
         if not chunk:  # the child died on case `index`
             proc.wait()
-            proc.stdout.close()
+            stdout.close()
             err.seek(0)
             stderr = err.read().decode(errors="replace").strip().splitlines()
             result.add({"source": source.name, "index": index, "kind": KINDS[index % len(KINDS)],
-                        "outcome": "crash", "detail": f"{_signal_name(proc.returncode)}: {stderr[-1] if stderr else ''}"})
+                        "outcome": "crash",
+                        "detail": f"{_signal_name(proc.returncode)}: {stderr[-1] if stderr else ''}"})
             return index + 1
         pending += chunk
         *lines, pending = pending.split(b"\n")
@@ -153,7 +156,7 @@ def _collect(
             index = case["index"] + 1
             deadline = time.monotonic() + timeout
     proc.wait()
-    proc.stdout.close()
+    stdout.close()
     return index
 
 

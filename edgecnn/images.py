@@ -60,7 +60,7 @@ def _open(path: Path):
 
 def open_image(path: Path):
     """Pillow's image for ``path`` (lazy: only the header is read); unreadable files are InputErrors."""
-    from PIL import Image, UnidentifiedImageError
+    from PIL import UnidentifiedImageError
 
     try:
         return _open(path)

@@ -50,7 +50,8 @@ def update_manifest(out_dir: Path, artifacts: list[Artifact], source: dict[str, 
     spec = spec or REFERENCE
     out_dir = Path(out_dir)
     old = read_manifest(out_dir)
-    old_model = old.get("model") if isinstance(old.get("model"), dict) else REFERENCE.to_json()
+    recorded = old.get("model")
+    old_model = recorded if isinstance(recorded, dict) else REFERENCE.to_json()
     same = old_model.get("name") == spec.name and old_model.get("input_shape") == list(spec.input_shape)
     entries = {f"{e['format']}/{e['precision']}": e for e in (old["artifacts"] if same else [])}
     for artifact in artifacts:

@@ -109,15 +109,50 @@ def data_model_name(data: Dataset) -> str:
     return safe_name(Path(data.source).stem) + "_cnn"
 
 
+def _train_record(config: TrainConfig, data: Dataset, model_path: Path, history: dict[str, list[float]],
+                  test_accuracy: float, test_loss: float, wall: float, num_classes: int) -> dict[str, Any]:
+    """train.json: the model file and its hash, the config, per-epoch history, test figures, data, versions."""
+    return {
+        "model": model_path.name,
+        "model_sha256": fileio.sha256_file(model_path),
+        "config": asdict(config),
+        "config_key": config.key(data.checksums),
+        "seed": config.seed,
+        "epochs": config.epochs,
+        "history": [
+            {k: float(v[i]) for k, v in history.items()} for i in range(config.epochs)
+        ],
+        "test_accuracy": float(test_accuracy),
+        "test_loss": float(test_loss),
+        "wall_seconds": round(wall, 3),
+        "data_source": data.source,
+        "data_checksums": data.checksums,
+        "labels": list(data.labels or default_labels(num_classes)),
+        "input_shape": list(data.image_shape),
+        "prepare": data.prepare,
+        "versions": library_versions(),
+    }
+
+
 def train(config: TrainConfig, data: Dataset, out_dir: Path, h5: bool = False, name: str | None = None) -> TrainResult:
     """Train the reference architecture on ``data`` and write ``<name>.keras`` and ``train.json`` atomically.
 
     On MNIST that is the reference model ``mnist_cnn.keras``; on other data the input shape and
     class count come from the data.
+
+    Args:
+        config: epochs, batch size, seed (and optionally fewer training images).
+        data: labelled train and test images.
+        out_dir: where the model and train.json go.
+        h5: also write the legacy ``.h5`` file.
+        name: the model's name (default: ``mnist_cnn`` on MNIST, else from the data).
+
+    Returns:
+        The model and record paths, the test accuracy, the wall time and the record.
     """
     import keras
 
-    if not data.labelled:
+    if not data.labelled or data.y_train is None:
         raise DataError(f"{data.source}: no labels to train on (expected class sub-folders or an .npz with y)")
     out_dir = fileio.ensure_dir(Path(out_dir))
     num_classes = data.num_classes or NUM_CLASSES
@@ -152,26 +187,7 @@ def train(config: TrainConfig, data: Dataset, out_dir: Path, h5: bool = False, n
     if h5:
         with fileio.atomic_path(model_path.with_suffix(".h5")) as tmp:
             model.save(tmp)
-    record = {
-        "model": model_filename,
-        "model_sha256": fileio.sha256_file(model_path),
-        "config": asdict(config),
-        "config_key": config.key(data.checksums),
-        "seed": config.seed,
-        "epochs": config.epochs,
-        "history": [
-            {k: float(v[i]) for k, v in history.history.items()} for i in range(config.epochs)
-        ],
-        "test_accuracy": float(test_accuracy),
-        "test_loss": float(test_loss),
-        "wall_seconds": round(wall, 3),
-        "data_source": data.source,
-        "data_checksums": data.checksums,
-        "labels": list(data.labels or default_labels(num_classes)),
-        "input_shape": list(data.image_shape),
-        "prepare": data.prepare,
-        "versions": library_versions(),
-    }
+    record = _train_record(config, data, model_path, history.history, test_accuracy, test_loss, wall, num_classes)
     record_path = fileio.write_json(out_dir / TRAIN_JSON, record)
     log.info("trained %d epochs in %.1f s: test accuracy %.4f", config.epochs, wall, test_accuracy)
     return TrainResult(model_path, record_path, float(test_accuracy), wall, record)

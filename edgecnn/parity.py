@@ -143,7 +143,7 @@ def compare(
 # -- parity of a run elsewhere, as one verify.json platform entry -----------------------------
 
 def compare_with_keras(
-    probs: np.ndarray, keras_probs: np.ndarray, labels: np.ndarray, precision: str,
+    probs: np.ndarray, keras_probs: np.ndarray, labels: np.ndarray | None, precision: str,
     tolerances: Mapping[str, Tolerance] | None = None,
 ) -> dict[str, Any]:
     """Parity of ``probs`` with the Keras model's, judged with ``edgecnn verify``'s tolerances."""

@@ -135,7 +135,17 @@ def _indented(echo: Callable[[str], None]) -> Callable[[str], None]:
 
 
 def run_pipeline(config: RunConfig, echo: Callable[[str], None] = print) -> RunResult:
-    """Train (or reuse, or take ``config.model``) -> export the four standard artifacts -> verify -> bench -> report."""
+    """``edgecnn run``: train (or reuse, or take ``config.model``) -> export the four standard
+    artifacts -> verify -> bench -> report, each stage through its command's library function.
+
+    Args:
+        config: the run's recipe (output folder, epochs, seed, quick, retrain, model, data).
+        echo: receives each stage's heading and the commands' own lines, indented.
+
+    Returns:
+        The summary rows, whether every parity check passed, whether it trained, the stage
+        times and the report's two files.
+    """
     from edgecnn.errors import ModelError, require_full
 
     require_full("`edgecnn run`", ("tensorflow", "keras", "tf2onnx", "onnx", "matplotlib"))
@@ -211,11 +221,13 @@ def run_pipeline(config: RunConfig, echo: Callable[[str], None] = print) -> RunR
             report.plot_training(record, out / names.TRAINING_PNG)
         int8 = next((row for row in checked.rows if row.format == "tflite" and row.precision == "int8"
                      and row.predictions is not None), None)
-        if int8 is not None and mnist.y_test is not None and int8.parity.accuracy is not None:
+        if (int8 is not None and int8.predictions is not None and mnist.y_test is not None
+                and int8.parity is not None and int8.parity.accuracy is not None):
             report.plot_confusion(mnist.y_test, int8.predictions, out / names.CONFUSION_PNG,
                                   f"int8 TFLite: {int8.parity.accuracy:.2%} on the test set",
                                   labels=checked.class_names)
         data_arg = f" --data {config.data}" if config.data else ""
+        commands: tuple[str, ...]
         if config.model is not None:
             commands = (
                 f"edgecnn run --model {config.model}{data_arg} --output-dir {out}",

@@ -101,6 +101,7 @@ def plot_disagreements(entries: list[dict[str, Any]], images: np.ndarray | None,
         fig.suptitle("Test images where an artifact and Keras disagree (red: the artifact's class is wrong)",
                      fontsize=11)
         subfigs = np.atleast_1d(fig.subfigures(len(groups), 1))
+        assert images is not None  # groups holds only entries with images
         for sub, entry in zip(subfigs, groups):
             idx = entry["disagreement_indices"]
             total = int(entry.get("disagreements") or len(idx))

@@ -40,7 +40,19 @@ def classify(model_path: Path, inputs: Iterable[Path], top: int = 1, on_error=No
     Photos are prepared as the model's metadata says (``spec.preprocessing.prepare``: fitted to its
     input, or MNIST-like digit preparation); ``prepare`` ("mnist" or "resize") overrides.
     ``on_error(message)`` is called as each bad input is met (the CLI prints it at once).
-    A missing or unloadable model raises :class:`~edgecnn.errors.ModelError`.
+
+    Args:
+        model_path: an exported .tflite or .onnx file.
+        inputs: image files (PNG, JPEG, ...) or .npy arrays (one image or a batch).
+        top: how many classes to give per image.
+        on_error: called with each bad input's one-line message.
+        prepare: ``"mnist"`` or ``"resize"``, overriding the file's own preparation.
+
+    Returns:
+        One result per image and one message per bad input.
+
+    Raises:
+        ModelError: the model is missing or cannot be loaded.
     """
     import numpy as np
 

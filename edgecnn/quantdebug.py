@@ -92,56 +92,33 @@ def _run(it, x: np.ndarray, tensors: list[int]) -> dict[int, np.ndarray]:
     return {t: it.get_tensor(t).copy() for t in tensors}
 
 
-def debug_tflite_int8(
-    artifact_path: Path, model_path: Path, images: np.ndarray, batch_size: int = 1000, unsafe: bool = False
-) -> dict[str, Any]:
-    """Per-layer error table of an int8 ``.tflite`` file against a float reference of the Keras model.
+def _float_twin(keras_model: Any, spec: Any, q_ops: list[dict[str, Any]], batch: int, artifact_path: Path):
+    """The float32 interpreter whose ops line up with the int8 file's, and its ops.
 
-    ``images`` are uint8 test images. Returns ``{"reference", "samples", "layers": [...]}``
-    where each layer has op, layer, tensor, scale, zero_point, clipped, own_rmse_steps,
-    rmse_steps, rel_error and flag. Raises ModelError if the file is not an int8 TFLite
-    model of the reference architecture.
+    The float twin must have the int8 file's op order: edgecnn's export (MaxPool before tanh),
+    else TensorFlow's plain conversion, for files converted elsewhere (with or without the
+    column-paired first convolution, as the file has it).
     """
     from edgecnn.export import ExportOptions
-    from edgecnn.export.column_pairs import PAIRS
     from edgecnn.export.tflite import _convert
-    from edgecnn.model import load_model
 
-    artifact_path = Path(artifact_path)
-    images = np.asarray(images)
-    batch = min(batch_size, len(images))
-    if batch == 0:
-        raise ModelError("no images to run the layer diagnosis on")
-    quant = _interpreter(artifact_path.read_bytes(), batch)
-    from edgecnn.runtime import load
-
-    spec = load(artifact_path).spec  # the declared preprocessing and head
-    preprocessing = spec.preprocessing
-    keras_model = load_model(model_path, unsafe=unsafe)
-    known = {layer.name for layer in keras_model.layers}
-    q_ops = _ops(quant)
-    # The float twin must have the int8 file's op order: edgecnn's export (MaxPool before
-    # tanh), else TensorFlow's plain conversion, for files converted elsewhere.
-    # (with or without the column-paired first convolution, as the file has it).
     for convert in (lambda m: _convert(m, "float32", ExportOptions(spec=spec)),
                     lambda m: _convert(m, "float32", ExportOptions(spec=spec), pair=False), _plain_convert):
         ref = _interpreter(convert(keras_model), batch)
         f_ops = _ops(ref)
         if [op["op_name"] for op in q_ops] == [op["op_name"] for op in f_ops]:
-            break
-    else:
-        raise ModelError(
-            f"{artifact_path}: its ops {[op['op_name'] for op in q_ops]} do not align with the float "
-            f"reference {[op['op_name'] for op in f_ops]}; was it exported from this model?"
-        )
-    from edgecnn.runtime.base import quantize
-    from edgecnn.runtime.tflite import _spec
+            return ref, f_ops
+    raise ModelError(
+        f"{artifact_path}: its ops {[op['op_name'] for op in q_ops]} do not align with the float "
+        f"reference {[op['op_name'] for op in f_ops]}; was it exported from this model?"
+    )
 
-    in_spec = _spec(quant.get_input_details()[0])
-    if not in_spec.quantized:
-        raise ModelError(f"{artifact_path}: input is not int8-quantized; --debug-quant is for full-integer models")
 
-    pairs = []  # (int8 tensor detail, float tensor index) for every op output with a float twin
+def _tensor_pairs(quant: Any, ref: Any, q_ops: list[dict[str, Any]], f_ops: list[dict[str, Any]]) -> list[tuple]:
+    """(op name, int8 tensor detail, float tensor detail) for every op output with a float twin."""
+    from edgecnn.export.column_pairs import PAIRS
+
+    pairs = []
     for q_op, f_op in zip(q_ops, f_ops):
         if q_op["op_name"] == "RESHAPE" and any(
                 PAIRS.decode() in quant._get_tensor_details(t, 0)["name"] for t in [*q_op["inputs"], *q_op["outputs"]]):
@@ -150,8 +127,15 @@ def debug_tflite_int8(
             q_detail, f_detail = quant._get_tensor_details(qt, 0), ref._get_tensor_details(ft, 0)
             if np.dtype(f_detail["dtype"]) == np.float32 and q_detail["quantization"][0]:
                 pairs.append((q_op["op_name"], q_detail, f_detail))
+    return pairs
 
-    sums: dict[int, np.ndarray] = {}  # per pair: [n, sq_err, sq_own, sq_ref, clipped]
+
+def _error_sums(quant: Any, ref: Any, pairs: list[tuple], images: np.ndarray, batch: int, preprocessing: Any,
+                in_spec: Any) -> dict[int, np.ndarray]:
+    """Per pair, summed over whole batches of ``images``: [n, sq_err, sq_own, sq_ref, clipped]."""
+    from edgecnn.runtime.base import quantize
+
+    sums: dict[int, np.ndarray] = {}
     for start in range(0, len(images) - batch + 1, batch):  # whole batches only: the shapes are fixed
         x = preprocess(images[start: start + batch], preprocessing)
         q_vals = _run(quant, quantize(x, in_spec), [q["index"] for _, q, _ in pairs])
@@ -168,7 +152,11 @@ def debug_tflite_int8(
                 reference.size, ((got - reference) ** 2).sum(), ((own - reference) ** 2).sum(),
                 (reference ** 2).sum(), ((steps < info.min) | (steps > info.max)).sum(),
             )
+    return sums
 
+
+def _layer_rows(pairs: list[tuple], sums: dict[int, np.ndarray], known: set[str]) -> list[dict[str, Any]]:
+    """One table row per pair: its layer, quantization and errors in quantization steps."""
     layers, previous = [], ""
     for k, (op_name, q_detail, f_detail) in enumerate(pairs):
         n, sq_err, sq_own, sq_ref, clipped = sums[k]
@@ -188,6 +176,39 @@ def debug_tflite_int8(
         }
         entry["flag"] = entry["own_rmse_steps"] > _HEALTHY_OWN_STEPS
         layers.append(entry)
+    return layers
+
+
+def debug_tflite_int8(
+    artifact_path: Path, model_path: Path, images: np.ndarray, batch_size: int = 1000, unsafe: bool = False
+) -> dict[str, Any]:
+    """Per-layer error table of an int8 ``.tflite`` file against a float reference of the Keras model.
+
+    ``images`` are uint8 test images. Returns ``{"reference", "samples", "layers": [...]}``
+    where each layer has op, layer, tensor, scale, zero_point, clipped, own_rmse_steps,
+    rmse_steps, rel_error and flag. Raises ModelError if the file is not an int8 TFLite
+    model of the reference architecture.
+    """
+    from edgecnn.model import load_model
+    from edgecnn.runtime import load
+    from edgecnn.runtime.tflite import _spec
+
+    artifact_path = Path(artifact_path)
+    images = np.asarray(images)
+    batch = min(batch_size, len(images))
+    if batch == 0:
+        raise ModelError("no images to run the layer diagnosis on")
+    quant = _interpreter(artifact_path.read_bytes(), batch)
+    spec = load(artifact_path).spec  # the declared preprocessing and head
+    keras_model = load_model(model_path, unsafe=unsafe)
+    q_ops = _ops(quant)
+    ref, f_ops = _float_twin(keras_model, spec, q_ops, batch, artifact_path)
+    in_spec = _spec(quant.get_input_details()[0])
+    if not in_spec.quantized:
+        raise ModelError(f"{artifact_path}: input is not int8-quantized; --debug-quant is for full-integer models")
+    pairs = _tensor_pairs(quant, ref, q_ops, f_ops)
+    sums = _error_sums(quant, ref, pairs, images, batch, spec.preprocessing, in_spec)
+    layers = _layer_rows(pairs, sums, {layer.name for layer in keras_model.layers})
     log.info("%s: layer diagnosis over %d images", artifact_path.name, len(images) - len(images) % batch)
     return {
         "reference": "float32 TFLite conversion of the Keras model",

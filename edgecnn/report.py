@@ -18,7 +18,8 @@ from typing import Any
 
 from edgecnn import fileio
 from edgecnn.formatting import TERMINAL_WIDTH, VS_KERAS, align, format_kib, markdown, number, pct, times, wrap_notes
-from edgecnn.names import BENCH_JSON, BENCH_PNG, CONFUSION_PNG, DISAGREEMENTS_PNG, MANIFEST, REPORT_HTML, REPORT_MD, TRAINING_PNG, VERIFY_JSON
+from edgecnn.names import (BENCH_JSON, BENCH_PNG, CONFUSION_PNG, DISAGREEMENTS_PNG, MANIFEST, REPORT_HTML, REPORT_MD,
+                           TRAINING_PNG, VERIFY_JSON)
 from edgecnn.plots import plot_confusion, plot_training, save_figure  # noqa: F401  (the report's pictures)
 
 log = logging.getLogger(__name__)
@@ -81,7 +82,8 @@ def summary_rows(out_dir: Path) -> list[dict[str, str]]:
         rows.append({
             "format": "keras", "precision": "float32", "size": format_kib(keras_model.stat().st_size),
             "accuracy": pct(verify.get("keras_accuracy")), "agreement": "(baseline)", "verdict": "–",
-            "p50_b1": _num(keras_b1, "p50_us"), "ips_b256": _num(keras_b256, "throughput"), "speedup": "1.0×" if keras_b1 else "–",
+            "p50_b1": _num(keras_b1, "p50_us"), "ips_b256": _num(keras_b256, "throughput"),
+            "speedup": "1.0×" if keras_b1 else "–",
         })
     for entry in manifest.get("artifacts", []):
         name = Path(entry["path"]).name
@@ -124,7 +126,7 @@ def ship_advice(out_dir: Path, verbose: bool = True) -> list[str]:
     of this machine's GEMM ceiling (the report always, the terminal with -v).
     """
     from edgecnn.bench.advice import recommendation_text
-    from edgecnn.bench_report import ceiling_notes
+    from edgecnn.bench.report import ceiling_notes
 
     bench = _load(Path(out_dir) / BENCH_JSON) or {}
     notes = [line.strip() for line in recommendation_text(bench.get("recommendation") or {}, bench.get("load"))
@@ -153,7 +155,8 @@ def write_report(out_dir: Path, inputs: ReportInputs) -> tuple[Path, Path]:
         sections.append(("Which file to ship", [f"- {n.strip()}" for n in inputs.notes]))
     for title, name, caption in (
         ("Training", TRAINING_PNG, "Loss and accuracy per epoch, train and test."),
-        ("Speed", BENCH_PNG, "Latency distribution at batch 1, and throughput against batch size with this machine's GEMM ceilings drawn."),
+        ("Speed", BENCH_PNG, "Latency distribution at batch 1, and throughput against batch size with this "
+                             "machine's GEMM ceilings drawn."),
         ("Where an artifact and Keras disagree", DISAGREEMENTS_PNG,
          "Test images on which an exported file and Keras disagree (every file in verify.json)."),
         ("Confusion matrix of the int8 TFLite model", CONFUSION_PNG, "The whole test set."),
@@ -200,14 +203,17 @@ pre{background:#f6f6f6;padding:10px;overflow-x:auto}code{font-size:90%}.PASS{col
 
 def markdown_to_html(md: str, base: Path) -> str:
     """Render the small Markdown subset the report uses; images become data: URIs."""
-    out, in_code, table = [], False, []
+    out: list[str] = []
+    table: list[str] = []
+    in_code = False
 
     def flush_table():
         if table:
             head, *body = [[c.strip() for c in r.strip("|").split("|")] for r in table if not set(r) <= set("|-")]
             out.append("<table><tr>" + "".join(f"<th>{html.escape(c)}</th>" for c in head) + "</tr>")
             for row in body:
-                out.append("<tr>" + "".join(f'<td class="{html.escape(c)}">{html.escape(c)}</td>' for c in row) + "</tr>")
+                cells = "".join(f'<td class="{html.escape(c)}">{html.escape(c)}</td>' for c in row)
+                out.append("<tr>" + cells + "</tr>")
             out.append("</table>")
             table.clear()
 

@@ -1,7 +1,7 @@
 """Result files are merged, never clobbered: one entry per artifact, the others kept.
 
 ``verify.json`` (:func:`edgecnn.verify_results.merge_results`) and ``bench.json``
-(:func:`edgecnn.bench_report.merged_bench`) both fold with :func:`merge_entries` and follow the
+(:func:`edgecnn.bench.report.merged_bench`) both fold with :func:`merge_entries` and follow the
 manifest's rule: a command that looks at some files updates those files' entries and leaves
 every other entry as it was, so a mistyped or partial command never loses earlier results.
 The pictures and tables derived from a result file are rebuilt from the complete merged set.

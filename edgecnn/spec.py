@@ -94,9 +94,9 @@ class Preprocessing:
             offset = float(obj.get("offset", 0.0))
         except (TypeError, ValueError):
             scale, offset = 1 / 255, 0.0
-        color = obj.get("color") if obj.get("color") in COLORS else ("rgb" if channels == 3 else "grey")
-        prepare = obj.get("prepare") if obj.get("prepare") in PREPARES else "resize"
-        preset = obj.get("preset") if obj.get("preset") in (*PRESETS, "custom") else _preset_of(scale, offset)
+        color = str(obj["color"]) if obj.get("color") in COLORS else ("rgb" if channels == 3 else "grey")
+        prepare = str(obj["prepare"]) if obj.get("prepare") in PREPARES else "resize"
+        preset = str(obj["preset"]) if obj.get("preset") in (*PRESETS, "custom") else _preset_of(scale, offset)
         return cls(scale, offset, preset, color, prepare)
 
 
@@ -154,10 +154,10 @@ class ModelSpec:
         shape = tuple(int(d) for d in obj["input_shape"])
         if len(shape) != 3:
             raise ValueError(f"input_shape {list(shape)}: expected [H, W, C]")
-        head = obj.get("head") if obj.get("head") in HEADS else "softmax"
+        head = str(obj["head"]) if obj.get("head") in HEADS else "softmax"
         return cls(
             name=str(obj.get("name") or "model"),
-            input_shape=shape,  # type: ignore[arg-type]
+            input_shape=shape,
             labels=tuple(str(x) for x in obj["labels"]),
             preprocessing=Preprocessing.from_json(obj.get("preprocessing"), shape[2]),
             head=head,
@@ -178,6 +178,7 @@ class ModelSpec:
         """
         meta = meta if isinstance(meta, dict) else {}
         base = REFERENCE
+        shape: tuple[int, ...]
         if "input_shape" not in meta and input_shape is None and num_classes is None:
             shape = base.input_shape
         else:
@@ -190,7 +191,7 @@ class ModelSpec:
         if isinstance(pre, dict) and "input_shape" not in meta and "prepare" not in pre \
                 and tuple(shape) == base.input_shape:
             pre = {**pre, "prepare": base.preprocessing.prepare}  # an old reference file: MNIST digits
-        head = meta.get("head") if meta.get("head") in HEADS else "softmax"
+        head = str(meta["head"]) if meta.get("head") in HEADS else "softmax"
         return cls(
             name=str(meta.get("name") or base.name),
             input_shape=tuple(shape),  # type: ignore[arg-type]

@@ -200,9 +200,9 @@ class VerifyReport:
 def check_artifact(
     path: Path,
     images: np.ndarray,
-    labels: np.ndarray,
+    labels: np.ndarray | None,
     keras_probs: np.ndarray,
-    keras_accuracy: float,
+    keras_accuracy: float | None,
     tolerances: Mapping[str, Tolerance],
     *,
     fmt: str | None = None,
@@ -254,6 +254,16 @@ def verify(
     ``spec``: the artifacts' ModelSpec (default: read from the first loadable artifact); its
     preprocessing and head are what Keras is run with. Data whose image size or class count
     does not fit the model is a DataError naming both.
+
+    Args:
+        model_path: the Keras reference model.
+        artifacts: exported files (paths, or the manifest's Artifacts with their format/precision).
+        data: the test set (every image is used).
+        tolerances: the parity rules per precision (default: ``parity.DEFAULT_TOLERANCES``).
+        options: batch size, --debug-quant, --unsafe.
+
+    Returns:
+        One row per artifact (an unloadable file is a row with its error, never an exception).
     """
     from edgecnn.data import check_matches
 
@@ -261,11 +271,11 @@ def verify(
         raise ModelError("no artifacts to verify (run `edgecnn export`, or name .tflite/.onnx files)")
     tolerances = dict(tolerances or DEFAULT_TOLERANCES)
     started = time.perf_counter()
-    missing = [item for item in artifacts if not Path(getattr(item, "path", item)).is_file()]
+    missing = [item for item in artifacts if not Path(item.path if isinstance(item, Artifact) else item).is_file()]
     if len(missing) == len(artifacts):  # nothing to run: no need to load Keras (a mistyped path is instant)
-        rows = tuple(_missing_row(item) for item in missing)
         return VerifyReport(
-            rows=rows, keras_accuracy=None, model_path=Path(model_path), model_sha256="", samples=0,
+            rows=tuple(_missing_row(item) for item in missing), keras_accuracy=None, model_path=Path(model_path),
+            model_sha256="", samples=0,
             data_source=data.source, tolerances=tolerances, seconds=time.perf_counter() - started,
             keras_probabilities=np.zeros((0, 0), np.float32), labels=np.zeros(0, np.int64),
         )
@@ -274,11 +284,12 @@ def verify(
         check_matches(data, spec.input_shape, spec.num_classes)
     images = data.x_test
     labels = data.y_test.astype(np.int64) if data.y_test is not None else None
-    keras_probs = keras_reference(model_path, images, options.batch_size, options.unsafe, spec)  # a missing model: ModelError
+    # A missing model raises ModelError.
+    keras_probs = keras_reference(model_path, images, options.batch_size, options.unsafe, spec)
     model_sha256 = fileio.sha256_file(model_path)
     keras_accuracy = float((keras_probs.argmax(axis=1) == labels).mean()) if labels is not None else None
     log.info("Keras accuracy %s on %d images", keras_accuracy, len(images))
-    rows = []
+    rows: list[ArtifactCheck] = []
     for item in artifacts:
         if isinstance(item, Artifact):
             row = check_artifact(
@@ -300,7 +311,7 @@ def verify(
 
 
 def _missing_row(item: Path | Artifact) -> ArtifactCheck:
-    path = Path(getattr(item, "path", item))
+    path = Path(item.path if isinstance(item, Artifact) else item)
     return ArtifactCheck(path, getattr(item, "format", None) or path.suffix.lstrip("."),
                          getattr(item, "precision", None), error=f"{path}: file not found")
 

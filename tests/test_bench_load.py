@@ -58,7 +58,7 @@ def test_merge_keeps_the_worst_and_counts_busy_blocks():
 
 def test_the_advice_and_bench_md_say_when_the_machine_was_busy():
     from edgecnn.bench.advice import busy_line
-    from edgecnn.bench_report import load_summary
+    from edgecnn.bench.report import load_summary
 
     merged = load.merge([{"load1_before": 3.1, "load1_after": 4.2, "cores": 2, "others_share": 0.6, "busy": True},
                          {"load1_before": 4.2, "load1_after": 1.0, "cores": 2, "others_share": 0.1, "busy": False}])

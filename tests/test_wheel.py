@@ -63,6 +63,14 @@ def test_wheel_and_sdist_build_and_the_wheel_installs_base_only(exported_dir, tm
     pi = exports / "bundle" / "pi"
     assert {"classify.py", "requirements.txt", "README.md", "mnist_cnn_int8.tflite"} <= {p.name for p in pi.iterdir()}
     assert (pi / "classify.py").stat().st_size > 1000  # the template came from the wheel's package data
+    # The MCU bundle's README is filled from the wheel's bundle_templates/mcu/ (no vendored kit, no
+    # tflite-micro here: the resolver from edgecnn's own table, the arena from its own planner).
+    mcu_bundle = _run([bin_ / "edgecnn", "bundle", "--output-dir", exports, "--target", "mcu"], cwd=tmp_path)
+    assert mcu_bundle.returncode == 0, mcu_bundle.stderr
+    readme = (exports / "bundle" / "mcu" / "README.md").read_text()
+    assert "resolver.AddConv2D();  // CONV_2D" in readme and "kTensorArenaSize = 16384;" in readme
+    assert "edgecnn's own estimate" in readme and "Not measured for this file yet" in readme
+    assert "${" not in readme
 
     export = _run([bin_ / "edgecnn", "export", "--output-dir", exports], cwd=tmp_path)
     assert export.returncode == 1

@@ -3,8 +3,8 @@
 One module per job: ``subjects`` (what to measure, loaded once), ``graph`` (what actually
 runs), ``macs`` (MACs per image from the graph), ``ceiling`` (this machine's GEMM and memory
 limits), ``timing`` (timed calls and statistics), ``coldstart`` (fresh-process start-up and
-memory), ``run`` (the orchestration), ``recommend`` (which file to ship). ``edgecnn.bench_report``
-turns a BenchResult into tables and pictures.
+memory), ``run`` (the orchestration), ``recommend`` (which file to ship), ``folder`` (the
+command: a request in, bench.json merged), ``report`` (a BenchResult as tables and pictures).
 
 This package imports no heavy library at import time: the cold-start child imports it.
 """

@@ -57,12 +57,12 @@ def measure_apart(subject: Subject, config: BenchConfig, images: np.ndarray, thr
 
 def _child(subject: Subject, config: BenchConfig, images: np.ndarray, threads: int):
     """In the child: load the Keras model, then time it batch by batch like any other subject."""
-    from edgecnn.bench.run import _measure
+    from edgecnn.bench.measure import measure
     from edgecnn.bench.subjects import load_subject
 
     load_subject(subject, config, threads)
     samples: dict[tuple[str, int, int], np.ndarray] = {}
     rows = []
     for batch in config.batch_sizes:
-        rows += _measure([subject], config, images[:batch], threads, samples)
+        rows += measure([subject], config, images[:batch], threads, samples)
     return rows, samples, subject.macs

@@ -24,7 +24,8 @@ it implausible (``implausible``: a file within ~10 % of it or above, a 2-thread 
 cores times the 1-thread one).
 
 The figures are cached per machine (CPU model, core count, LiteRT version) with the date they
-were measured, in ``ceiling.json`` of edgecnn's cache folder (``edgecnn.env.cache_dir``: ``$EDGECNN_CACHE_DIR``, default ``~/.cache/edgecnn``);
+were measured, in ``ceiling.json`` of edgecnn's cache folder (``edgecnn.env.cache_dir``:
+``$EDGECNN_CACHE_DIR``, default ``~/.cache/edgecnn``);
 ``edgecnn bench --remeasure-ceiling`` measures again.
 """
 
@@ -71,6 +72,19 @@ def machine_key() -> str:
 
 
 # -- the synthetic layer -------------------------------------------------------------------------
+def _fc_weights(n: int, k: int, precision: str, seed: int, schema: Any) -> tuple[np.ndarray, np.ndarray, tuple]:
+    """Seeded weights [n, k] and bias [n], and the (weight, bias, activation) tensor types."""
+    rng = np.random.default_rng(seed)
+    if precision == "int8":
+        weights = rng.integers(-127, 128, size=(n, k), dtype=np.int8)
+        bias = rng.integers(-1000, 1000, size=(n,), dtype=np.int32)
+        return weights, bias, (schema.TensorType.INT8, schema.TensorType.INT32, schema.TensorType.INT8)
+    if precision == "float32":
+        weights = rng.standard_normal((n, k)).astype(np.float32) / np.sqrt(k)
+        return weights, np.zeros(n, np.float32), (schema.TensorType.FLOAT32,) * 3
+    raise ValueError(f"no ceiling for precision {precision!r}")
+
+
 def fc_model(m: int, k: int, n: int, precision: str, seed: int = 0) -> bytes:
     """A TFLite flatbuffer with one FULLY_CONNECTED op: [m, k] x [n, k]^T + bias -> [m, n].
 
@@ -80,18 +94,8 @@ def fc_model(m: int, k: int, n: int, precision: str, seed: int = 0) -> bytes:
     import flatbuffers
     from ai_edge_litert import schema_py_generated as schema
 
-    rng = np.random.default_rng(seed)
     int8 = precision == "int8"
-    if int8:
-        weights = rng.integers(-127, 128, size=(n, k), dtype=np.int8)
-        bias = rng.integers(-1000, 1000, size=(n,), dtype=np.int32)
-        w_type, b_type, a_type = schema.TensorType.INT8, schema.TensorType.INT32, schema.TensorType.INT8
-    elif precision == "float32":
-        weights = rng.standard_normal((n, k)).astype(np.float32) / np.sqrt(k)
-        bias = np.zeros(n, np.float32)
-        w_type = b_type = a_type = schema.TensorType.FLOAT32
-    else:
-        raise ValueError(f"no ceiling for precision {precision!r}")
+    weights, bias, (w_type, b_type, a_type) = _fc_weights(n, k, precision, seed, schema)
 
     def quant(scale: float):
         if not int8:
@@ -309,7 +313,8 @@ def machine_ceiling(threads: tuple[int, ...] = (1,), remeasure: bool | set[str] 
 
     path, key = cache_path(), machine_key()
     cache = _read_cache(path)
-    stored = cache.get(key) if isinstance(cache.get(key), dict) else {}
+    recorded = cache.get(key)
+    stored = recorded if isinstance(recorded, dict) else {}
     stored = {"gemm": dict(stored.get("gemm", {})), "memory": stored.get("memory"),
               "memory_gbps": stored.get("memory_gbps"), "measured": dict(stored.get("measured", {}))}
     measurer = _Measurer(measure_gemm, measure_memory, probe or load.read, say)

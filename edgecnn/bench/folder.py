@@ -65,7 +65,7 @@ def _bench(request: BenchRequest, progress: Progress) -> BenchRun:
 
     from edgecnn.bench.run import run_bench
     from edgecnn.bench.subjects import check_model_path, default_paths
-    from edgecnn.bench_report import write_outputs
+    from edgecnn.bench.report import write_outputs
     from edgecnn.data import load_data
     from edgecnn.verify import artifact_spec
 
@@ -91,7 +91,7 @@ def _child_main(request: BenchRequest, conn) -> None:
         conn.send(("done", run))
     except EdgeCnnError as exc:
         conn.send(("error", type(exc).__name__, str(exc)))
-    except BaseException as exc:  # a bug: its type and text reach the parent, which raises
+    except BaseException as exc:  # noqa: BLE001 - a bug: its type and text reach the parent, which raises
         conn.send(("error", type(exc).__name__, f"{type(exc).__name__}: {exc}"))
     finally:
         conn.close()

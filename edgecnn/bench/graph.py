@@ -56,7 +56,7 @@ def onnx_graph_ops(path: Path, options) -> dict[str, Any]:
         try:
             ort.InferenceSession(str(path), sess_options=so, providers=["CPUExecutionProvider"])
             after = Counter(n.op_type for n in onnx.load(so.optimized_model_filepath).graph.node)
-        except Exception as exc:  # some levels refuse to save; the figures stand without it
+        except Exception as exc:  # noqa: BLE001 - some levels refuse to save; the figures stand without it
             info["error"] = str(exc).splitlines()[0][:200]
             return info
     info.update(nodes=sum(after.values()), ops=dict(sorted(after.items())))

@@ -79,6 +79,13 @@ def read(stat_path: Path = PROC_STAT) -> Reading:
                    own_cpu=_own_cpu())
 
 
+def _jiffies(r: Reading) -> tuple[int, int, int] | None:
+    """(busy, steal, total) jiffies of a reading; None off Linux (the three are read together)."""
+    if r.busy_jiffies is None or r.steal_jiffies is None or r.total_jiffies is None:
+        return None
+    return r.busy_jiffies, r.steal_jiffies, r.total_jiffies
+
+
 def between(before: Reading, after: Reading, n_cores: int | None = None,
             clock_tick: int | None = None) -> dict[str, Any]:
     """What the machine did between two readings, and whether that makes it busy.
@@ -91,14 +98,15 @@ def between(before: Reading, after: Reading, n_cores: int | None = None,
     n_cores = n_cores or cores()
     tick = clock_tick or os.sysconf("SC_CLK_TCK")
     others = steal = None
-    if None not in (before.total_jiffies, after.total_jiffies) and after.total_jiffies > before.total_jiffies:
-        total = after.total_jiffies - before.total_jiffies
-        busy = (after.busy_jiffies - before.busy_jiffies) / tick
+    j0, j1 = _jiffies(before), _jiffies(after)
+    if j0 is not None and j1 is not None and j1[2] > j0[2]:
+        total = j1[2] - j0[2]
+        busy = (j1[0] - j0[0]) / tick
         own = after.own_cpu - before.own_cpu
         others = max(0.0, busy - own) * tick / total
-        steal = (after.steal_jiffies - before.steal_jiffies) / total
-    out = {"load1_before": before.load1, "load1_after": after.load1, "cores": n_cores,
-           "others_share": others, "steal_share": steal, "seconds": after.wall - before.wall}
+        steal = (j1[1] - j0[1]) / total
+    out: dict[str, Any] = {"load1_before": before.load1, "load1_after": after.load1, "cores": n_cores,
+                           "others_share": others, "steal_share": steal, "seconds": after.wall - before.wall}
     out["busy_reason"] = busy_reason(out)
     out["busy"] = out["busy_reason"] is not None
     return out
@@ -129,9 +137,9 @@ def merge(loads: list[dict[str, Any]]) -> dict[str, Any]:
         values = [x[k] for x in loads for k in keys if x.get(k) is not None]
         return max(values) if values else None
 
-    out = {"load1_before": loads[0].get("load1_before"), "load1_after": loads[-1].get("load1_after"),
-           "load1_max": worst("load1_before", "load1_after"), "cores": loads[0].get("cores"),
-           "others_share": worst("others_share"), "steal_share": worst("steal_share"),
-           "busy_blocks": sum(bool(x.get("busy")) for x in loads), "blocks": len(loads)}
+    out: dict[str, Any] = {"load1_before": loads[0].get("load1_before"), "load1_after": loads[-1].get("load1_after"),
+                           "load1_max": worst("load1_before", "load1_after"), "cores": loads[0].get("cores"),
+                           "others_share": worst("others_share"), "steal_share": worst("steal_share"),
+                           "busy_blocks": sum(bool(x.get("busy")) for x in loads), "blocks": len(loads)}
     out["busy"] = out["busy_blocks"] > 0
     return out

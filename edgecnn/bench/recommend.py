@@ -25,7 +25,8 @@ def recommend(rows: list[dict[str, Any]]) -> dict[str, Any]:
     fast = min(small, key=lambda r: r["p50_us"])
     pick["fastest_single"] = {"file": fast["file"], "runtime": fast["runtime"], "batch": fast["batch"],
                               "p50_us": fast["p50_us"]}
-    # From uint8 pixels, every model also pays for preprocessing and int8 models for (de)quantization: it can flip the winner.
+    # From uint8 pixels, every model also pays for preprocessing and int8 models for (de)quantization:
+    # it can flip the winner.
     fast = min(small, key=lambda r: r["e2e_p50_us"])
     pick["fastest_single_e2e"] = {"file": fast["file"], "runtime": fast["runtime"], "batch": fast["batch"],
                                   "p50_us": fast["e2e_p50_us"]}

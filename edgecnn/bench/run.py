@@ -3,7 +3,8 @@
 Method: every runtime is loaded once in this process and warmed up; each call is timed alone
 with ``time.perf_counter_ns``; the runtimes take turns in rounds so that drift of a shared
 machine hits them all alike; ratios are against a baseline (the Keras model) measured in the
-same run, in its own process first (``baseline``: TensorFlow never runs beside the files). Cold start and peak memory come from a fresh subprocess per model. Each row also
+same run, in its own process first (``baseline``: TensorFlow never runs beside the files). Cold
+start and peak memory come from a fresh subprocess per model. Each row also
 gets the MACs per image counted from the model's graph, the GMAC/s it reached and its share
 of this machine's GEMM ceiling for the same precision and thread count (``ceiling``).
 """
@@ -11,7 +12,6 @@ of this machine's GEMM ceiling for the same precision and thread count (``ceilin
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -22,10 +22,11 @@ import numpy as np
 from edgecnn.bench import load
 from edgecnn.bench.baseline import measure_apart
 from edgecnn.bench.coldstart import cold_start
+from edgecnn.bench.measure import measure
 from edgecnn.bench.config import BenchConfig, BenchResult
 from edgecnn.bench.recommend import recommend
 from edgecnn.bench.subjects import Subject, load_subject, make_subjects, read_accuracies
-from edgecnn.bench.timing import TIMING_METHOD, round_spread, summarize, time_rounds, timed_calls, warm_up
+from edgecnn.bench.timing import TIMING_METHOD
 from edgecnn.errors import ModelError
 
 log = logging.getLogger(__name__)
@@ -37,7 +38,18 @@ def run_bench(
     paths: Sequence[Path], config: BenchConfig, images: np.ndarray, *,
     out_dir: Path | None = None, progress: Progress | None = None,
 ) -> BenchResult:
-    """Measure every model in ``paths`` (a ``.keras`` file is the baseline) on ``images`` (uint8)."""
+    """Measure every model in ``paths`` (a ``.keras`` file is the baseline) on ``images`` (uint8).
+
+    Args:
+        paths: exported files and, optionally, the .keras baseline.
+        config: batch sizes, threads, rounds, what else to measure (cold start, ceiling).
+        images: uint8 test images; accuracy is read from ``out_dir``'s verify.json.
+        out_dir: the folder whose verify.json holds the files' accuracies (None: none shown).
+        progress: receives one line per step.
+
+    Returns:
+        One row per (file, batch, threads), the machine, the ceiling and the recommendation.
+    """
     from edgecnn.env import library_versions, machine_info
 
     _check_config(config, images)
@@ -74,7 +86,7 @@ def run_bench(
         for batch in config.batch_sizes:
             step += 1
             say(f"[{step}/{steps}] threads {threads}, batch {batch}: {len(files)} runtimes")
-            rows += _measure(files, config, images[:batch], threads, samples)
+            rows += measure(files, config, images[:batch], threads, samples)
     rows += baseline_rows
     _add_ratios(rows)
     _add_ceiling_shares(rows, limit)
@@ -119,70 +131,6 @@ def _check_config(config: BenchConfig, images: np.ndarray) -> None:
         raise InputError("thread counts must be positive integers")
     if config.runs is None and config.seconds <= 0 or config.runs is not None and config.runs < 1:
         raise InputError("--seconds must be > 0 and --runs >= 1")
-
-
-def _measure(subjects: list[Subject], config: BenchConfig, images: np.ndarray, threads: int,
-             samples: dict[tuple[str, int, int], np.ndarray]) -> list[dict[str, Any]]:
-    batch = len(images)
-    calls: list[Callable[[], Any]] = []
-    owners: list[tuple[Subject, str]] = []
-    settle: list[float] = []
-    for subject in subjects:
-        run, e2e = timed_calls(subject, images)
-        spins = _spins(subject, config, threads)
-        for kind, call in (("run", run), ("e2e", e2e)):
-            if call is not None:
-                calls.append(call)
-                owners.append((subject, kind))
-                settle.append(config.settle_seconds if spins else 0.0)
-    for call in calls:
-        warm_up(call, config.warmup_seconds, config.warmup_calls)
-    time.sleep(max(settle, default=0.0))  # the last warm-up's spinning workers park before round 1
-    before = load.read()
-    ends: list[list[int]] = []
-    pace = {"round_ends": ends, "settle_after": settle, "groups": [id(s) for s, _ in owners]}
-    if config.runs:
-        timed = time_rounds(calls, min(config.rounds, config.runs), runs=config.runs, **pace)
-    else:
-        timed = time_rounds(calls, config.rounds, seconds=config.seconds, min_runs=config.min_runs, **pace)
-    block_load = load.between(before, load.read())  # how busy the machine was over these timed calls
-    by_subject: dict[int, dict[str, np.ndarray]] = {}
-    spread: dict[int, float | None] = {}
-    for (subject, kind), ns, end in zip(owners, timed, ends):
-        by_subject.setdefault(id(subject), {})[kind] = ns
-        if kind == "run":
-            spread[id(subject)] = round_spread(ns, end)
-    rows = []
-    for subject in subjects:
-        got = by_subject[id(subject)]
-        stats = summarize(got["run"], batch)
-        e2e = summarize(got["e2e"], batch) if "e2e" in got else stats
-        samples[(subject.name, batch, threads)] = got["run"] / 1e3
-        rows.append({
-            "path": str(subject.path), "file": subject.path.name, "format": subject.format,
-            "precision": subject.precision, "runtime": subject.runtime, "xnnpack": subject.xnnpack,
-            "bytes": subject.bytes, "accuracy": subject.accuracy, "batch": batch,
-            "threads": config.threads[0] if subject.is_baseline else threads,
-            **stats,
-            "round_spread": spread[id(subject)],  # the run's own noise (timing.round_spread)
-            "e2e_p50_us": e2e["p50_us"], "e2e_p99_us": e2e["p99_us"], "e2e_throughput": e2e["throughput"],
-            "e2e_measured": "e2e" in got,  # Keras has no separate end-to-end call
-            "quantize_in_timed_call": "e2e" in got and subject.handle.input_spec.quantized,
-            "cold_start_ms": subject.cold.get("cold_start_ms"), "peak_rss_mb": subject.cold.get("peak_rss_mb"),
-            "partial_delegation": bool(subject.graph.get("partial", False)),
-            "macs_per_image": subject.macs.get("macs_per_image"),
-            "load": block_load,
-        })
-    return rows
-
-
-def _spins(subject: Subject, config: BenchConfig, threads: int) -> bool:
-    """Whether the subject's worker threads keep spinning after a call (ONNX Runtime, spinning on)."""
-    from edgecnn.runtime.base import RuntimeOptions
-
-    if subject.format != "onnx":
-        return False  # LiteRT's and XNNPACK's pools measured idle within 2 ms of the last call
-    return RuntimeOptions(num_threads=threads, ort_spinning=config.ort_spinning).spinning
 
 
 def _add_ratios(rows: list[dict[str, Any]]) -> None:

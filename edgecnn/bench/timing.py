@@ -72,7 +72,8 @@ def warm_up(call: Callable[[], Any], seconds: float, calls: int) -> float:
 def time_rounds(calls: Sequence[Callable[[], Any]], rounds: int, *, runs: int | None = None,
                 seconds: float | None = None, min_runs: int = 1,
                 round_ends: list[list[int]] | None = None,
-                settle_after: Sequence[float] | None = None, groups: Sequence[object] | None = None) -> list[np.ndarray]:
+                settle_after: Sequence[float] | None = None,
+                groups: Sequence[object] | None = None) -> list[np.ndarray]:
     """Time each call ``runs`` times, or for ``seconds`` of timed calls, in interleaved rounds; ns per call.
 
     Each round gives every call ``runs / rounds`` calls or ``seconds / rounds`` of timed calls

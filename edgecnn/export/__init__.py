@@ -110,6 +110,16 @@ def export_models(
     describes exactly the files on disk. A target whose format cannot express the model (an
     op outside TFLite builtins, the ONNX opset or TFLite Micro) does not stop the others: they
     are written, and then one ExportError names the layer, the format and what was written.
+
+    Args:
+        model_path: the .keras file.
+        out_dir: where the files and manifest.json go.
+        targets: (format, precision) pairs of :data:`REGISTRY`.
+        options: calibration, opset, labels, preprocessing (default: :class:`ExportOptions`).
+        unsafe: load a .keras file that holds Python code (Lambda layers).
+
+    Returns:
+        The artifacts written, in ``targets`` order.
     """
     from dataclasses import replace
 
@@ -120,12 +130,14 @@ def export_models(
 
     unknown = [key for key in targets if key not in REGISTRY]
     if unknown:
-        raise ExportError(f"no exporter for {', '.join('/'.join(k) for k in unknown)} (have: {', '.join(map('/'.join, REGISTRY))})")
+        raise ExportError(f"no exporter for {', '.join('/'.join(k) for k in unknown)} "
+                          f"(have: {', '.join(map('/'.join, REGISTRY))})")
     options = options or ExportOptions()
     model = load_model(model_path, unsafe=unsafe)  # unsafe: the user trusts the file's Python code
     if not options.source_sha256:
         options = replace(options, source_sha256=fileio.sha256_file(model_path))
     options = resolve_spec(model, Path(model_path), options, needs_data=any(p == "int8" for _, p in targets))
+    assert options.spec is not None  # resolve_spec sets it
     fileio.ensure_dir(Path(out_dir))
     # Relative to the manifest's folder when the model lies inside it, else absolute.
     source = {"path": fileio.relative_posix(model_path, out_dir) or str(Path(model_path).resolve()),

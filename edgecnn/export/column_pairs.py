@@ -7,6 +7,8 @@ extra RESHAPE outputs would cost arena and the zero taps MACs, for no gain).
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 TFLITE_IDENTIFIER = b"TFL3"
@@ -37,7 +39,7 @@ def pair_columns(model_bytes: bytes) -> bytes:
     codes = [max(c.builtinCode, c.deprecatedBuiltinCode) for c in model.operatorCodes]
     changed = 0
     for sub in model.subgraphs:
-        rewritten = []
+        rewritten: list[Any] = []
         for op in sub.operators:
             pieces = _paired(model, sub, op, codes, schema) if codes[op.opcodeIndex] == ops.CONV_2D else None
             rewritten.extend(pieces or [op])
@@ -50,8 +52,37 @@ def pair_columns(model_bytes: bytes) -> bytes:
     return bytes(builder.Output())
 
 
+def _paired_weights(w_arr: np.ndarray, cout: int, kh: int, kw: int) -> np.ndarray:
+    """The (2*cout, kh, kw//2 + 1, 2) kernel over column pairs: output pair column j computes
+    output columns 2j and 2j + 1 from the same pairs of input columns."""
+    taps = kw // 2 + 1  # pair columns an output pair reads
+    paired = np.zeros((2 * cout, kh, taps, 2), w_arr.dtype)
+    for p in range(2):  # output column 2j + p reads input columns 2j + p .. 2j + p + kw - 1
+        for t in range(taps):
+            for c in range(2):
+                k = 2 * t + c - p
+                if 0 <= k < kw:
+                    paired[p * cout:(p + 1) * cout, :, t, c] = w_arr[:, :, k, 0]
+    return paired
+
+
+def _quant(q: Any, tile: bool, schema: Any) -> Any:
+    """A copy of quantization parameters ``q``; per-channel ones twice over when ``tile``."""
+    if q is None or q.scale is None or not len(q.scale):
+        return None
+    new = schema.QuantizationParametersT()
+    reps = 2 if tile and len(q.scale) > 1 else 1
+    new.scale, new.zeroPoint = list(q.scale) * reps, list(q.zeroPoint) * reps
+    new.quantizedDimension = q.quantizedDimension
+    return new
+
+
 def _paired(model, sub, conv, codes, schema):
-    """[RESHAPE, paired CONV_2D, RESHAPE] replacing ``conv``, or None when it does not apply."""
+    """[RESHAPE, paired CONV_2D, RESHAPE] replacing ``conv``, or None when it does not apply.
+
+    Longer than 60 lines: one rewrite whose checks, new buffers and new tensors all append to the
+    same model and subgraph lists (the two closures below); split up, each piece would take them all.
+    """
     types = schema.TensorType
     x_i, w_i, b_i = (list(conv.inputs) + [-1, -1, -1])[:3]
     opt = conv.builtinOptions
@@ -75,14 +106,7 @@ def _paired(model, sub, conv, codes, schema):
         return None
     w_arr = np.frombuffer(bytes(memoryview(weights).cast("B")), dtypes[0]).reshape(cout, kh, kw, 1)
     b_arr = np.frombuffer(bytes(memoryview(bias).cast("B")), dtypes[1])
-    taps = kw // 2 + 1  # pair columns an output pair reads
-    paired = np.zeros((2 * cout, kh, taps, 2), dtypes[0])
-    for p in range(2):  # output column 2j + p reads input columns 2j + p .. 2j + p + kw - 1
-        for t in range(taps):
-            for c in range(2):
-                k = 2 * t + c - p
-                if 0 <= k < kw:
-                    paired[p * cout:(p + 1) * cout, :, t, c] = w_arr[:, :, k, 0]
+    paired = _paired_weights(w_arr, cout, kh, kw)
 
     def buffer(arr=None) -> int:
         buf = schema.BufferT()
@@ -90,15 +114,6 @@ def _paired(model, sub, conv, codes, schema):
             buf.data = np.frombuffer(np.ascontiguousarray(arr).tobytes(), np.uint8)
         model.buffers.append(buf)
         return len(model.buffers) - 1
-
-    def quant(q, tile: bool):
-        if q is None or q.scale is None or not len(q.scale):
-            return None
-        new = schema.QuantizationParametersT()
-        reps = 2 if tile and len(q.scale) > 1 else 1
-        new.scale, new.zeroPoint = list(q.scale) * reps, list(q.zeroPoint) * reps
-        new.quantizedDimension = q.quantizedDimension
-        return new
 
     def tensor(name: bytes, shape, ttype, q, data=None, batch_dynamic=False) -> int:
         t = schema.TensorT()
@@ -111,9 +126,10 @@ def _paired(model, sub, conv, codes, schema):
 
     base = out.name or b"conv"
     dynamic = x.shapeSignature is not None and len(x.shapeSignature) and int(x.shapeSignature[0]) == -1
-    x2 = tensor(base + b"/column_pairs_in", (x.shape[0], height, width // 2, 2), x.type, quant(x.quantization, False),
-                batch_dynamic=dynamic)
-    s_in = tensor(base + b"/column_pairs_in_shape", (4,), types.INT32, None, np.array([-1, height, width // 2, 2], np.int32))
+    x2 = tensor(base + b"/column_pairs_in", (x.shape[0], height, width // 2, 2), x.type,
+                _quant(x.quantization, False, schema), batch_dynamic=dynamic)
+    s_in = tensor(base + b"/column_pairs_in_shape", (4,), types.INT32, None,
+                  np.array([-1, height, width // 2, 2], np.int32))
     # The weight and bias tensors are rewritten in place (renamed, so that ``unpair_columns`` finds them).
     for t, arr, what in ((w, paired, b"weights"), (b, np.tile(b_arr, 2), b"bias")):
         shared = sum(1 for other in sub.tensors if other.buffer == t.buffer) > 1
@@ -121,11 +137,12 @@ def _paired(model, sub, conv, codes, schema):
             t.buffer = buffer(arr)
         else:
             model.buffers[t.buffer].data = np.frombuffer(np.ascontiguousarray(arr).tobytes(), np.uint8)
-        t.shape, t.quantization = list(arr.shape), quant(t.quantization, True)
+        t.shape, t.quantization = list(arr.shape), _quant(t.quantization, True, schema)
         t.name = (t.name or b"") + PAIRS + what
     y2 = tensor(base + b"/column_pairs_out", (out.shape[0], out_h, out_w // 2, 2 * cout), out.type,
-                quant(out.quantization, False), batch_dynamic=dynamic)
-    s_out = tensor(base + b"/column_pairs_out_shape", (4,), types.INT32, None, np.array([-1, out_h, out_w, cout], np.int32))
+                _quant(out.quantization, False, schema), batch_dynamic=dynamic)
+    s_out = tensor(base + b"/column_pairs_out_shape", (4,), types.INT32, None,
+                   np.array([-1, out_h, out_w, cout], np.int32))
     reshape = _opcode_index(model, schema.BuiltinOperator.RESHAPE, schema)
     first, last = schema.OperatorT(), schema.OperatorT()
     first.opcodeIndex, first.inputs, first.outputs = reshape, [x_i, s_in], [x2]
@@ -159,14 +176,15 @@ def unpair_columns(model_bytes: bytes) -> bytes:
         while i < len(ops):
             conv = ops[i + 1] if i + 1 < len(ops) else None
             w_name = sub.tensors[conv.inputs[1]].name if conv is not None and len(conv.inputs) > 1 else None
-            if i + 2 < len(ops) and w_name and w_name.endswith(PAIRS + b"weights"):
+            if conv is not None and i + 2 < len(ops) and w_name and w_name.endswith(PAIRS + b"weights"):
                 first, last = ops[i], ops[i + 2]
                 w, b = sub.tensors[conv.inputs[1]], sub.tensors[conv.inputs[2]]
                 cout2, kh, taps, _ = (int(d) for d in w.shape)
                 cout, kw = cout2 // 2, 2 * taps - 1
                 dtype = np.int8 if w.type == schema.TensorType.INT8 else np.float32
                 b_dtype = np.int32 if b.type == schema.TensorType.INT32 else np.float32
-                paired = np.frombuffer(bytes(memoryview(model.buffers[w.buffer].data).cast("B")), dtype).reshape(w.shape)
+                raw = bytes(memoryview(model.buffers[w.buffer].data).cast("B"))
+                paired = np.frombuffer(raw, dtype).reshape(w.shape)
                 original = np.zeros((cout, kh, kw, 1), dtype)
                 for k in range(kw):  # output column 2j reads tap k at pair column k // 2, channel k % 2
                     original[:, :, k, 0] = paired[:cout, :, k // 2, k % 2]

@@ -164,7 +164,8 @@ def description(meta: dict[str, Any]) -> str:
     from edgecnn.spec import ModelSpec
 
     spec = ModelSpec.from_metadata(meta)
-    io = "int8 (quantize with the tensor's scale/zero point)" if meta["precision"] == "int8" and meta["format"] == "tflite" else "float32"
+    int8_io = meta["precision"] == "int8" and meta["format"] == "tflite"
+    io = "int8 (quantize with the tensor's scale/zero point)" if int8_io else "float32"
     h, w, c = spec.input_shape
     labels = ", ".join(spec.labels) if len(spec.labels) <= 12 else f"{', '.join(spec.labels[:10])}, …"
     return (
@@ -186,7 +187,8 @@ def sanity_check(path: Path) -> Any:
     batch = rng.integers(0, 256, size=(SANITY_BATCH, *shape), dtype=np.uint8)
     probs = predictor.predict(batch)
     if probs.shape != (SANITY_BATCH, k) or not np.isfinite(probs).all():
-        raise ExportError(f"{path.name}: exported model gives {probs.shape} outputs, expected finite ({SANITY_BATCH}, {k})")
+        raise ExportError(f"{path.name}: exported model gives {probs.shape} outputs, "
+                          f"expected finite ({SANITY_BATCH}, {k})")
     # int8 outputs are quantized in steps of 1/256; a wrong graph is far outside this band.
     if np.abs(probs.sum(axis=1) - 1.0).max() > 0.05:
         raise ExportError(f"{path.name}: exported model's probabilities do not sum to 1")

@@ -128,7 +128,8 @@ def _fold_flatten_transpose(model) -> int:
             continue
         # Row index of W is NHWC order (h, w, c); the NCHW flatten feeds rows in (c, h, w) order.
         permuted = weight.reshape(h, w, c, -1).transpose(2, 0, 1, 3).reshape(c * h * w, -1)
-        inits[matmuls[0].input[1]].CopyFrom(numpy_helper.from_array(np.ascontiguousarray(permuted), matmuls[0].input[1]))
+        name = matmuls[0].input[1]
+        inits[name].CopyFrom(numpy_helper.from_array(np.ascontiguousarray(permuted), name))
         reshape.input[0] = transpose.input[0]
         graph.node.remove(transpose)
         folded += 1
@@ -178,7 +179,8 @@ def _pool_before_activation(model) -> int:
     swapped = 0
     for act in list(nodes):
         users = _consumers(graph, act.output[0])
-        if act.op_type not in MONOTONIC or len(users) != 1 or users[0].op_type != "MaxPool" or len(users[0].output) != 1:
+        if (act.op_type not in MONOTONIC or len(users) != 1 or users[0].op_type != "MaxPool"
+                or len(users[0].output) != 1):
             continue
         if act.output[0] in outputs:
             continue
@@ -243,7 +245,8 @@ def clean_graph(model, pool_first: bool = True):
     _drop_unused(model)
     _renumber_names(model)
     onnx.checker.check_model(model)
-    log.info("ONNX graph: folded %d transpose(s), fused %d Gemm(s), pooled before %d activation(s)", folded, fused, swapped)
+    log.info("ONNX graph: folded %d transpose(s), fused %d Gemm(s), pooled before %d activation(s)",
+             folded, fused, swapped)
     return model
 
 
@@ -340,7 +343,8 @@ def export_int8(model, out_dir: Path, *, filename: str, options) -> Artifact:
     started = time.perf_counter()
     fp32 = float32_model(model, options)
     ops = quantized_op_types(fp32)
-    extra = {"opset": options.opset, "calibration": calibration_record(options), "per_channel": options.onnx_per_channel,
+    extra = {"opset": options.opset, "calibration": calibration_record(options),
+             "per_channel": options.onnx_per_channel,
              "quantization": {"format": "QDQ", "activations": "int8", "weights": "int8",
                               "op_types": ops if ops is not None else "all"}}
     meta = embedded_metadata("onnx", "int8", options, **extra)

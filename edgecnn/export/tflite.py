@@ -74,7 +74,7 @@ def _aligned_buffer_class():
     class AlignedBuffer(schema.BufferT):
         """A BufferT whose data vector starts on a 16-byte boundary, as the converter writes it."""
 
-        def Pack(self, builder):  # noqa: N802 (flatbuffers' naming)
+        def Pack(self, builder):  # flatbuffers' naming
             data = None
             if self.data is not None and len(self.data):
                 payload = bytes(memoryview(self.data).cast("B"))

@@ -34,9 +34,9 @@ def _layer_list(model, op_types: list[str]) -> list[tuple[str, str | None]]:
 
         graph = forward_function(model).get_concrete_function().graph
         ops = [(op.type, op.name) for op in graph.get_operations()]
-        for func in graph._functions.values():  # noqa: SLF001 (nested functions of the trace)
+        for func in graph._functions.values():  # private: the nested functions of the trace
             ops += [(op.type, op.name) for op in func.graph.get_operations()] if hasattr(func, "graph") else []
-    except Exception:  # the trace itself failing: name the ops without layers
+    except Exception:  # noqa: BLE001 - the trace itself failing: name the ops without layers
         ops = []
     for op_type in op_types:
         layer = next((layer_of(model, name) for t, name in ops if t == op_type and layer_of(model, name)), None)
@@ -102,6 +102,6 @@ def layer_of_tflite_op(data: bytes, op_name: str, model=None) -> str | None:
                 continue
             tensor = graph.Tensors(int(op.Outputs(0))).Name().decode(errors="replace")
             return layer_of(model, tensor) or tensor.split(";")[0]
-    except Exception:  # a best-effort name for the message
+    except Exception:  # noqa: BLE001 - a best-effort name for the message
         return None
     return None

@@ -20,7 +20,7 @@ import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -30,7 +30,7 @@ import numpy as np
 from edgecnn.errors import PlatformError
 from edgecnn.names import MODELS_JSON
 from edgecnn.platforms.registry import Platform
-from edgecnn.parity import DEFAULT_TOLERANCES, Tolerance, compare
+from edgecnn.parity import DEFAULT_TOLERANCES, Tolerance, compare, compare_with_keras
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,8 @@ def _playwright():
         from playwright.sync_api import sync_playwright
     except ImportError as exc:
         raise PlatformError("the browser check needs playwright, which is not installed "
-                            "(pip install playwright; never `playwright install`: it uses the system chromium)") from exc
+                            "(pip install playwright; never `playwright install`: it uses the system "
+                            "chromium)") from exc
     return sync_playwright
 
 
@@ -84,7 +85,7 @@ def synthetic_photos(images: np.ndarray, seed: int = 0) -> list[np.ndarray]:
     out = []
     for i, img in enumerate(images):
         w, h = (int(v) for v in rng.integers(40, 160, size=2))
-        big = np.asarray(Image.fromarray(img).resize((w, h), Image.Resampling.BILINEAR), dtype=np.float32)
+        big: np.ndarray = np.asarray(Image.fromarray(img).resize((w, h), Image.Resampling.BILINEAR), dtype=np.float32)
         if i % 2:
             big = 255.0 - big * float(rng.uniform(0.6, 1.0)) - float(rng.integers(0, 40))
         big = big + rng.normal(0, 3, size=big.shape)
@@ -131,7 +132,7 @@ def _draw(page, points=SEVEN, steps: int = 12) -> None:
 
 def run_in_browser(
     model_paths: list[Path], images: np.ndarray, *, prepare_images: list[np.ndarray] | None = None,
-    screenshot: Path | None = None, workdir: Path | None = None, litert_paths: list[Path] = (),
+    screenshot: Path | None = None, workdir: Path | None = None, litert_paths: Sequence[Path] = (),
 ) -> dict[str, Any]:
     """Bundle ``model_paths`` (ONNX, for ONNX Runtime Web) and ``litert_paths`` (batch-1 TFLite,
     for LiteRT.js), serve them, and run ``images`` (uint8, N x H x W[x C]) through the page.
@@ -150,11 +151,9 @@ def run_in_browser(
         import json
 
         index = json.loads((bundle / MODELS_JSON).read_text())
-        out: dict[str, Any] = {}
         keys = {e["file"]: e["key"] for e in index["models"]}
-        out["runtimes"] = index.get("runtimes", {})
+        out: dict[str, Any] = {"runtimes": index.get("runtimes", {}), "per_model": {}, "runtime": index["runtime"]}
         args = ["--no-sandbox"] if hasattr(os, "geteuid") and os.geteuid() == 0 else []
-        out.update({"per_model": {}, "runtime": index["runtime"]})
         with serving(bundle) as url, sync_playwright() as pw:
             try:
                 browser = pw.chromium.launch(executable_path=executable, args=args)
@@ -166,30 +165,12 @@ def run_in_browser(
                 view = _Page(browser, f"{url}?threads={THREADS}", {"width": 1100, "height": 760})
                 page = view.page
                 out["cross_origin_isolated"] = page.evaluate("self.crossOriginIsolated")
-                flat = np.ascontiguousarray(images.reshape(len(images), -1))
-                for path in [*model_paths, *litert_paths]:
-                    key = keys.get(path.name)
-                    if key is None:  # two files of one precision: the bundle keeps the first
-                        continue
-                    res = page.evaluate("([k, b, n]) => edgecnn.predictMany(k, b, n)", [key, _b64(flat), len(flat)])
-                    probs = np.frombuffer(base64.b64decode(res["probs"]), dtype=np.float32).reshape(len(flat), -1)
-                    out["per_model"][path] = {"probs": probs, "times_ms": np.asarray(res["times"], dtype=np.float64)}
-                prepared: list[Any] = []
-                for grey in prepare_images or []:
-                    h, w = grey.shape
-                    got = page.evaluate("([g, w, h]) => edgecnn.prepareGrey(g, w, h)",
-                                        [_b64(grey.astype(np.float32)), w, h])
-                    prepared.append(got if got.startswith("error:") else
-                                    np.frombuffer(base64.b64decode(got), dtype=np.uint8))
-                out["prepared"] = prepared
+                out["per_model"] = _page_predictions(page, keys, [*model_paths, *litert_paths], images)
+                out["prepared"] = _page_preparations(page, prepare_images or [])
                 # The person's view: a digit drawn with the mouse, classified by the first model.
                 first = index["models"][0]["key"] if index["models"] else None
                 if first is not None:
-                    page.evaluate("(k) => edgecnn.useModel(k)", first)
-                    _draw(page)
-                    page.wait_for_function("document.querySelectorAll('#top li').length > 0")
-                    out["drawn"] = {"model": first, "top": page.locator("#top li .label").first.inner_text(),
-                                    "status": page.locator("#status").inner_text()}
+                    out["drawn"] = _page_drawing(page, first)
                     if screenshot is not None:
                         page.screenshot(path=str(screenshot), full_page=True)
                         out["screenshot"] = screenshot
@@ -197,6 +178,39 @@ def run_in_browser(
             finally:
                 browser.close()
     return out
+
+
+def _page_predictions(page: Any, keys: dict[str, str], paths: list[Path], images: np.ndarray) -> dict[Path, Any]:
+    """{path: {"probs", "times_ms"}}: every image through each model the bundle kept, in the page."""
+    flat = np.ascontiguousarray(images.reshape(len(images), -1))
+    per_model: dict[Path, Any] = {}
+    for path in paths:
+        key = keys.get(path.name)
+        if key is None:  # two files of one precision: the bundle keeps the first
+            continue
+        res = page.evaluate("([k, b, n]) => edgecnn.predictMany(k, b, n)", [key, _b64(flat), len(flat)])
+        probs = np.frombuffer(base64.b64decode(res["probs"]), dtype=np.float32).reshape(len(flat), -1)
+        per_model[path] = {"probs": probs, "times_ms": np.asarray(res["times"], dtype=np.float64)}
+    return per_model
+
+
+def _page_preparations(page: Any, greys: list[np.ndarray]) -> list[Any]:
+    """The page's MNIST preparation of each grey photo (uint8 array, or its error string)."""
+    prepared: list[Any] = []
+    for grey in greys:
+        h, w = grey.shape
+        got = page.evaluate("([g, w, h]) => edgecnn.prepareGrey(g, w, h)", [_b64(grey.astype(np.float32)), w, h])
+        prepared.append(got if got.startswith("error:") else np.frombuffer(base64.b64decode(got), dtype=np.uint8))
+    return prepared
+
+
+def _page_drawing(page: Any, key: str) -> dict[str, Any]:
+    """A digit drawn with the mouse on the page, classified by model ``key``."""
+    page.evaluate("(k) => edgecnn.useModel(k)", key)
+    _draw(page)
+    page.wait_for_function("document.querySelectorAll('#top li').length > 0")
+    return {"model": key, "top": page.locator("#top li .label").first.inner_text(),
+            "status": page.locator("#status").inner_text()}
 
 
 def _vs_python(probs: np.ndarray, ref: np.ndarray, precision: str, tol: Tolerance) -> dict[str, Any]:
@@ -222,7 +236,8 @@ def python_probs(predictor, images: np.ndarray) -> np.ndarray:
     return predictor.predict(images)
 
 
-def litert_variants_for(report, tmp: Path, echo: Callable[[str], None], data=None) -> tuple[list[Path], dict[str, Path]]:
+def litert_variants_for(report, tmp: Path, echo: Callable[[str], None],
+                        data=None) -> tuple[list[Path], dict[str, Path]]:
     """Batch-1 float-I/O variants of the verified TFLite files' Keras model (LiteRT.js refuses the
     standard files), and for each variant the standard TFLite file of the same precision."""
     from edgecnn.manifest import read_manifest
@@ -241,13 +256,49 @@ def litert_variants_for(report, tmp: Path, echo: Callable[[str], None], data=Non
     return [v for v in variants if v.name in pairs], pairs
 
 
+def _artifact_entry(path: Path, result: dict[str, Any], precision: str, keras: np.ndarray, labels: np.ndarray,
+                    ref: np.ndarray, table: Mapping[str, Tolerance], runtime: str, standard: Path | None,
+                    standard_ref: np.ndarray | None) -> dict[str, Any]:
+    """One file's entry: against Keras (verify's rules), the same file in Python, its standard twin."""
+    probs = result["probs"]  # precision: from the file's metadata, never its name
+    entry = {"format": path.suffix.lstrip("."), "precision": precision, "runtime": runtime,
+             **compare_with_keras(probs, keras, labels, precision, table)}
+    entry["vs_python"] = _vs_python(probs, ref, precision, table.get(precision, Tolerance()))
+    if standard is not None and standard_ref is not None:
+        entry["variant_of"] = standard.name
+        entry["vs_standard_tflite"] = _vs_standard(probs, standard_ref)
+    entry["passed"] = bool(entry["passed"] and entry["vs_python"]["passed"])
+    entry["status"] = "PASS" if entry["passed"] else "FAIL"
+    entry["browser_timing"] = _times(result["times_ms"])
+    return entry
+
+
+def _vs_standard(probs: np.ndarray, std: np.ndarray) -> dict[str, float]:
+    """A LiteRT.js variant against the standard TFLite file it was converted beside."""
+    return {"agreement": float(np.mean(probs.argmax(1) == std.argmax(1))),
+            "max_abs_diff": float(np.max(np.abs(probs - std)))}
+
+
+def _preparation(photos: list[np.ndarray], prepared: list[Any]) -> dict[str, Any]:
+    """The page's toMnist against images.py's to_mnist on the same synthetic photos."""
+    from edgecnn.images import to_mnist
+
+    expected = [to_mnist(p) for p in photos]
+    same = sum(isinstance(g, np.ndarray) and np.array_equal(g.reshape(e.shape), e)
+               for g, e in zip(prepared, expected))
+    diffs = [int(np.max(np.abs(g.reshape(e.shape).astype(int) - e.astype(int))))
+             for g, e in zip(prepared, expected) if isinstance(g, np.ndarray)]
+    return {"photos": len(photos), "identical": int(same), "max_abs_diff": max(diffs) if diffs else None,
+            "passed": same == len(photos),
+            "note": "edgecnn.js toMnist vs edgecnn/images.py to_mnist on synthetic photos"}
+
+
 def check_browser(
     platforms: list[Platform], report, data, samples: int = 1000,
     tolerances: Mapping[str, Tolerance] | None = None, echo: Callable[[str], None] = log.info,
 ) -> dict[str, dict[str, Any]]:
     """The checker of kind ``browser``: the section ``browser-chromium-wasm`` of verify.json."""
-    from edgecnn.images import FIELD, to_mnist
-    from edgecnn.platforms.check import compare_with_keras
+    from edgecnn.images import FIELD
     from edgecnn.runtime import load
 
     table = dict(tolerances or DEFAULT_TOLERANCES)
@@ -267,34 +318,19 @@ def check_browser(
     with tempfile.TemporaryDirectory(prefix="edgecnn-litert-") as tmp:
         litert, standard = litert_variants_for(report, Path(tmp), echo, data)
         predictors.update({p: load(p) for p in litert})
-        echo(f"Checking {len(paths)} ONNX file(s) (ONNX Runtime Web){f' and {len(litert)} TFLite file(s) (LiteRT.js)' if litert else ''} "
+        tflite_note = f" and {len(litert)} TFLite file(s) (LiteRT.js)" if litert else ""
+        echo(f"Checking {len(paths)} ONNX file(s) (ONNX Runtime Web){tflite_note} "
              f"in headless Chromium with the web bundle's own JavaScript "
              f"({n:,} test images{f', {len(photos)} photos through the image preparation' if photos else ''})")
         got = run_in_browser(paths, images, prepare_images=photos, screenshot=shot_dir / SCREENSHOT,
                              litert_paths=litert)
         refs = {p: python_probs(predictors[p], images) for p in got["per_model"]}
         standard_refs = {name: python_probs(load(std), images) for name, std in standard.items()}
-    artifacts: dict[str, Any] = {}
-    for path in [*paths, *litert]:
-        if path not in got["per_model"]:
-            continue
-        pred = predictors[path]
-        precision = pred.precision  # from the file's metadata, never its name
-        probs = got["per_model"][path]["probs"]
-        tol = table.get(precision, Tolerance())
-        entry = {"format": path.suffix.lstrip("."), "precision": precision,
-                 "runtime": "litert.js" if path in litert else "onnxruntime-web",
-                 **compare_with_keras(probs, report.keras_probabilities[:n], labels, precision, table)}
-        entry["vs_python"] = _vs_python(probs, refs[path], precision, tol)
-        if path.name in standard:
-            entry["variant_of"] = standard[path.name].name
-            std = standard_refs[path.name]
-            entry["vs_standard_tflite"] = {"agreement": float(np.mean(probs.argmax(1) == std.argmax(1))),
-                                           "max_abs_diff": float(np.max(np.abs(probs - std)))}
-        entry["passed"] = bool(entry["passed"] and entry["vs_python"]["passed"])
-        entry["status"] = "PASS" if entry["passed"] else "FAIL"
-        entry["browser_timing"] = _times(got["per_model"][path]["times_ms"])
-        artifacts[path.name] = entry
+    artifacts = {path.name: _artifact_entry(path, got["per_model"][path], predictors[path].precision,
+                                            report.keras_probabilities[:n], labels, refs[path], table,
+                                            "litert.js" if path in litert else "onnxruntime-web",
+                                            standard.get(path.name), standard_refs.get(path.name))
+                 for path in [*paths, *litert] if path in got["per_model"]}
     problems = [*got["errors"], *(f"request outside 127.0.0.1: {u}" for u in got["outside_requests"])]
     section: dict[str, Any] = {
         "name": "browser", "kind": "browser", "description": platforms[0].description if platforms else "",
@@ -305,15 +341,8 @@ def check_browser(
         "artifacts": artifacts, "page_errors": got["errors"], "outside_requests": got["outside_requests"],
     }
     if photos:
-        expected = [to_mnist(p) for p in photos]
-        same = sum(isinstance(g, np.ndarray) and np.array_equal(g.reshape(e.shape), e)
-                   for g, e in zip(got["prepared"], expected))
-        diffs = [int(np.max(np.abs(g.reshape(e.shape).astype(int) - e.astype(int))))
-                 for g, e in zip(got["prepared"], expected) if isinstance(g, np.ndarray)]
-        section["preparation"] = {"photos": len(photos), "identical": int(same),
-                                  "max_abs_diff": max(diffs) if diffs else None,
-                                  "passed": same == len(photos),
-                                  "note": "edgecnn.js toMnist vs edgecnn/images.py to_mnist on synthetic photos"}
+        section["preparation"] = _preparation(photos, got["prepared"])
+        same = section["preparation"]["identical"]
         if same != len(photos):
             problems.append(f"image preparation differs from images.py on {len(photos) - same} of {len(photos)} photos")
     if "drawn" in got:

@@ -119,7 +119,7 @@ def verify_platforms(
     platforms: Iterable[Platform],
     model_paths: Iterable[str | Path],
     images_uint8: np.ndarray,
-    labels: np.ndarray,
+    labels: np.ndarray | None,
     keras_probs: np.ndarray,
     *,
     config: RootConfig | None = None,

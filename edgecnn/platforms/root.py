@@ -320,7 +320,8 @@ def _build_venv(config: RootConfig, root: Path, reqs: str) -> None:
     venv = root / VENV.lstrip("/")
     if venv.exists():
         shutil.rmtree(venv)
-    proc = ArmRoot(root).run(["/usr/bin/python3", "-m", "venv", "--without-pip", VENV], "cortex-a72", config.build_timeout)
+    proc = ArmRoot(root).run(["/usr/bin/python3", "-m", "venv", "--without-pip", VENV], "cortex-a72",
+                             config.build_timeout)
     if proc.returncode != 0:
         raise PlatformError(f"building the arm64 root: python3 -m venv failed (exit {proc.returncode}): {_tail(proc)}")
     site = venv / "lib" / f"python{config.python}" / "site-packages"

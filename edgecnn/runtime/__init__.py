@@ -24,6 +24,13 @@ def load(path: str | Path, options: RuntimeOptions | None = None) -> Predictor:
     a structural check (``tflite_check``) before LiteRT sees it, because some malformed
     flatbuffers crash LiteRT natively. ONNX files are left to ONNX Runtime's own loader,
     which refused every one of 100,000 fuzzed files cleanly (benchmarks/fuzz.py).
+
+    Args:
+        path: a .tflite or .onnx file.
+        options: threads, XNNPACK, ONNX Runtime's optimization level, spinning.
+
+    Returns:
+        A Predictor: ``predict(images)`` gives probabilities, with the file's own spec and labels.
     """
     path = Path(path)
     options = options or RuntimeOptions()

@@ -90,12 +90,14 @@ def quantize(x: np.ndarray, spec: TensorSpec) -> np.ndarray:
     """float -> int8/uint8 with the tensor's own scale and zero point."""
     info = np.iinfo(spec.dtype)
     q = np.round(x / np.float32(spec.scale)) + spec.zero_point
-    return np.clip(q, info.min, info.max).astype(spec.dtype)
+    out: np.ndarray = np.clip(q, info.min, info.max).astype(spec.dtype)
+    return out
 
 
 def dequantize(q: np.ndarray, spec: TensorSpec) -> np.ndarray:
     """int8/uint8 -> float32 with the tensor's own scale and zero point."""
-    return (np.float32(spec.scale) * (q.astype(np.float32) - np.float32(spec.zero_point))).astype(np.float32)
+    out: np.ndarray = (np.float32(spec.scale) * (q.astype(np.float32) - np.float32(spec.zero_point))).astype(np.float32)
+    return out
 
 
 class Predictor(ABC):
@@ -168,7 +170,8 @@ class Predictor(ABC):
         ):
             # Pixels: preprocessing and quantization are per-pixel maps of 256 values, so one
             # table lookup gives exactly what the arithmetic below gives, in a fraction of the time.
-            return self._pixel_table[arr.reshape(-1, h, w, c)]
+            table: np.ndarray = self._pixel_table[arr.reshape(-1, h, w, c)]
+            return table
         return self._from_unit(to_model_input(arr, self.input_shape))
 
     def _from_unit(self, x: np.ndarray) -> np.ndarray:

@@ -13,6 +13,8 @@ Buffer.data = 0, Buffer.offset = 1, Buffer.size = 2.
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -20,11 +22,13 @@ _MODEL_BUFFERS, _MODEL_METADATA = 4, 6
 _META_NAME, _META_BUFFER = 0, 1
 _BUF_DATA, _BUF_OFFSET, _BUF_SIZE = 0, 1, 2
 
-I8 = struct.Struct("<b").unpack_from
-U16 = struct.Struct("<H").unpack_from
-I32 = struct.Struct("<i").unpack_from
-U32 = struct.Struct("<I").unpack_from
-U64 = struct.Struct("<Q").unpack_from
+Data = bytes | bytearray | memoryview  # a flatbuffer in memory
+Unpack = Callable[[Data, int], tuple[int]]  # one integer at a position: struct.Struct(...).unpack_from
+I8: Unpack = struct.Struct("<b").unpack_from
+U16: Unpack = struct.Struct("<H").unpack_from
+I32: Unpack = struct.Struct("<i").unpack_from
+U32: Unpack = struct.Struct("<I").unpack_from
+U64: Unpack = struct.Struct("<Q").unpack_from
 UOFFSET_MAX = 0xFFFFFFFF
 
 
@@ -35,7 +39,7 @@ class OutOfRange(Exception):
 # Readers. Each makes the reads flatbuffers.table.Table makes for the generated accessor, so
 # a wild offset fails here exactly where it fails there (struct.error / numpy ValueError).
 
-def slot(data, table: int, field: int) -> int:
+def slot(data: Data, table: int, field: int) -> int:
     """Table.Offset: the field's offset from the table start, 0 when absent."""
     vtable = table - I32(data, table)[0]
     if vtable < 0:  # Table.Get refuses a negative position; struct would read from the end
@@ -46,12 +50,12 @@ def slot(data, table: int, field: int) -> int:
     return 0
 
 
-def scalar(data, table: int, field: int, unpack) -> int:
+def scalar(data: Data, table: int, field: int, unpack: Unpack) -> int:
     o = slot(data, table, field)
     return unpack(data, table + o)[0] if o else 0
 
 
-def vector(data, table: int, field: int) -> tuple[int, int]:
+def vector(data: Data, table: int, field: int) -> tuple[int, int]:
     """(start of elements, length) of a vector field (Table.Vector / VectorLen); (0, 0) when absent."""
     o = slot(data, table, field)
     if not o:
@@ -61,7 +65,7 @@ def vector(data, table: int, field: int) -> tuple[int, int]:
     return pos + 4, U32(data, pos)[0]
 
 
-def array(data, table: int, field: int, dtype) -> np.ndarray | None:
+def array(data: Data, table: int, field: int, dtype: Any) -> np.ndarray | None:
     """Table.GetVectorAsNumpy; None when the field is absent (the generated code returns 0)."""
     o = slot(data, table, field)
     if not o:
@@ -72,7 +76,7 @@ def array(data, table: int, field: int, dtype) -> np.ndarray | None:
     return np.frombuffer(data, dtype=dtype, count=length, offset=start)
 
 
-def element(data, start: int, j: int) -> int:
+def element(data: Data, start: int, j: int) -> int:
     """Position of table ``j`` of a vector of tables (Vector + j * 4, then Table.Indirect)."""
     pos = start + 4 * j
     if pos > UOFFSET_MAX:
@@ -83,7 +87,7 @@ def element(data, start: int, j: int) -> int:
     return pos
 
 
-def subtable(data, table: int, field: int) -> int | None:
+def subtable(data: Data, table: int, field: int) -> int | None:
     """Position of a sub-table field (Table.Indirect), None when absent."""
     o = slot(data, table, field)
     if not o:
@@ -95,7 +99,7 @@ def subtable(data, table: int, field: int) -> int | None:
     return pos
 
 
-def string(data, table: int, field: int) -> bytes | None:
+def string(data: Data, table: int, field: int) -> bytes | None:
     """Table.String (its slicing clamps, it never fails on the length); None when absent."""
     o = slot(data, table, field)
     if not o:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -11,10 +12,11 @@ from edgecnn.artifact import TensorSpec
 from edgecnn.errors import ModelError, first_line
 from edgecnn.runtime.base import METADATA_KEY, Predictor, RuntimeOptions
 
-_ORT_TYPES = {"tensor(float)": "float32", "tensor(int8)": "int8", "tensor(uint8)": "uint8", "tensor(float16)": "float16"}
+_ORT_TYPES = {"tensor(float)": "float32", "tensor(int8)": "int8", "tensor(uint8)": "uint8",
+              "tensor(float16)": "float16"}
 
 
-def session_options(options: RuntimeOptions):
+def session_options(options: RuntimeOptions) -> Any:
     """ONNX Runtime settings from RuntimeOptions: threads as asked, inter-op 1, spinning as ``options.spinning``."""
     import onnxruntime as ort
 
@@ -36,7 +38,7 @@ def session_options(options: RuntimeOptions):
     return so
 
 
-def _spec(node) -> TensorSpec:
+def _spec(node: Any) -> TensorSpec:
     shape = tuple(d if isinstance(d, int) else -1 for d in node.shape)
     return TensorSpec(node.name, shape, _ORT_TYPES.get(node.type, node.type))
 
@@ -70,7 +72,8 @@ class OnnxPredictor(Predictor):
     def run(self, x: np.ndarray) -> np.ndarray:
         output_names, input_name = self._names
         try:
-            return self.session.run(output_names, {input_name: x})[0]
+            out: np.ndarray = self.session.run(output_names, {input_name: x})[0]
+            return out
         except _ort_errors() as exc:  # the input was checked: the model is at fault
             raise ModelError(f"{self.path}: inference failed ({_ort_message(exc)})") from exc
 

@@ -14,7 +14,7 @@ from edgecnn.runtime.base import METADATA_KEY, Predictor, RuntimeOptions
 from edgecnn.runtime.tflite_check import TFLiteCheckError, check_tflite
 
 
-def _interpreter_class():
+def _interpreter_class() -> tuple[Any, Any]:
     try:
         from ai_edge_litert.interpreter import Interpreter, OpResolverType
     except ImportError:  # a device that has only the older tflite-runtime wheel
@@ -97,6 +97,7 @@ class TFLitePredictor(Predictor):
                 self._resize(len(x))
                 self.interpreter.set_tensor(self._input_index, x)
                 self.interpreter.invoke()
-                return self.interpreter.get_tensor(self._output_index)
+                out: np.ndarray = self.interpreter.get_tensor(self._output_index)
+                return out
             except (RuntimeError, ValueError) as exc:  # the input was checked: the model is at fault
                 raise ModelError(f"{self.path}: inference failed ({first_line(exc)})") from exc

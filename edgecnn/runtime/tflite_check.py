@@ -77,105 +77,120 @@ def check_tflite(data: bytes) -> None:
         raise TFLiteCheckError("malformed flatbuffer: an offset points outside the file") from exc
 
 
-def _ints(value) -> np.ndarray:
+def _ints(value: np.ndarray | None) -> np.ndarray:
     """A vector read by ``fb.array`` (None when the vector is absent) as an int64 array."""
     return np.zeros(0, np.int64) if value is None else np.asarray(value, np.int64)
 
 
-def _floats(value) -> np.ndarray:
+def _floats(value: np.ndarray | None) -> np.ndarray:
     return np.zeros(0, np.float32) if value is None else np.asarray(value, np.float32)
 
 
+def _count(n: int, what: str, size: int) -> int:
+    # Every vector element takes at least 4 bytes: a longer vector is a corrupt length field.
+    if n < 0 or 4 * n > size:
+        raise TFLiteCheckError(f"corrupt {what} count ({n})")
+    return n
+
+
 def _check(data: bytes) -> None:
+    """Every check, in the order the fields are read (so a damaged file fails where it first is)."""
     size = len(data)
-
-    def count(n: int, what: str) -> int:
-        # Every vector element takes at least 4 bytes: a longer vector is a corrupt length field.
-        if n < 0 or 4 * n > size:
-            raise TFLiteCheckError(f"corrupt {what} count ({n})")
-        return n
-
     model = fb.U32(data, 0)[0]  # the root table
     version = fb.scalar(data, model, _MODEL_VERSION, fb.U32)
     if version != SCHEMA_VERSION:
         raise TFLiteCheckError(f"schema version {version}, expected {SCHEMA_VERSION}")
     codes_start, n_codes = fb.vector(data, model, _MODEL_OPERATOR_CODES)
-    n_codes = count(n_codes, "operator code")
+    n_codes = _count(n_codes, "operator code", size)
     subgraphs_start, n_subgraphs = fb.vector(data, model, _MODEL_SUBGRAPHS)
-    n_subgraphs = count(n_subgraphs, "subgraph")
+    n_subgraphs = _count(n_subgraphs, "subgraph", size)
     buffers_start, n_buffers = fb.vector(data, model, _MODEL_BUFFERS)
-    n_buffers = count(n_buffers, "buffer")
+    n_buffers = _count(n_buffers, "buffer", size)
     if n_subgraphs == 0:
         raise TFLiteCheckError("holds no subgraph")
+    _check_operator_codes(data, codes_start, n_codes)
+    buffer_sizes, buffer_tables = _check_buffers(data, buffers_start, n_buffers)
+    tensor_counts = [_check_subgraph(data, fb.element(data, subgraphs_start, g), g, n_codes, buffer_sizes,
+                                     buffer_tables) for g in range(n_subgraphs)]
+    _check_signatures(data, model, tensor_counts)
+    metadata_start, n_metadata = fb.vector(data, model, _MODEL_METADATA)
+    for i in range(_count(n_metadata, "metadata", size)):
+        buffer = fb.scalar(data, fb.element(data, metadata_start, i), _META_BUFFER, fb.U32)
+        if not 0 <= buffer < n_buffers:
+            raise TFLiteCheckError(f"metadata {i} names buffer {buffer} of {n_buffers}")
 
+
+def _check_operator_codes(data: bytes, codes_start: int, n_codes: int) -> None:
     for i in range(n_codes):
         code = fb.element(data, codes_start, i)
-        builtin = max(fb.scalar(data, code, _OPCODE_BUILTIN, fb.I32), fb.scalar(data, code, _OPCODE_DEPRECATED_BUILTIN, fb.I8))
+        builtin = max(fb.scalar(data, code, _OPCODE_BUILTIN, fb.I32),
+                      fb.scalar(data, code, _OPCODE_DEPRECATED_BUILTIN, fb.I8))
         if not 0 <= builtin <= _MAX_BUILTIN:
             raise TFLiteCheckError(f"operator code {i} is unknown builtin {builtin}")
         if builtin == CUSTOM and not fb.string(data, code, _OPCODE_CUSTOM):
             raise TFLiteCheckError(f"operator code {i} is a custom op without a name")
 
+
+def _check_buffers(data: bytes, buffers_start: int, n_buffers: int) -> tuple[list[int], list[int]]:
+    """(bytes of each buffer, its table position); a buffer stored past the end of the file raises."""
     buffer_sizes = []
     buffer_tables = []
     for i in range(n_buffers):
         buf = fb.element(data, buffers_start, i)
         offset, length = fb.scalar(data, buf, _BUF_OFFSET, fb.U64), fb.scalar(data, buf, _BUF_SIZE, fb.U64)
-        if offset > 1 and offset + length > size:  # offset/size: buffers stored after the flatbuffer
+        if offset > 1 and offset + length > len(data):  # offset/size: buffers stored after the flatbuffer
             raise TFLiteCheckError(f"buffer {i} points past the end of the file")
         buffer_sizes.append(length if offset > 1 else fb.vector(data, buf, _BUF_DATA)[1])
         buffer_tables.append(buf)
+    return buffer_sizes, buffer_tables
 
-    tensor_counts = []
-    for g in range(n_subgraphs):
-        subgraph = fb.element(data, subgraphs_start, g)
-        tensors_start, n_tensors = fb.vector(data, subgraph, _SG_TENSORS)
-        n_tensors = count(n_tensors, "tensor")
-        tensor_counts.append(n_tensors)
-        for t in range(n_tensors):
-            tensor = fb.element(data, tensors_start, t)
-            dtype, buffer = _check_tensor(data, tensor, g, t, n_buffers, buffer_sizes)
-            if dtype in _FLOAT_TYPES and buffer_sizes[buffer]:
-                _check_finite(data, buffer_tables[buffer], _FLOAT_TYPES[dtype], g, t)
-        inputs = _ints(fb.array(data, subgraph, _SG_INPUTS, _I32_VEC))
-        _check_indices(inputs, n_tensors, f"subgraph {g} inputs", optional=False)
-        outputs = _ints(fb.array(data, subgraph, _SG_OUTPUTS, _I32_VEC))
-        _check_indices(outputs, n_tensors, f"subgraph {g} outputs", optional=False)
-        if inputs.size == 0 or outputs.size == 0:
-            raise TFLiteCheckError(f"subgraph {g} has no inputs or no outputs")
-        operators_start, n_operators = fb.vector(data, subgraph, _SG_OPERATORS)
-        for o in range(count(n_operators, "operator")):
-            op = fb.element(data, operators_start, o)
-            opcode_index = fb.scalar(data, op, _OP_OPCODE_INDEX, fb.U32)
-            if not 0 <= opcode_index < n_codes:
-                raise TFLiteCheckError(f"operator {o} uses operator code {opcode_index} of {n_codes}")
-            where = f"operator {o} of subgraph {g}"
-            _check_indices(_ints(fb.array(data, op, _OP_INPUTS, _I32_VEC)), n_tensors, f"{where} inputs", optional=True)
-            _check_indices(_ints(fb.array(data, op, _OP_OUTPUTS, _I32_VEC)), n_tensors, f"{where} outputs",
-                           optional=False)
-            _check_indices(_ints(fb.array(data, op, _OP_INTERMEDIATES, _I32_VEC)), n_tensors, f"{where} intermediates",
-                           optional=True)
 
+def _check_subgraph(data: bytes, subgraph: int, g: int, n_codes: int, buffer_sizes: list[int],
+                    buffer_tables: list[int]) -> int:
+    """Check subgraph ``g``: its tensors, inputs, outputs and operators; returns its tensor count."""
+    tensors_start, n_tensors = fb.vector(data, subgraph, _SG_TENSORS)
+    n_tensors = _count(n_tensors, "tensor", len(data))
+    for t in range(n_tensors):
+        tensor = fb.element(data, tensors_start, t)
+        dtype, buffer = _check_tensor(data, tensor, g, t, len(buffer_sizes), buffer_sizes)
+        if dtype in _FLOAT_TYPES and buffer_sizes[buffer]:
+            _check_finite(data, buffer_tables[buffer], _FLOAT_TYPES[dtype], g, t)
+    inputs = _ints(fb.array(data, subgraph, _SG_INPUTS, _I32_VEC))
+    _check_indices(inputs, n_tensors, f"subgraph {g} inputs", optional=False)
+    outputs = _ints(fb.array(data, subgraph, _SG_OUTPUTS, _I32_VEC))
+    _check_indices(outputs, n_tensors, f"subgraph {g} outputs", optional=False)
+    if inputs.size == 0 or outputs.size == 0:
+        raise TFLiteCheckError(f"subgraph {g} has no inputs or no outputs")
+    operators_start, n_operators = fb.vector(data, subgraph, _SG_OPERATORS)
+    for o in range(_count(n_operators, "operator", len(data))):
+        op = fb.element(data, operators_start, o)
+        opcode_index = fb.scalar(data, op, _OP_OPCODE_INDEX, fb.U32)
+        if not 0 <= opcode_index < n_codes:
+            raise TFLiteCheckError(f"operator {o} uses operator code {opcode_index} of {n_codes}")
+        where = f"operator {o} of subgraph {g}"
+        _check_indices(_ints(fb.array(data, op, _OP_INPUTS, _I32_VEC)), n_tensors, f"{where} inputs", optional=True)
+        _check_indices(_ints(fb.array(data, op, _OP_OUTPUTS, _I32_VEC)), n_tensors, f"{where} outputs",
+                       optional=False)
+        _check_indices(_ints(fb.array(data, op, _OP_INTERMEDIATES, _I32_VEC)), n_tensors, f"{where} intermediates",
+                       optional=True)
+    return n_tensors
+
+
+def _check_signatures(data: bytes, model: int, tensor_counts: list[int]) -> None:
     signatures_start, n_signatures = fb.vector(data, model, _MODEL_SIGNATURE_DEFS)
-    for i in range(count(n_signatures, "signature")):
+    for i in range(_count(n_signatures, "signature", len(data))):
         signature = fb.element(data, signatures_start, i)
         g = fb.scalar(data, signature, _SIG_SUBGRAPH, fb.U32)
-        if not 0 <= g < n_subgraphs:
-            raise TFLiteCheckError(f"signature {i} names subgraph {g} of {n_subgraphs}")
+        if not 0 <= g < len(tensor_counts):
+            raise TFLiteCheckError(f"signature {i} names subgraph {g} of {len(tensor_counts)}")
         inputs_start, n_inputs = fb.vector(data, signature, _SIG_INPUTS)
-        maps = [fb.element(data, inputs_start, j) for j in range(count(n_inputs, "signature input"))]
+        maps = [fb.element(data, inputs_start, j) for j in range(_count(n_inputs, "signature input", len(data)))]
         outputs_start, n_outputs = fb.vector(data, signature, _SIG_OUTPUTS)
-        maps += [fb.element(data, outputs_start, j) for j in range(count(n_outputs, "signature output"))]
+        maps += [fb.element(data, outputs_start, j) for j in range(_count(n_outputs, "signature output", len(data)))]
         for tensor_map in maps:
             index = fb.scalar(data, tensor_map, _TMAP_TENSOR_INDEX, fb.U32)
             if not 0 <= index < tensor_counts[g]:
                 raise TFLiteCheckError(f"signature {i} names tensor {index} of {tensor_counts[g]}")
-
-    metadata_start, n_metadata = fb.vector(data, model, _MODEL_METADATA)
-    for i in range(count(n_metadata, "metadata")):
-        buffer = fb.scalar(data, fb.element(data, metadata_start, i), _META_BUFFER, fb.U32)
-        if not 0 <= buffer < n_buffers:
-            raise TFLiteCheckError(f"metadata {i} names buffer {buffer} of {n_buffers}")
 
 
 def _check_indices(indices: np.ndarray, n_tensors: int, what: str, optional: bool) -> None:
@@ -185,7 +200,8 @@ def _check_indices(indices: np.ndarray, n_tensors: int, what: str, optional: boo
         raise TFLiteCheckError(f"{what} name tensor {bad} of {n_tensors}")
 
 
-def _check_tensor(data, tensor: int, g: int, t: int, n_buffers: int, buffer_sizes: list[int]) -> tuple[int, int]:
+def _check_tensor(data: bytes, tensor: int, g: int, t: int, n_buffers: int,
+                  buffer_sizes: list[int]) -> tuple[int, int]:
     """Check one tensor table; return its (type, buffer index)."""
     where = f"tensor {t} of subgraph {g}"
     dtype = fb.scalar(data, tensor, _TENSOR_TYPE, fb.I8)
@@ -219,11 +235,12 @@ def _check_tensor(data, tensor: int, g: int, t: int, n_buffers: int, buffer_size
             if scales.size > 1:
                 axis = fb.scalar(data, quant, _QUANT_DIM, fb.I32)
                 if not 0 <= axis < shape.size or shape[axis] != scales.size:
-                    raise TFLiteCheckError(f"{where} has {scales.size} scales for axis {axis} of shape {shape.tolist()}")
+                    raise TFLiteCheckError(f"{where} has {scales.size} scales for axis {axis} "
+                                           f"of shape {shape.tolist()}")
     return dtype, buffer
 
 
-def _check_finite(data, buf: int, dtype, g: int, t: int) -> None:
+def _check_finite(data: bytes, buf: int, dtype: type[np.generic], g: int, t: int) -> None:
     """Float weights that hold NaN or inf: a damaged file (whatever the ops then make of it;
     a MaxPool, for one, may silently drop NaN and give finite nonsense)."""
     offset = fb.scalar(data, buf, _BUF_OFFSET, fb.U64)

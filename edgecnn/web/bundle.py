@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -85,7 +86,7 @@ def litert_variants(out_dir: Path, manifest: dict[str, Any], cache: Path) -> lis
     try:
         if cached and all(load(p).metadata.get("source_sha256") == sha for p in cached):
             return cached
-    except Exception:  # unreadable or stale: convert again
+    except Exception:  # noqa: BLE001 - unreadable or stale: convert again
         pass
     for old in cached:
         old.unlink()
@@ -133,15 +134,53 @@ def build(src, dest: Path) -> list[Path]:
 def _ordered(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
     entries = sorted(entries, key=lambda e: (e["runtime"] == LITERT, PRECISION_ORDER.index(e["precision"])
                                              if e["precision"] in PRECISION_ORDER else 99))
-    seen: set[str] = set()
-    return [e for e in entries if not (e["key"] in seen or seen.add(e["key"]))]  # one file per precision and runtime
+    kept, seen = [], set()
+    for e in entries:  # one file per precision and runtime
+        if e["key"] not in seen:
+            seen.add(e["key"])
+            kept.append(e)
+    return kept
 
 
-def build_from(paths: list[Path], dest: Path, litert_paths: list[Path] = ()) -> list[Path]:
+def _readme(entries: list[dict[str, Any]], sizes: dict[str, int], dest: Path) -> str:
+    """The web bundle's README.md: how to serve it, what is in it (``sizes``: bytes per file), the models."""
+    from edgecnn.bundle_templates import render
+    from edgecnn.web import STATIC_FILES, npm
+
+    wasm = next(n for n in npm.DIST_FILES if n.endswith(".wasm"))
+    what = {**{n: "the page" for n in STATIC_FILES}, MODELS_JSON: "model records (from the files' metadata)",
+            **{e["file"]: f"{e['precision']} model" for e in entries},
+            **{f"{RUNTIME_DIR}/{n}": "ONNX Runtime Web" for n in npm.DIST_FILES},
+            **{n: "LiteRT.js" for n in sizes if n.startswith(LITERT_DIR + "/")},
+            **{e["file"]: f"{e['precision']} model for LiteRT.js (batch 1, float I/O)"
+               for e in entries if e["runtime"] == LITERT}}
+    litert_bytes = sum(b for n, b in sizes.items() if n.startswith(LITERT_DIR + "/"))
+    litert_note = "" if not litert_bytes else (
+        f"\nThe `.tflite` models run with LiteRT.js (`{npm.LITERT.spec}`, in `{LITERT_DIR}/`, "
+        f"{litert_bytes / 2**20:.1f} MiB: its \"compat\" wasm build, which needs neither relaxed SIMD nor "
+        "threads). The page downloads it only when a LiteRT.js model is chosen. LiteRT.js refuses the "
+        "standard `.tflite` files (dynamic batch, int8 input/output), so the bundle carries variants "
+        "converted from the same Keras model with batch 1 and float32 input/output (`*_b1.tflite`; the "
+        "int8 one is the same int8 network, calibrated the same way, with QUANTIZE/DEQUANTIZE at its ends).\n")
+    total = sum(sizes.values()) + 4096  # + this README, roughly
+    model_bytes = sum(e["bytes"] for e in entries)
+    wasm_bytes = sizes[f"{RUNTIME_DIR}/{wasm}"]
+    text = render(
+        "web/README.md.in", name=entries[0]["model"]["name"] if entries else "model", version=npm.VERSION,
+        package=npm.PACKAGE, folder=dest, total_kib=f"{total / 1024:,.0f}", runtime_dir=RUNTIME_DIR, wasm=wasm,
+        wasm_kib=f"{wasm_bytes / 1024:,.0f}", wasm_pct=f"{100 * wasm_bytes / total:.0f}",
+        model_kib=f"{model_bytes / 1024:.0f}", n_runtime=len(npm.DIST_FILES), litert_note=litert_note,
+        rows="\n".join(f"| `{n}` | {b:,} | {what.get(n, '')} |"
+                       for n, b in sorted(sizes.items(), key=lambda kv: -kv[1])),
+        models="\n".join(_model_line(e) for e in entries),
+    )
+    return text
+
+
+def build_from(paths: list[Path], dest: Path, litert_paths: Sequence[Path] = ()) -> list[Path]:
     """Fill ``dest`` with the page, models.json, the ONNX files ``paths``, the LiteRT.js files
     ``litert_paths`` (batch 1, float I/O) and each runtime's own files."""
     from edgecnn import fileio
-    from edgecnn.bundle_templates import render
     from edgecnn.web import STATIC_DIR, STATIC_FILES, npm
 
     entries = _ordered([_entry(p) for p in paths] + [_entry(p, LITERT) for p in litert_paths])
@@ -174,31 +213,6 @@ def build_from(paths: list[Path], dest: Path, litert_paths: list[Path] = ()) -> 
     }
     files.append(fileio.write_json(dest / MODELS_JSON, index))
     sizes = {f.relative_to(dest).as_posix(): f.stat().st_size for f in files}
-    wasm = next(n for n in npm.DIST_FILES if n.endswith(".wasm"))
-    what = {**{n: "the page" for n in STATIC_FILES}, MODELS_JSON: "model records (from the files' metadata)",
-            **{e["file"]: f"{e['precision']} model" for e in entries},
-            **{f"{RUNTIME_DIR}/{n}": "ONNX Runtime Web" for n in npm.DIST_FILES},
-            **{n: "LiteRT.js" for n in sizes if n.startswith(LITERT_DIR + "/")},
-            **{e["file"]: f"{e['precision']} model for LiteRT.js (batch 1, float I/O)"
-               for e in entries if e["runtime"] == LITERT}}
-    litert_bytes = sum(b for n, b in sizes.items() if n.startswith(LITERT_DIR + "/"))
-    litert_note = "" if not litert_bytes else (
-        f"\nThe `.tflite` models run with LiteRT.js (`{npm.LITERT.spec}`, in `{LITERT_DIR}/`, "
-        f"{litert_bytes / 2**20:.1f} MiB: its \"compat\" wasm build, which needs neither relaxed SIMD nor "
-        "threads). The page downloads it only when a LiteRT.js model is chosen. LiteRT.js refuses the "
-        "standard `.tflite` files (dynamic batch, int8 input/output), so the bundle carries variants "
-        "converted from the same Keras model with batch 1 and float32 input/output (`*_b1.tflite`; the "
-        "int8 one is the same int8 network, calibrated the same way, with QUANTIZE/DEQUANTIZE at its ends).\n")
-    total = sum(sizes.values()) + 4096  # + this README, roughly
-    model_bytes = sum(e["bytes"] for e in entries)
-    wasm_bytes = sizes[f"{RUNTIME_DIR}/{wasm}"]
-    text = render(
-        "web/README.md.in", name=entries[0]["model"]["name"] if entries else "model", version=npm.VERSION,
-        package=npm.PACKAGE, folder=dest, total_kib=f"{total / 1024:,.0f}", runtime_dir=RUNTIME_DIR, wasm=wasm,
-        wasm_kib=f"{wasm_bytes / 1024:,.0f}", wasm_pct=f"{100 * wasm_bytes / total:.0f}",
-        model_kib=f"{model_bytes / 1024:.0f}", n_runtime=len(npm.DIST_FILES), litert_note=litert_note,
-        rows="\n".join(f"| `{n}` | {b:,} | {what.get(n, '')} |" for n, b in sorted(sizes.items(), key=lambda kv: -kv[1])),
-        models="\n".join(_model_line(e) for e in entries),
-    )
+    text = _readme(entries, sizes, dest)
     files.append(fileio.write_text(dest / "README.md", text))
     return files

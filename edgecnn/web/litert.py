@@ -28,6 +28,28 @@ def variant_name(stem: str, precision: str) -> str:
     return f"{stem}_{precision}_b1.tflite"
 
 
+def _variant_options(keras_path: Path, model: Any, manifest: dict[str, Any], dataset: Any, spec: Any) -> Any:
+    """ExportOptions of the variants: the standard int8 file's calibration, its record, the data."""
+    from dataclasses import replace
+
+    from edgecnn import fileio
+    from edgecnn.export import ExportOptions, resolve_spec
+
+    calibration: dict[str, Any] = next((a.get("calibration") for a in manifest.get("artifacts", [])
+                                        if a.get("format") == "tflite" and a.get("precision") == "int8"
+                                        and a.get("calibration")), {})
+    options = ExportOptions(calibration_samples=int(calibration.get("samples", ExportOptions.calibration_samples)),
+                            seed=int(calibration.get("seed", ExportOptions.seed)),
+                            source_sha256=fileio.sha256_file(keras_path))
+    if spec is None:
+        options = resolve_spec(model, keras_path, options, needs_data=False)
+    else:
+        options = replace(options, spec=spec)
+    if dataset is not None and getattr(dataset, "x_train", None) is not None and len(dataset.x_train):
+        options = replace(options, dataset=dataset)
+    return options
+
+
 def convert_variants(keras_path: Path, dest: Path, manifest: dict[str, Any] | None = None,
                      dataset: Any = None, spec: Any = None) -> list[Path]:
     """Write the batch-1, float-I/O float32 and int8 variants of ``keras_path`` into ``dest``.
@@ -44,28 +66,12 @@ def convert_variants(keras_path: Path, dest: Path, manifest: dict[str, Any] | No
 
     from edgecnn import fileio
     from edgecnn.errors import EdgeCnnError
-    from edgecnn.export import ExportOptions, resolve_spec
     from edgecnn.export.common import calibration_images, calibration_record, embedded_metadata, forward_function
     from edgecnn.export.tflite import finalize_flatbuffer
     from edgecnn.model import load_model
 
-    manifest = manifest or {}
-    calibration = next((a.get("calibration") for a in manifest.get("artifacts", [])
-                        if a.get("format") == "tflite" and a.get("precision") == "int8" and a.get("calibration")), {})
-    options = ExportOptions(calibration_samples=int(calibration.get("samples", ExportOptions.calibration_samples)),
-                            seed=int(calibration.get("seed", ExportOptions.seed)),
-                            source_sha256=fileio.sha256_file(keras_path))
     model = load_model(keras_path)
-    if spec is None:
-        options = resolve_spec(model, keras_path, options, needs_data=False)
-    else:
-        from dataclasses import replace
-
-        options = replace(options, spec=spec)
-    if dataset is not None and getattr(dataset, "x_train", None) is not None and len(dataset.x_train):
-        from dataclasses import replace
-
-        options = replace(options, dataset=dataset)
+    options = _variant_options(keras_path, model, manifest or {}, dataset, spec)
     spec = options.spec
     forward = forward_function(model, spec)
     signature = tf.TensorSpec((1, *model.input_shape[1:]), tf.float32, name=spec.input_name)

@@ -19,8 +19,9 @@ def browser_lines(entry: dict[str, Any]) -> list[str]:
              "browser median per image | verdict |", "|---|---|---|---|---|---|---|"]
     for name, row in entry.get("artifacts", {}).items():
         py, t = row.get("vs_python", {}), row.get("browser_timing", {})
-        lines.append(f"| {name} | {row.get('runtime', 'onnxruntime-web')} | {100 * py.get('agreement', 0):.2f} % | {py.get('max_abs_diff', 0):.1e} | "
-                     f"{100 * row.get('agreement', 0):.2f} % | {t.get('median_us', 0):.0f} µs | {row.get('status', '–')} |")
+        lines.append(f"| {name} | {row.get('runtime', 'onnxruntime-web')} | {100 * py.get('agreement', 0):.2f} % "
+                     f"| {py.get('max_abs_diff', 0):.1e} | {100 * row.get('agreement', 0):.2f} % "
+                     f"| {t.get('median_us', 0):.0f} µs | {row.get('status', '–')} |")
     if any(row.get("variant_of") for row in entry.get("artifacts", {}).values()):
         lines += ["", "The `*_b1.tflite` files are batch-1, float-I/O conversions of the same Keras model "
                       "(LiteRT.js refuses the standard files); `vs Python` runs that same file in LiteRT."]
@@ -33,5 +34,6 @@ def browser_lines(entry: dict[str, Any]) -> list[str]:
     if entry.get("screenshot"):
         drawn = entry.get("drawn", {})
         lines += ["", f"A digit drawn on the page with mouse moves, classified as **{drawn.get('top', '?')}** "
-                      f"by the {drawn.get('model', '')} model:", "", f"![The web page in Chromium]({entry['screenshot']})"]
+                      f"by the {drawn.get('model', '')} model:", "",
+                  f"![The web page in Chromium]({entry['screenshot']})"]
     return lines

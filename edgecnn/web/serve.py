@@ -53,7 +53,7 @@ class BundleHandler(http.server.SimpleHTTPRequestHandler):
             self.send_header(name, value)
         super().end_headers()
 
-    def log_message(self, format: str, *args) -> None:  # noqa: A002 (the base class's name)
+    def log_message(self, format: str, *args) -> None:  # `format`: the base class's name
         if self.verbose:
             super().log_message(format, *args)
 
@@ -87,7 +87,13 @@ def serving(directory: Path, port: int = 0) -> Iterator[str]:
 
 
 def serve_forever(directory: Path, port: int = DEFAULT_PORT, echo=print) -> None:
-    """Serve until Ctrl-C."""
+    """``edgecnn serve``: serve ``directory`` on 127.0.0.1 until Ctrl-C.
+
+    Args:
+        directory: the web bundle folder.
+        port: the port on 127.0.0.1.
+        echo: receives the address line.
+    """
     server = make_server(directory, port, verbose=True)
     echo(f"Serving {Path(directory).resolve()} on http://{HOST}:{server.server_address[1]}/ (Ctrl-C stops)")
     try:

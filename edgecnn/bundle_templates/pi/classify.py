@@ -139,7 +139,8 @@ class Model:
         labels = meta.get("labels")
         self.labels = [str(x) for x in labels] if isinstance(labels, list) and len(labels) == self.num_classes \
             else [str(i) for i in range(self.num_classes)]
-        pre = meta.get("preprocessing") if isinstance(meta.get("preprocessing"), dict) else {}
+        recorded = meta.get("preprocessing")
+        pre = recorded if isinstance(recorded, dict) else {}
         self.scale = float(pre.get("scale", 1.0 / 255.0))
         self.offset = float(pre.get("offset", 0.0))
         self.unit = pre.get("preset", "unit") == "unit" and self.offset == 0.0 and abs(self.scale * 255 - 1) < 1e-9
@@ -233,8 +234,8 @@ def to_mnist(grey: np.ndarray) -> np.ndarray:
     h, w = digit.shape
     factor = BOX / max(h, w)
     size = (max(1, round(w * factor)), max(1, round(h * factor)))
-    digit = Image.fromarray(digit, mode="F").resize(size, Image.Resampling.LANCZOS)
-    digit = np.clip(np.asarray(digit), 0.0, 255.0)
+    resized = Image.fromarray(digit, mode="F").resize(size, Image.Resampling.LANCZOS)
+    digit = np.clip(np.asarray(resized), 0.0, 255.0)
     h, w = digit.shape
     ys, xs = np.indices(digit.shape)
     cy, cx = (ys * digit).sum() / digit.sum(), (xs * digit).sum() / digit.sum()
@@ -357,7 +358,7 @@ def main(argv: list[str] | None = None) -> int:
     for path in args.images:
         try:
             named.append((path, prepare(load_image(path, "L" if how == "mnist" else mode), model.shape, how)))
-        except Exception as exc:  # a bad file is reported; the others are still classified
+        except Exception as exc:  # noqa: BLE001 - a bad file is reported; the others are still classified
             print(f"Error: {path}: {exc}", file=sys.stderr)
             failed += 1
     if not named and not failed:

@@ -6,10 +6,12 @@ import csv
 import io
 from pathlib import Path
 from typing import Any
+
 from edgecnn import fileio
-from edgecnn.formatting import VS_KERAS, format_kib, times
-from edgecnn.bench import BENCH_CSV, BENCH_JSON, BENCH_MD, BENCH_PNG, BenchResult
 from edgecnn.bench.advice import recommendation_text
+from edgecnn.bench.config import BenchResult
+from edgecnn.formatting import VS_KERAS, format_kib, times
+from edgecnn.names import BENCH_CSV, BENCH_JSON, BENCH_MD, BENCH_PNG
 
 CSV_FIELDS = (
     "path", "format", "precision", "runtime", "xnnpack", "bytes", "accuracy", "batch", "threads",
@@ -28,7 +30,7 @@ def _num(x: float | None, fmt: str = "{:,.1f}") -> str:
 
 
 def table_rows(result: BenchResult) -> list[tuple[str, ...]]:
-    out = []
+    out: list[tuple[str, ...]] = []
     for r in result.rows:
         out.append((
             r["file"], r["format"], r["precision"], format_kib(r["bytes"]),
@@ -79,7 +81,8 @@ def ceiling_lines(result: BenchResult) -> list[str]:
         dates = sorted({c["measured"].get(f"gemm/{precision}/{t}", "?") for t in per_threads})
         lines.append(f"{_ceiling_name(precision)} GEMM ceiling: {figures} "
                      f"(measured {', '.join(dates)})")
-    lines.append(f"memory bandwidth: {c['memory_gbps']:,.1f} GB/s, one thread (measured {c['measured'].get('memory', '?')})")
+    lines.append(f"memory bandwidth: {c['memory_gbps']:,.1f} GB/s, one thread "
+                 f"(measured {c['measured'].get('memory', '?')})")
     lines.append(f"method: {c['method']['gemm']}; {c['method']['memory']}"
                  + ("; from this machine's cache (--remeasure-ceiling measures again)" if c.get("cached") else ""))
     lines += ceiling_caveats(c)
@@ -225,11 +228,13 @@ def summary_table(result: BenchResult) -> str:
         for r in rows:
             if r["batch"] != small or (r["format"] == "keras" and threads != result.settings["threads"][0]):
                 continue
-            bulk = next((b for b in rows if b["batch"] == big and b["path"] == r["path"] and b["runtime"] == r["runtime"]), r)
+            bulk = next((b for b in rows
+                         if b["batch"] == big and b["path"] == r["path"] and b["runtime"] == r["runtime"]), r)
             lines.append(
                 f"| {r['file']} | {r['runtime']}{' (partial)' if r['partial_delegation'] else ''} | {r['precision']} "
                 f"| {format_kib(r['bytes'])} | {_num(r['accuracy'], '{:.2%}')} | {threads} | {_num(r['p50_us'])} "
-                f"| {_num(r['e2e_p50_us'])} | {_num(bulk['throughput'], '{:,.0f}')} | {_num(bulk.get('gmacs'), '{:,.1f}')} "
+                f"| {_num(r['e2e_p50_us'])} | {_num(bulk['throughput'], '{:,.0f}')} "
+                f"| {_num(bulk.get('gmacs'), '{:,.1f}')} "
                 f"| {_share(bulk)} | {times(_speedup(r))} "
                 f"| {_num(r['cold_start_ms'], '{:,.0f}')} | {_num(r['peak_rss_mb'], '{:,.0f}')} |"
             )
