@@ -11,7 +11,7 @@ from typing import Any
 
 FORMATS = ("tflite", "onnx", "c")
 RUNNABLE_FORMATS = ("tflite", "onnx")  # what edgecnn.runtime loads; "c" is the int8 TFLite as source code
-PRECISIONS = ("float32", "int8", "dynamic", "float16")
+PRECISIONS = ("float32", "int8", "dynamic", "float16", "float32_app", "int8_app")  # *_app: export/app.py
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,8 @@ DEFAULT_TOLERANCES: dict[str, Tolerance] = {
     "int8": Tolerance(min_agreement=0.995, max_accuracy_drop=0.3),
     "dynamic": Tolerance(min_agreement=0.995, max_accuracy_drop=0.3),
 }
+# App variants (export/app.py) wrap the same core: held to its tolerance.
+DEFAULT_TOLERANCES.update(float32_app=DEFAULT_TOLERANCES["float32"], int8_app=DEFAULT_TOLERANCES["int8"])
 
 
 def override_tolerances(

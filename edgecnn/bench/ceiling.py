@@ -54,7 +54,8 @@ NEAR_CEILING = 0.9  # a file measured at 90 % of its ceiling or more makes the c
 PRECISIONS = ("float32", "int8")
 # Which ceiling a model's precision is held to: float16 files compute in float32 after load;
 # dynamic-range files run their matrix products as int8.
-CEILING_OF = {"float32": "float32", "float16": "float32", "int8": "int8", "dynamic": "int8"}
+CEILING_OF = {"float32": "float32", "float16": "float32", "int8": "int8", "dynamic": "int8",
+              "float32_app": "float32", "int8_app": "int8"}
 
 
 def cache_path() -> Path:

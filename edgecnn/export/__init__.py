@@ -80,10 +80,15 @@ REGISTRY: dict[tuple[str, str], ExportTarget] = {
         ExportTarget("c", "int8", "mnist_cnn_int8.cc", "c_array:export_int8"),
         ExportTarget("tflite", "dynamic", "mnist_cnn_dynamic.tflite", "tflite:export_dynamic"),
         ExportTarget("tflite", "float16", "mnist_cnn_float16.tflite", "tflite:export_float16"),
+        # For MediaPipe Tasks / ML Kit (export/app.py): RGB uint8 or float32 in, float32 out, same core.
+        ExportTarget("tflite", "float32_app", "mnist_cnn_float32_app.tflite", "app:export_float32_app"),
+        ExportTarget("tflite", "int8_app", "mnist_cnn_int8_app.tflite", "app:export_int8_app"),
     )
 }
 # What `edgecnn run` exports and what `--format all` means without --quantize.
 STANDARD = [("tflite", "float32"), ("tflite", "int8"), ("onnx", "float32"), ("onnx", "int8")]
+# The files an Android/iOS app framework takes as they are; `bundle --target android` ships these.
+APP = [("tflite", "float32_app"), ("tflite", "int8_app")]
 
 
 def formats() -> list[str]:
@@ -136,7 +141,7 @@ def export_models(
     model = load_model(model_path, unsafe=unsafe)  # unsafe: the user trusts the file's Python code
     if not options.source_sha256:
         options = replace(options, source_sha256=fileio.sha256_file(model_path))
-    options = resolve_spec(model, Path(model_path), options, needs_data=any(p == "int8" for _, p in targets))
+    options = resolve_spec(model, Path(model_path), options, needs_data=any(p.startswith("int8") for _, p in targets))
     assert options.spec is not None  # resolve_spec sets it
     fileio.ensure_dir(Path(out_dir))
     # Relative to the manifest's folder when the model lies inside it, else absolute.

@@ -168,11 +168,18 @@ def description(meta: dict[str, Any]) -> str:
     io = "int8 (quantize with the tensor's scale/zero point)" if int8_io else "float32"
     h, w, c = spec.input_shape
     labels = ", ".join(spec.labels) if len(spec.labels) <= 12 else f"{', '.join(spec.labels[:10])}, …"
+    source = f"from x = {spec.preprocessing.formula} of uint8 {spec.preprocessing.color} pixels (NHWC)"
+    io_in, io_out = io, io
+    app = meta.get("app")
+    if isinstance(app, dict):  # an app variant (export/app.py): RGB in, float32 probabilities out
+        c, io_out = 3, "float32"
+        io_in = "uint8 RGB pixels as they are" if app.get("pixels_as_is") else "float32"
+        source = "(NHWC)" if app.get("pixels_as_is") else f"from x = {spec.preprocessing.formula} of uint8 RGB pixels (NHWC)"
+        source += ", converted to grey inside" if app.get("rgb_to_grey") else ""
     return (
         f"edgecnn {meta['edgecnn_version']}: {spec.name} image classifier ({meta['format']} {meta['precision']}); "
-        f"input '{meta['input']}' {io} [N,{h},{w},{c}] from x = {spec.preprocessing.formula} of uint8 "
-        f"{spec.preprocessing.color} pixels (NHWC); "
-        f"output '{meta['output']}' {io} [N,{spec.num_classes}] probabilities of {labels}"
+        f"input '{meta['input']}' {io_in} [N,{h},{w},{c}] {source}; "
+        f"output '{meta['output']}' {io_out} [N,{spec.num_classes}] probabilities of {labels}"
     )
 
 
@@ -205,8 +212,8 @@ def write_artifact(data: bytes, target: Path, fmt: str, precision: str, started:
     with fileio.atomic_path(target) as tmp:
         tmp.write_bytes(data)
         predictor = sanity_check(tmp)
-        if spec is not None and (predictor.input_shape, predictor.num_classes) != (spec.input_shape, spec.num_classes):
-            raise ExportError(f"{target.name}: exported model takes {predictor.input_shape} and gives "
+        if spec is not None and (predictor.spec.input_shape, predictor.num_classes) != (spec.input_shape, spec.num_classes):
+            raise ExportError(f"{target.name}: exported model takes {predictor.spec.input_shape} and gives "
                               f"{predictor.num_classes} classes, expected {spec.input_shape} and {spec.num_classes}")
     return _record(predictor, target, fmt, precision, len(data), fileio.sha256_bytes(data), started, extra)
 

@@ -92,11 +92,21 @@ def _aligned_buffer_class():
     return AlignedBuffer
 
 
-def finalize_flatbuffer(model_bytes: bytes, meta: dict) -> bytes:
-    """Rename the I/O tensors, set the description, embed ``meta`` as metadata "edgecnn"."""
+def finalize_flatbuffer(model_bytes: bytes, meta: dict, model_metadata: bool = True, input_pixels: bool = False) -> bytes:
+    """Rename the I/O tensors, set the description, embed ``meta`` as metadata "edgecnn".
+
+    With ``model_metadata``, also the standard TFLite Model Metadata (``TFLITE_METADATA``) and its
+    label file, appended as a zip (``export.model_metadata``): what MediaPipe Tasks, ML Kit and
+    Android Studio read. ``input_pixels``: the input takes pixel codes as they are (app variants).
+    Neither changes a tensor, an operator or a weight: the interpreter computes the same.
+    """
     import flatbuffers
     import numpy as np
     from ai_edge_litert import schema_py_generated as schema
+
+    from edgecnn.export import model_metadata as standard
+    from edgecnn.runtime.model_metadata import NAME as STANDARD_NAME
+    from edgecnn.spec import ModelSpec
 
     model = schema.ModelT.InitFromPackedBuf(bytearray(model_bytes), 0)
     subgraph = model.subgraphs[0]
@@ -115,25 +125,63 @@ def finalize_flatbuffer(model_bytes: bytes, meta: dict) -> bytes:
         new = buffer_cls()
         new.data, new.offset, new.size = old.data, old.offset, old.size
         buffers.append(new)
-    blob = buffer_cls()
-    blob.data = np.frombuffer(metadata_json(meta).encode(), dtype=np.uint8)
-    buffers.append(blob)
-    model.buffers = buffers
-    entry = schema.MetadataT()
-    entry.name, entry.buffer = METADATA_KEY.encode(), len(buffers) - 1
-    model.metadata = [m for m in (model.metadata or []) if m.name != METADATA_KEY.encode()] + [entry]
+    entries = {METADATA_KEY: metadata_json(meta).encode()}
+    spec = ModelSpec.from_metadata(meta)
+    if model_metadata:
+        tensor = subgraph.tensors[subgraph.inputs[0]]
+        record = standard.image_classifier_metadata(
+            spec, _TENSOR_TYPES.get(tensor.type, "other"), version=f"{meta['precision']}, edgecnn {meta['edgecnn_version']}",
+            description=model.description.decode(), input_pixels=input_pixels, channels=int(tensor.shape[-1]))
+        entries[STANDARD_NAME] = standard.metadata_bytes(record)
+    kept = [m for m in (model.metadata or []) if m.name.decode() not in entries]
+    for name, payload in entries.items():
+        blob = buffer_cls()
+        blob.data = np.frombuffer(payload, dtype=np.uint8)
+        buffers.append(blob)
+        entry = schema.MetadataT()
+        entry.name, entry.buffer = name.encode(), len(buffers) - 1
+        kept.append(entry)
+    model.buffers, model.metadata = buffers, kept
 
     builder = flatbuffers.Builder(len(model_bytes) + 4096)
     builder.Finish(model.Pack(builder), file_identifier=TFLITE_IDENTIFIER)
-    return bytes(builder.Output())
+    data = bytes(builder.Output())
+    return standard.with_label_file(data, spec.labels) if model_metadata else data
 
 
-def _export(model, out_dir: Path, filename: str, precision: str, options, pair: bool = True) -> Artifact:
+_TENSOR_TYPES = {0: "float32", 3: "uint8", 9: "int8"}  # schema.fbs TensorType
+
+
+def _export(model, out_dir: Path, filename: str, precision: str, options, pair: bool = True,
+            model_metadata: bool = True) -> Artifact:
     started = time.perf_counter()
     extra = {"calibration": calibration_record(options)} if precision == "int8" else {}
     meta = embedded_metadata("tflite", precision, options, **extra)
-    data = finalize_flatbuffer(_convert_checked(model, precision, options, pair), meta)
+    data = finalize_flatbuffer(convert_checked(model, precision, options, pair), meta, model_metadata)
     return write_artifact(data, Path(out_dir) / filename, "tflite", precision, started, spec=options.spec, **extra)
+
+
+# The last model's conversions: an app variant (export.app) converts exactly what the plain file
+# did; one int8 calibration of a MobileNet takes seconds, and the converter is deterministic.
+_CONVERTED: dict[str, object] = {"model": None, "bytes": {}}
+
+
+def convert_checked(model, precision: str, options, pair: bool = True) -> bytes:
+    """``_convert_checked``, remembered for the model being exported (keyed by what changes the graph)."""
+    import weakref
+
+    import numpy as np
+
+    weights = sum(float(np.asarray(w, np.float64).sum()) for w in model.weights)  # a model changed in place
+    key = (precision, pair, options.calibration_samples, options.seed, str(options.data_path), options.spec,
+           id(options.dataset), weights)
+    ref = _CONVERTED["model"]
+    if ref is None or ref() is not model:
+        _CONVERTED["model"], _CONVERTED["bytes"] = weakref.ref(model), {}
+    cache: dict = _CONVERTED["bytes"]  # type: ignore[assignment]
+    if key not in cache:
+        cache[key] = _convert_checked(model, precision, options, pair)
+    return cache[key]
 
 
 def _convert_checked(model, precision: str, options, pair: bool = True) -> bytes:
@@ -176,12 +224,14 @@ def export_float32(model, out_dir: Path, *, filename: str, options) -> Artifact:
     return _export(model, out_dir, filename, "float32", options)
 
 
-def export_int8(model, out_dir: Path, *, filename: str, options, pair: bool = True) -> Artifact:
+def export_int8(model, out_dir: Path, *, filename: str, options, pair: bool = True,
+                model_metadata: bool = True) -> Artifact:
     """Full-integer int8: int8 weights, activations, input and output; calibrated on training images.
 
     ``pair=False`` keeps 1-channel convolutions as converted (``pair_columns`` is for XNNPACK's
-    kernels; the microcontroller C array keeps the converter's graph)."""
-    return _export(model, out_dir, filename, "int8", options, pair)
+    kernels; the microcontroller C array keeps the converter's graph). ``model_metadata=False``
+    leaves out the standard metadata and label zip (the C array: no app framework reads it)."""
+    return _export(model, out_dir, filename, "int8", options, pair, model_metadata)
 
 
 def export_dynamic(model, out_dir: Path, *, filename: str, options) -> Artifact:

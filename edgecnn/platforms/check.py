@@ -206,5 +206,8 @@ def format_platforms(section: dict[str, dict[str, Any]]) -> str:
     lines = [f"{'platform':30s}  {'file':26s}  {'agreement':>9s}  {'max |Δ|':>8s}  verdict"]
     for key, entry in section.items():
         for name, row in entry["artifacts"].items():
+            if "agreement" not in row:  # not run there (e.g. a file MediaPipe refuses): its reason
+                lines.append(f"{key:30s}  {name:26s}  {'-':>9s}  {'-':>8s}  {row['status']}: {row.get('refused', '')}")
+                continue
             lines.append(f"{key:30s}  {name:26s}  {row['agreement']:9.2%}  {row['max_abs_diff']:8.1e}  {row['status']}")
     return "\n".join(lines)

@@ -51,6 +51,8 @@ PLATFORMS: dict[str, Platform] = {
                  _platform.machine(), kind="tflm"),
         Platform("cortex-m4", "Cortex-M4F firmware in QEMU mps2-an386", "armv7e-m", "cortex-m4", kind="cortex-m"),
         Platform("cortex-m7", "Cortex-M7 firmware in QEMU mps2-an500", "armv7e-m", "cortex-m7", kind="cortex-m"),
+        Platform("mediapipe", "MediaPipe Tasks ImageClassifier (the Android/iOS/web task) on this machine",
+                 _platform.machine(), kind="mediapipe"),
     )
 }
 GROUPS: dict[str, tuple[str, ...]] = {"pi": ("pi4", "pi5")}
@@ -58,7 +60,8 @@ GROUPS: dict[str, tuple[str, ...]] = {"pi": ("pi4", "pi5")}
 CHECKERS: dict[str, str] = {"pi": "edgecnn.platforms.check:check_pi",
                              "browser": "edgecnn.platforms.browser:check_browser",
                              "tflm": "edgecnn.platforms.mcu:check_tflm",
-                             "cortex-m": "edgecnn.platforms.mcu:check_cortex_m"}
+                             "cortex-m": "edgecnn.platforms.mcu:check_cortex_m",
+                             "mediapipe": "edgecnn.platforms.mediapipe:check_mediapipe"}
 CHOICES: tuple[str, ...] = (*PLATFORMS, *GROUPS)  # for click.Choice
 
 

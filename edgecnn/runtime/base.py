@@ -127,7 +127,16 @@ class Predictor(ABC):
     def spec(self) -> ModelSpec:
         """The model record (name, input shape, labels, preprocessing, head) from the embedded
         metadata; the tensors' shapes win; files without it are the reference CNN's."""
-        return ModelSpec.from_metadata(self.metadata, input_shape=self.input_shape, num_classes=self.num_classes)
+        h, w, c = self.input_shape
+        shape = (h, w, 1) if self.grey_in_graph else (h, w, c)
+        return ModelSpec.from_metadata(self.metadata, input_shape=shape, num_classes=self.num_classes)
+
+    @property
+    def grey_in_graph(self) -> bool:
+        """The file takes RGB and converts it to grey inside (an app variant of a grey model, export/app.py):
+        the model's own input is grey, and grey pictures are accepted (given as R = G = B)."""
+        app = self.metadata.get("app")
+        return isinstance(app, dict) and app.get("rgb_to_grey") is True and self.input_shape[2] == 3
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
@@ -164,6 +173,9 @@ class Predictor(ABC):
         """Validate, preprocess and (for int8 inputs) quantize: the array ``run`` takes."""
         arr = np.asarray(images)
         h, w, c = self.input_shape
+        if self.grey_in_graph and (arr.shape[-2:] == (h, w) and arr.ndim in (2, 3)
+                                   or arr.ndim == 4 and arr.shape[1:] == (h, w, 1)):
+            arr = np.repeat(arr.reshape(-1, h, w, 1), 3, axis=-1)  # what the graph's luma of R = G = B gives back
         if arr.dtype == np.uint8 and (
             c == 1 and (arr.shape[-2:] == (h, w) and arr.ndim in (2, 3) or arr.ndim == 4 and arr.shape[1:] == (h, w, 1))
             or c > 1 and arr.shape[-3:] == (h, w, c) and arr.ndim in (3, 4)
