@@ -91,7 +91,7 @@ def _child(model: str, images: str, out: str) -> None:
     options = image_classifier.ImageClassifierOptions(base_options=BaseOptions(model_asset_path=model))
     try:
         classifier = image_classifier.ImageClassifier.create_from_options(options)
-    except (ValueError, RuntimeError) as exc:  # what MediaPipe says about a file it does not take
+    except (ValueError, RuntimeError, FileNotFoundError) as exc:  # what MediaPipe says about a file it does not take
         np.savez(out, record=json.dumps({"refused": _last_line(str(exc))}))
         return
     rows, names = [], {}

@@ -1,0 +1,169 @@
+"""TFLite Model Metadata, the app variants and MediaPipe Tasks on the reference CNN (issue #22).
+
+The RGB and grey models of the "your own model" tests are checked in tests/test_own_model.py.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+FILES = ("mnist_cnn_float32.tflite", "mnist_cnn_int8.tflite", "mnist_cnn_float32_app.tflite",
+         "mnist_cnn_int8_app.tflite")
+
+
+@pytest.fixture(scope="module")
+def app_dir(tmp_path_factory, trained_model_path) -> Path:
+    """The two TFLite files and their two app variants of the session's reference CNN."""
+    from edgecnn.export import APP, export_models
+
+    out = tmp_path_factory.mktemp("app")
+    export_models(trained_model_path, out, [("tflite", "float32"), ("tflite", "int8"), *APP])
+    return out
+
+
+def _without_standard_metadata(data: bytes) -> bytes:
+    """The file as it was before issue #22: no TFLITE_METADATA entry, no appended zip."""
+    import flatbuffers
+    from ai_edge_litert import schema_py_generated as schema
+
+    model = schema.ModelT.InitFromPackedBuf(bytearray(data), 0)
+    model.metadata = [m for m in model.metadata if m.name != b"TFLITE_METADATA"]
+    builder = flatbuffers.Builder(len(data))
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
+
+
+@pytest.mark.parametrize("name", FILES)
+def test_every_tflite_carries_the_standard_metadata(app_dir, name):
+    from edgecnn.runtime import load
+    from edgecnn.runtime.model_metadata import read_model_metadata
+
+    data = (app_dir / name).read_bytes()
+    record = read_model_metadata(data)
+    spec = load(app_dir / name).spec
+    assert record is not None and record.name == "mnist_cnn" and record.author == "edgecnn"
+    assert record.min_parser_version == "1.0.0" and name.split("_", 2)[2].removesuffix(".tflite") in record.version
+    assert record.labels == spec.labels == tuple(str(i) for i in range(10))
+    assert record.output.label_file == "labels.txt" and record.output.content == "feature"
+    assert zipfile.ZipFile(app_dir / name).namelist() == ["labels.txt"]
+    app, pixels = "_app" in name, name.endswith("int8_app.tflite")
+    assert (record.input.width, record.input.height) == (28, 28)
+    assert record.input.color_space == ("RGB" if app else "GRAYSCALE")
+    # x = pixel / 255 == (pixel - 0) / 255; the uint8 app input holds the pixels as they are.
+    assert record.input.mean == (0.0,) and record.input.std == ((1.0,) if pixels else (255.0,))
+    assert record.input.max == ((255.0,) if pixels else (1.0,)) and record.input.min == (0.0,)
+
+
+def test_the_bytes_follow_the_schema_mediapipe_ships(app_dir):
+    """The schema's own generated Python (in the mediapipe wheel) reads what edgecnn wrote."""
+    pytest.importorskip("mediapipe")
+    from mediapipe.tasks.metadata import metadata_schema_py_generated as schema
+
+    from edgecnn.runtime.flatbuffer import read_metadata
+
+    raw = read_metadata((app_dir / "mnist_cnn_float32_app.tflite").read_bytes(), "TFLITE_METADATA")
+    assert schema.ModelMetadata.ModelMetadataBufferHasIdentifier(raw, 0)
+    meta = schema.ModelMetadataT.InitFromPackedBuf(bytearray(raw), 0)
+    image = meta.subgraphMetadata[0].inputTensorMetadata[0]
+    assert meta.author == b"edgecnn" and image.content.contentPropertiesType == schema.ContentProperties.ImageProperties
+    assert image.content.contentProperties.colorSpace == schema.ColorSpaceType.RGB
+    assert image.content.contentProperties.defaultSize.width == 28
+    norm = image.processUnits[0]
+    assert norm.optionsType == schema.ProcessUnitOptions.NormalizationOptions
+    assert list(norm.options.mean) == [0.0] and list(norm.options.std) == [255.0]
+    labels = meta.subgraphMetadata[0].outputTensorMetadata[0].associatedFiles[0]
+    assert labels.name == b"labels.txt" and labels.type == schema.AssociatedFileType.TENSOR_AXIS_LABELS
+
+
+@pytest.mark.parametrize("name", FILES[:2])
+def test_the_metadata_changes_nothing_the_interpreter_computes(app_dir, mnist, tmp_path, name):
+    from edgecnn.runtime import load
+
+    path = app_dir / name
+    bare = tmp_path / name
+    bare.write_bytes(_without_standard_metadata(path.read_bytes()))
+    images = mnist.x_test[:2000]
+    with_meta, without = load(path), load(bare)
+    assert with_meta.spec == without.spec  # edgecnn's own metadata reads as before
+    assert np.array_equal(with_meta.predict(images), without.predict(images))
+
+
+def test_the_int8_app_variant_computes_the_int8_file_bit_for_bit(app_dir, mnist):
+    """uint8 pixels -> QUANTIZE -> the same int8 core -> DEQUANTIZE: the int8 file's probabilities exactly;
+    the grey conversion of R = G = B gives the grey picture back."""
+    from edgecnn.runtime import load
+
+    images = mnist.x_test
+    int8, app = load(app_dir / "mnist_cnn_int8.tflite"), load(app_dir / "mnist_cnn_int8_app.tflite")
+    assert app.input_spec.dtype == "uint8" and (app.input_spec.scale, app.input_spec.zero_point) == (
+        int8.input_spec.scale, 0)
+    assert app.output_spec.dtype == "float32" and app.input_shape == (28, 28, 3)
+    assert app.spec == int8.spec and app.spec.input_shape == (28, 28, 1)  # the model's record: grey 28x28
+    assert np.array_equal(app.predict(images), int8.predict(images))
+    rgb = np.repeat(images[:200, ..., None], 3, axis=-1)
+    assert np.array_equal(app.predict(rgb), int8.predict(images[:200]))
+    f32, f32_app = load(app_dir / "mnist_cnn_float32.tflite"), load(app_dir / "mnist_cnn_float32_app.tflite")
+    assert np.abs(f32_app.predict(images) - f32.predict(images)).max() < 1e-6
+    assert app.metadata["app"]["added_ops"] == ["DEQUANTIZE", "CONV_2D", "QUANTIZE", "DEQUANTIZE"]
+
+
+def test_the_manifest_names_the_app_files(app_dir):
+    from edgecnn.manifest import read_manifest
+
+    entries = {e["path"]: e for e in read_manifest(app_dir)["artifacts"]}
+    assert entries["mnist_cnn_int8_app.tflite"]["precision"] == "int8_app"
+    assert entries["mnist_cnn_int8_app.tflite"]["app"]["input"] == "uint8"
+    assert entries["mnist_cnn_float32_app.tflite"]["app"]["rgb_to_grey"] is True
+    assert entries["mnist_cnn_int8_app.tflite"]["inputs"][0]["shape"] == [-1, 28, 28, 3]
+
+
+@pytest.mark.mediapipe
+def test_verify_platform_mediapipe(app_dir, trained_model_path):
+    """MediaPipe refuses the plain files with its own words and runs the app variants at verify's tolerances."""
+    pytest.importorskip("mediapipe")
+    from edgecnn.verify import verify_folder
+
+    run = verify_folder(app_dir, model=trained_model_path, platform_names=["mediapipe"], samples=300,
+                        echo=lambda _: None)
+    section = run.platforms["mediapipe"]
+    rows = section["artifacts"]
+    assert section["passed"] and section["samples"] == 300 and run.failure is None
+    assert rows["mnist_cnn_int8.tflite"]["status"] == "REFUSED" and "got INT8" in rows["mnist_cnn_int8.tflite"]["refused"]
+    assert rows["mnist_cnn_float32.tflite"]["status"] == "REFUSED"
+    for name in FILES[2:]:
+        row = rows[name]
+        assert row["status"] == "PASS" and row["category_names"]["from_file"], row
+        assert row["category_names"]["names"] == [str(i) for i in range(10)]
+        assert row["agreement"] >= (0.9999 if "float32" in name else 0.995)
+    assert rows["mnist_cnn_float32_app.tflite"]["max_abs_diff"] < 1e-4
+
+
+@pytest.mark.mediapipe
+def test_the_category_names_are_the_files_own(app_dir, mnist, tmp_path):
+    """MediaPipe names categories from the file's label zip: other labels there, other names back, and the
+    check fails on the names alone; without the zip MediaPipe refuses the file."""
+    pytest.importorskip("mediapipe")
+    from edgecnn.export.model_metadata import with_label_file
+    from edgecnn.platforms.mediapipe import check_file, rgb_pictures
+    from edgecnn.runtime import load
+
+    source = app_dir / "mnist_cnn_int8_app.tflite"
+    data = source.read_bytes()
+    start = min(info.header_offset for info in zipfile.ZipFile(source).infolist())
+    images = mnist.x_test[:50]
+    keras = load(source).predict(images)  # stands in for Keras: exactly the file's decisions
+    relabelled = tmp_path / "relabelled.tflite"
+    relabelled.write_bytes(with_label_file(data[:start], tuple("abcdefghij")))
+    row = check_file(relabelled, rgb_pictures(images), keras, mnist.y_test[:50], "int8_app", None)
+    assert row["agreement"] == 1.0 and row["category_names"]["names"] == list("abcdefghij")
+    assert not row["category_names"]["from_file"] and row["status"] == "FAIL"  # the file says 0-9 elsewhere
+    row = check_file(source, rgb_pictures(images), keras, mnist.y_test[:50], "int8_app", None)
+    assert row["status"] == "PASS" and row["max_abs_diff"] == 0.0
+    cut = tmp_path / "cut.tflite"
+    cut.write_bytes(data[:start])
+    row = check_file(cut, rgb_pictures(images), keras, mnist.y_test[:50], "int8_app", None)
+    assert row["status"] == "REFUSED" and "labels.txt" in row["refused"]
