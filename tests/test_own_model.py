@@ -138,7 +138,8 @@ def test_every_file_passes_verify_at_the_standard_tolerances(own, kind):
                                       "--model", str(info["model"])])
     assert result.exit_code == 0, result.output
     report = json.loads((info["out"] / "verify.json").read_text())
-    assert report["passed"] and len(report["artifacts"]) == 6  # tflite x4 + onnx x2 (the C array is the int8 tflite)
+    # tflite x6 (4 + the 2 app variants) + onnx x2 (the C array is the int8 tflite)
+    assert report["passed"] and len(report["artifacts"]) == 8
     assert report["data"]["samples"] == len(info["dataset"].x_test)
     assert report["keras_accuracy"] >= 0.9, report["keras_accuracy"]  # learnable: accuracy means something
     for row in report["artifacts"]:
@@ -157,6 +158,40 @@ def test_bench_runs(own, kind):
     for fmt, precision in (("tflite", "int8"), ("onnx", "float32")):
         assert f"{info['name']}_{precision}.{fmt}" in table
     assert (info["out"] / "bench.json").is_file()
+
+
+# -- the app frameworks (issue #22) ----------------------------------------------------------
+@pytest.mark.mediapipe
+@pytest.mark.parametrize("kind", KINDS)
+def test_mediapipe_runs_the_app_files_from_their_metadata_alone(own, kind):
+    """(a) RGB, pixels as they are ('none'): the float32 file itself and both app files run; the int8_app takes
+    uint8 pixels. (b) grey, symmetric: only the app files run (RGB converted inside); its int8_app takes float32
+    (the zero point 127.5 is no integer) with NormalizationOptions 127.5 / 127.5."""
+    pytest.importorskip("mediapipe")
+    from edgecnn.model import keras_predict, load_model
+    from edgecnn.platforms.mediapipe import check_file, rgb_pictures
+    from edgecnn.runtime.model_metadata import read_model_metadata
+
+    info = own[kind]
+    images, labels = info["dataset"].x_test[:300], info["dataset"].y_test[:300]
+    keras = keras_predict(load_model(info["model"]), images, preprocessing=info["preprocessing"], head=info["head"])
+    rows = {precision: check_file(info["out"] / f"{info['name']}_{precision}.tflite", rgb_pictures(images), keras,
+                                  labels, precision, None)
+            for precision in ("float32", "int8", "float32_app", "int8_app")}
+    assert rows["int8"]["status"] == "REFUSED" and "got INT8" in rows["int8"]["refused"]
+    assert rows["float32"]["status"] == ("PASS" if kind == "a" else "REFUSED")
+    for precision in ("float32_app", "int8_app"):
+        row = rows[precision]
+        assert row["status"] == "PASS" and row["category_names"]["names"] == list(info["names"]), row
+        assert row["agreement"] >= (0.9999 if precision == "float32_app" else 0.995)
+    assert rows["float32_app"]["max_abs_diff"] < 1e-4
+    app = runtime.load(info["out"] / f"{info['name']}_int8_app.tflite")
+    standard = read_model_metadata(app.path.read_bytes()).input
+    if kind == "a":
+        assert app.input_spec.dtype == "uint8" and (standard.mean, standard.std) == ((0.0,), (1.0,))
+    else:
+        assert app.input_spec.dtype == "float32" and (standard.mean, standard.std) == ((127.5,), (127.5,))
+        assert standard.color_space == "RGB" and app.input_shape == (20, 20, 3) and app.spec.input_shape == (20, 20, 1)
 
 
 # -- predict, the Pi's classify.py, bundles ---------------------------------------------------

@@ -177,19 +177,43 @@ class _Graph:
         return bytes(builder.Output())
 
 
+def app_variant(plain: bytes) -> tuple[bytes, dict]:
+    """The app variant of a plain edgecnn ``.tflite`` (float32 or int8), TF-free.
+
+    Args:
+        plain: the bytes of a file ``export`` wrote (its edgecnn metadata says the preprocessing).
+    Returns:
+        (the app file's bytes, its edgecnn metadata). ``export`` writes exactly these bytes for the
+        ``*_app`` targets, and ``bundle`` derives them from the exported files when they are missing.
+    """
+    import json
+
+    from edgecnn.errors import ModelError
+    from edgecnn.export.tflite import finalize_flatbuffer
+    from edgecnn.runtime.model_metadata import flatbuffer_part
+    from edgecnn.runtime.tflite import read_tflite_metadata
+    from edgecnn.spec import ModelSpec
+
+    text = read_tflite_metadata(plain)
+    meta = json.loads(text) if text else None
+    if not isinstance(meta, dict) or meta.get("precision") not in ("float32", "int8"):
+        raise ModelError("not a float32 or int8 edgecnn TFLite file: no app variant of it")
+    graph, record = app_graph(flatbuffer_part(plain), ModelSpec.from_metadata(meta).preprocessing)
+    meta = {**meta, "precision": f"{meta['precision']}_app", "app": record}
+    return finalize_flatbuffer(graph, meta, input_pixels=record["pixels_as_is"]), meta
+
+
 def _export_app(model, out_dir: Path, filename: str, core: str, options) -> Artifact:
     from edgecnn.export.common import calibration_record, embedded_metadata, write_artifact
     from edgecnn.export.tflite import convert_checked, finalize_flatbuffer
 
     started = time.perf_counter()
-    data, record = app_graph(convert_checked(model, core, options), options.spec.preprocessing)
     extra = {"calibration": calibration_record(options)} if core == "int8" else {}
-    meta = embedded_metadata("tflite", f"{core}_app", options, app=record, **extra)
-    data = finalize_flatbuffer(data, meta, input_pixels=record["pixels_as_is"])
-    return write_artifact(data, Path(out_dir) / filename, "tflite", f"{core}_app", started, spec=options.spec,
-                          app=record, **extra)
-
-
+    # The plain file's bytes first (what export writes for `core`), then its app variant.
+    plain = finalize_flatbuffer(convert_checked(model, core, options), embedded_metadata("tflite", core, options, **extra))
+    data, meta = app_variant(plain)
+    return write_artifact(data, Path(out_dir) / filename, "tflite", meta["precision"], started, spec=options.spec,
+                          app=meta["app"], **extra)
 def export_float32_app(model, out_dir: Path, *, filename: str, options) -> Artifact:
     """The float32 file for the app frameworks: RGB float32 input (grey models convert inside)."""
     return _export_app(model, out_dir, filename, "float32", options)

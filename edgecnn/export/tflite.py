@@ -134,6 +134,8 @@ def finalize_flatbuffer(model_bytes: bytes, meta: dict, model_metadata: bool = T
             description=model.description.decode(), input_pixels=input_pixels, channels=int(tensor.shape[-1]))
         entries[STANDARD_NAME] = standard.metadata_bytes(record)
     kept = [m for m in (model.metadata or []) if m.name.decode() not in entries]
+    for replaced in (m for m in (model.metadata or []) if m.name.decode() in entries):
+        buffers[replaced.buffer].data = None  # the old record's bytes (an app variant of a written file)
     for name, payload in entries.items():
         blob = buffer_cls()
         blob.data = np.frombuffer(payload, dtype=np.uint8)

@@ -108,6 +108,16 @@ def associated_files(model_bytes: bytes) -> dict[str, bytes]:
         return {}
 
 
+def flatbuffer_part(model_bytes: bytes) -> bytes:
+    """The model without its appended files (the zip starts at its first local header)."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(model_bytes)) as archive:
+            start = min((info.header_offset for info in archive.infolist()), default=len(model_bytes))
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+        return model_bytes
+    return model_bytes[:start]
+
+
 def _text(data, table: int, field: int) -> str:
     raw = fb.string(data, table, field)
     return raw.decode("utf-8") if raw else ""
