@@ -167,3 +167,47 @@ def test_the_category_names_are_the_files_own(app_dir, mnist, tmp_path):
     cut.write_bytes(data[:start])
     row = check_file(cut, rgb_pictures(images), keras, mnist.y_test[:50], "int8_app", None)
     assert row["status"] == "REFUSED" and "labels.txt" in row["refused"]
+
+
+def test_bundle_derives_exactly_the_exported_app_files_without_tensorflow(app_dir):
+    """`bundle` makes the app variants from the plain files when they were not exported: the same bytes."""
+    from edgecnn.export.app import app_variant
+
+    for core in ("int8", "float32"):
+        derived, meta = app_variant((app_dir / f"mnist_cnn_{core}.tflite").read_bytes())
+        assert derived == (app_dir / f"mnist_cnn_{core}_app.tflite").read_bytes() and meta["precision"] == f"{core}_app"
+
+
+@pytest.mark.mediapipe
+def test_the_android_readme_names_one_file_and_says_what_its_metadata_says(app_dir, trained_model_path, mnist):
+    """The snippets cannot be compiled here: the file they name exists, its metadata says what the text says,
+    and MediaPipe's ImageClassifier passes on exactly that file."""
+    import re
+
+    pytest.importorskip("mediapipe")
+    from edgecnn.bundle import build_bundles
+    from edgecnn.platforms.mediapipe import check_file, rgb_pictures
+    from edgecnn.runtime import load
+    from edgecnn.runtime.model_metadata import read_model_metadata
+    from edgecnn.verify import keras_reference
+
+    android = build_bundles(app_dir, ["android"])["android"][0].parent
+    readme = (android / "README.md").read_text()
+    named = (set(re.findall(r'(?:setModelAssetPath|setAssetFilePath|loadMappedFile\(context,) ?\(?"([^"]+)"', readme))
+             | {f"{stem}.tflite" for stem in re.findall(r'forResource: "([^"]+)", ofType: "tflite"', readme)})
+    assert named == {"mnist_cnn_int8_app.tflite"}
+    assert len(re.findall(r'forResource: "mnist_cnn_int8_app", ofType: "tflite"', readme)) == 2  # MediaPipe + ML Kit
+    path = android / "mnist_cnn_int8_app.tflite"
+    assert path.read_bytes() == (app_dir / path.name).read_bytes()
+    record, predictor = read_model_metadata(path.read_bytes()), load(path)
+    said = re.search(r"input `image`: (\w+) `\[1, (\d+), (\d+), 3\]`, (\w+), (\d+)x(\d+) pixels; "
+                     r"normalization mean (\S+), std ([\d.]+)", readme)
+    assert said is not None, readme
+    assert said[1] == predictor.input_spec.dtype == "uint8" and said[4] == record.input.color_space == "RGB"
+    assert (int(said[2]), int(said[3])) == (record.input.height, record.input.width) == (28, 28)
+    assert (float(said[7]), float(said[8])) == (record.input.mean[0], record.input.std[0])
+    assert f"float32 `[1, {len(record.labels)}]`" in readme and ", ".join(record.labels) in readme
+    images = mnist.x_test[:300]
+    keras = keras_reference(trained_model_path, images, spec=predictor.spec)
+    row = check_file(path, rgb_pictures(images), keras, mnist.y_test[:300], predictor.precision, None)
+    assert row["status"] == "PASS" and row["category_names"]["from_file"] and row["agreement"] >= 0.995

@@ -49,15 +49,23 @@ def test_pi_folder(bundle_dir, exported_dir):
 
 
 def test_android_folder_states_the_model_io(bundle_dir, exported_dir):
+    """The app variants, derived TF-free from the exported files (none were exported here), and the README."""
     android = bundle_dir / "android"
+    assert sorted(p.name for p in android.iterdir()) == [
+        "README.md", "labels.txt", "manifest.json", "mnist_cnn_float32_app.tflite", "mnist_cnn_int8_app.tflite"]
     assert (android / "labels.txt").read_text().split() == [str(d) for d in range(10)]
     readme = (android / "README.md").read_text()
-    spec = runtime.load(exported_dir / "mnist_cnn_int8.tflite")
-    inp, out = spec.input_spec, spec.output_spec
-    assert f"int8 [N, 28, 28, 1], scale {inp.scale!r}, zero point {inp.zero_point}" in readme
-    assert f"int8 [N, 10], scale {out.scale!r}, zero point {out.zero_point}" in readme
+    app = runtime.load(android / "mnist_cnn_int8_app.tflite")
+    assert app.input_spec.dtype == "uint8" and app.output_spec.dtype == "float32" and app.precision == "int8_app"
+    assert "uint8 `[1, 28, 28, 3]`" in readme and "float32 `[1, 10]`" in readme and "white on black" in readme
     assert "x / 255.0" in readme and "```kotlin" in readme and "interpreter.run(input, output)" in readme
-    assert sha256_file(android / "mnist_cnn_int8.tflite") in readme
+    assert sha256_file(android / "mnist_cnn_int8_app.tflite") in readme
+    manifest = json.loads((android / "manifest.json").read_text())
+    assert [(e["path"], e["precision"]) for e in manifest["artifacts"]] == [
+        ("mnist_cnn_int8_app.tflite", "int8_app"), ("mnist_cnn_float32_app.tflite", "float32_app")]
+    x = runtime.load(exported_dir / "mnist_cnn_int8.tflite")
+    digits = np.random.default_rng(0).integers(0, 256, (32, 28, 28), dtype=np.uint8)
+    assert np.array_equal(app.predict(digits), x.predict(digits))  # the int8 file's numbers, bit for bit
 
 
 # What the reference CNN's int8 model needs in TFLM, written out rather than recomputed with the

@@ -262,8 +262,11 @@ def test_pi_classify_py_and_android_readme(own, kind, tmp_path):
     assert (android / "labels.txt").read_text().split() == list(info["names"])
     readme = (android / "README.md").read_text()
     h, w, c = info["shape"]
-    assert f"[N, {h}, {w}, {c}]" in readme and f"ByteArray({len(info['names'])})" in readme
-    assert f"allocateDirect({h * w * c})" in readme and info["preprocessing"].formula in readme
+    app = runtime.load(android / f"{info['name']}_int8_app.tflite")
+    size = h * w * 3 * (1 if app.input_spec.dtype == "uint8" else 4)  # (a) uint8 pixels, (b) float32 (zero point 127.5)
+    assert f"{app.input_spec.dtype} `[1, {h}, {w}, 3]`" in readme and f"FloatArray({len(info['names'])})" in readme
+    assert f"allocateDirect({size})" in readme and info["preprocessing"].formula in readme
+    assert ("white on black" in readme) is False and "Nothing: MediaPipe and ML Kit" in readme  # photo models
 
 
 # -- the C array ----------------------------------------------------------------------------
