@@ -353,6 +353,27 @@ def predict(model_path: Path, top: int, as_json: bool, prepare: str | None, inpu
 
 
 @cli.command(epilog=examples(
+    "edgecnn inspect exports/mnist_cnn_int8_app.tflite",
+    "edgecnn inspect --json model.tflite > model.json",
+))
+@click.option("--json", "as_json", is_flag=True, help="One JSON document on stdout.")
+@click.argument("model_path", metavar="FILE", type=click.Path(dir_okay=False, path_type=Path))
+def inspect(model_path: Path, as_json: bool) -> None:
+    """Show what a .tflite/.onnx file carries and which app frameworks take it; no TensorFlow needed.
+
+    Inputs and outputs (dtype, shape, quantization), edgecnn's metadata and the standard TFLite
+    Model Metadata (normalization, colour space, labels), the ops and XNNPACK's share, and for
+    MediaPipe Tasks, ML Kit, Android Studio, LiteRT, TFLite Micro and ONNX Runtime: yes or no, and why.
+    """
+    import json
+
+    from edgecnn.inspection import format_inspection, inspect_model
+
+    found = inspect_model(model_path)
+    click.echo(json.dumps(found.to_json(), indent=2) if as_json else format_inspection(found))
+
+
+@cli.command(epilog=examples(
     "edgecnn bundle                           # exports/bundle/: pi, android, mcu (web: --target web)",
     "edgecnn bundle --target pi               # exports/bundle/pi: classify.py, README.md, the .tflite files",
     "edgecnn bundle --output-dir /tmp/try --target android   # /tmp/try/bundle/android: README.md, labels.txt",

@@ -134,6 +134,10 @@ def test_verify_platform_mediapipe(app_dir, trained_model_path):
     assert section["passed"] and section["samples"] == 300 and run.failure is None
     assert rows["mnist_cnn_int8.tflite"]["status"] == "REFUSED" and "got INT8" in rows["mnist_cnn_int8.tflite"]["refused"]
     assert rows["mnist_cnn_float32.tflite"]["status"] == "REFUSED"
+    from edgecnn.inspection import inspect_model
+
+    for name, row in rows.items():  # `edgecnn inspect` says beforehand what MediaPipe then does
+        assert inspect_model(app_dir / name).verdict("MediaPipe Tasks").accepts == (row["status"] != "REFUSED"), name
     for name in FILES[2:]:
         row = rows[name]
         assert row["status"] == "PASS" and row["category_names"]["from_file"], row
@@ -211,3 +215,40 @@ def test_the_android_readme_names_one_file_and_says_what_its_metadata_says(app_d
     keras = keras_reference(trained_model_path, images, spec=predictor.spec)
     row = check_file(path, rgb_pictures(images), keras, mnist.y_test[:300], predictor.precision, None)
     assert row["status"] == "PASS" and row["category_names"]["from_file"] and row["agreement"] >= 0.995
+
+
+def test_inspect_says_what_the_file_carries_and_who_takes_it_without_tensorflow(app_dir):
+    import json
+    import subprocess
+    import sys
+
+    code = ("import sys, json; from click.testing import CliRunner; from edgecnn.cli import cli; "
+            "r = [CliRunner().invoke(cli, ['inspect', '--json', p]) for p in sys.argv[1:]]; "
+            "print(json.dumps([x.output for x in r])); "
+            "assert not {'tensorflow', 'keras'} & set(sys.modules), 'imported TensorFlow'")
+    done = subprocess.run([sys.executable, "-c", code, *(str(app_dir / n) for n in FILES)], capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    found = {name: json.loads(out) for name, out in zip(FILES, json.loads(done.stdout.splitlines()[-1]))}
+    int8, app = found["mnist_cnn_int8.tflite"], found["mnist_cnn_int8_app.tflite"]
+    assert int8["inputs"][0]["dtype"] == "int8" and int8["inputs"][0]["zero_point"] == -128
+    assert app["inputs"][0] == {"name": "image", "shape": [-1, 28, 28, 3], "dtype": "uint8",
+                                "scale": int8["inputs"][0]["scale"], "zero_point": 0}
+    assert app["model_metadata"]["input"]["color_space"] == "RGB" and app["model_metadata"]["labels"][3] == "3"
+    assert app["edgecnn_metadata"]["precision"] == "int8_app" and app["model"]["input_shape"] == [28, 28, 1]
+    assert app["ops"][:3] == ["DEQUANTIZE", "CONV_2D", "QUANTIZE"] and app["delegation"]["nodes"] >= len(app["ops"])
+    mediapipe = {name: f["frameworks"]["MediaPipe Tasks"] for name, f in found.items()}
+    assert [name for name, v in mediapipe.items() if v["accepts"]] == list(FILES[2:])
+    assert "input is int8" in mediapipe["mnist_cnn_int8.tflite"]["reason"]
+    assert "[-1, 28, 28, 1]" in mediapipe["mnist_cnn_float32.tflite"]["reason"]
+    assert int8["frameworks"]["TFLite Micro"]["accepts"] and not int8["frameworks"]["ONNX Runtime"]["accepts"]
+
+
+def test_inspect_of_a_missing_file_is_one_error_line(tmp_path):
+    from click.testing import CliRunner
+
+    from edgecnn.cli import cli
+
+    result = CliRunner().invoke(cli, ["inspect", str(tmp_path / "nope.tflite")])
+    assert result.exit_code == 1 and result.output.strip().splitlines() == [
+        f"Error: {tmp_path / 'nope.tflite'}: file not found"]
