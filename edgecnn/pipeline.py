@@ -155,8 +155,9 @@ def run_pipeline(config: RunConfig, echo: Callable[[str], None] = print) -> RunR
     from edgecnn import verify as verify_lib
     from edgecnn.data import load_data
     from edgecnn.env import library_versions, machine_info
-    from edgecnn.export import STANDARD, ExportOptions, export_models
     from edgecnn.bench.folder import BenchRequest, bench_folder
+    from edgecnn.export import APP, STANDARD, ExportOptions, export_models
+    from edgecnn.platforms.registry import resolve
     from edgecnn.model import data_model_name, image_classifier_shapes, load_model, train
 
     workspace = Workspace(Path(config.output_dir)).ensure()
@@ -196,7 +197,9 @@ def run_pipeline(config: RunConfig, echo: Callable[[str], None] = print) -> RunR
     with stages.stage("export", "TFLite float32 + int8, ONNX float32 + int8"):
         options = ExportOptions(seed=config.seed, data_path=config.data, labels=config.labels,
                                 preprocessing=config.preprocessing, dataset=mnist)
-        artifacts = export_models(model_path, out, STANDARD, options, unsafe=config.unsafe)
+        # --platform mediapipe checks the files an app framework takes: the app variants (export/app.py).
+        apps = APP if any(p.kind == "mediapipe" for p in resolve(config.platforms)) else []
+        artifacts = export_models(model_path, out, STANDARD + apps, options, unsafe=config.unsafe)
         for artifact in artifacts:
             echo(f"    {artifact.path.name:28s} {artifact.bytes / 1024:7.0f} KiB")
 

@@ -167,6 +167,11 @@ def write_report(out_dir: Path, inputs: ReportInputs) -> tuple[Path, Path]:
     from edgecnn.web.report import SECTION as _BROWSER, browser_lines
 
     browser = platforms.pop(_BROWSER, None)
+    apps = {key: platforms.pop(key) for key in list(platforms) if platforms[key].get("kind") == "mediapipe"}
+    if apps:
+        from edgecnn.platforms.mediapipe import report_lines
+
+        sections.append(("In the app frameworks (MediaPipe Tasks)", report_lines(apps)))
     if platforms:
         sections.append(("On emulated Raspberry Pi CPUs", platform_lines(platforms)))
     if browser:

@@ -252,3 +252,29 @@ def test_inspect_of_a_missing_file_is_one_error_line(tmp_path):
     result = CliRunner().invoke(cli, ["inspect", str(tmp_path / "nope.tflite")])
     assert result.exit_code == 1 and result.output.strip().splitlines() == [
         f"Error: {tmp_path / 'nope.tflite'}: file not found"]
+
+
+@pytest.mark.slow
+@pytest.mark.mediapipe
+def test_run_platform_mediapipe_exports_the_app_files_and_reports_them(trained_dir, tmp_path):
+    import json
+    import shutil
+
+    from click.testing import CliRunner
+
+    from edgecnn.cli import cli
+
+    pytest.importorskip("mediapipe")
+    out = tmp_path / "exports"
+    shutil.copytree(trained_dir, out)  # `run --quick` reuses the session's model
+    result = CliRunner().invoke(cli, ["run", "--quick", "--platform", "mediapipe", "--output-dir", str(out)])
+    assert result.exit_code == 0, result.output
+    verify = json.loads((out / "verify.json").read_text())
+    section = verify["platforms"]["mediapipe"]
+    assert section["passed"] and section["kind"] == "mediapipe"
+    assert {name for name, row in section["artifacts"].items() if row["status"] == "PASS"} == set(FILES[2:])
+    assert {row["path"] for row in verify["artifacts"]} >= set(FILES)
+    md = (out / "report.md").read_text()
+    part = md.split("## In the app frameworks (MediaPipe Tasks)")[1].split("\n## ")[0]
+    assert "| mnist_cnn_int8_app.tflite |" in part and "| yes | PASS |" in part
+    assert "refused: Type mismatch for input tensor image" in part

@@ -166,3 +166,21 @@ def check_mediapipe(
                                        "(edgecnn export --format tflite --quantize int8_app)"}),
         }
     return sections
+
+
+def report_lines(sections: dict[str, Any]) -> list[str]:
+    """The report's Markdown for the mediapipe sections of verify.json: one row per file, refusals with their reason."""
+    from edgecnn.formatting import pct
+
+    lines = ["MediaPipe Tasks' ImageClassifier (the task Android, iOS and the web run) created from each file "
+             "alone, on the test images as RGB pictures; category names must be the file's own labels.", "",
+             "| file | agreement with Keras | max abs diff | names from the file | verdict |", "|---|---|---|---|---|"]
+    for entry in sections.values():
+        for name, row in entry.get("artifacts", {}).items():
+            if row.get("status") == "REFUSED":
+                lines.append(f"| {name} | – | – | – | refused: {row.get('refused', '')} |")
+                continue
+            names = "yes" if row.get("category_names", {}).get("from_file") else "no"
+            lines.append(f"| {name} | {pct(row.get('agreement'))} | {row.get('max_abs_diff', 0):.1e} | {names} "
+                         f"| {row.get('status', '–')} |")
+    return lines
