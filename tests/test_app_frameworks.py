@@ -125,10 +125,11 @@ def test_the_manifest_names_the_app_files(app_dir):
 def test_verify_platform_mediapipe(app_dir, trained_model_path):
     """MediaPipe refuses the plain files with its own words and runs the app variants at verify's tolerances."""
     pytest.importorskip("mediapipe")
-    from edgecnn.verify import verify_folder
+    from edgecnn.verify import VerifyRequest, verify_folder
+    from edgecnn.workspace import Workspace
 
-    run = verify_folder(app_dir, model=trained_model_path, platform_names=["mediapipe"], samples=300,
-                        echo=lambda _: None)
+    request = VerifyRequest(Workspace(app_dir), model=trained_model_path, platforms=("mediapipe",), samples=300)
+    run = verify_folder(request, echo=lambda _: None)
     section = run.platforms["mediapipe"]
     rows = section["artifacts"]
     assert section["passed"] and section["samples"] == 300 and run.failure is None
