@@ -198,9 +198,10 @@ def format_inspection(info: Inspection) -> str:
     s = info.standard
     if s is not None:
         i = s.input
-        lines.append(f"  TFLite Model Metadata: {s.name!r} by {s.author!r}, version {s.version!r}; input {i.color_space} "
-                     f"{i.width}x{i.height}, mean {list(i.mean)}, std {list(i.std)}; output labels "
-                     f"{s.output.label_file or '-'} ({len(s.labels)}: {', '.join(s.labels[:10])}{', …' if len(s.labels) > 10 else ''})")
+        shown = ", ".join(s.labels[:10]) + (", …" if len(s.labels) > 10 else "")
+        lines.append(f"  TFLite Model Metadata: {s.name!r} by {s.author!r}, version {s.version!r}; "
+                     f"input {i.color_space} {i.width}x{i.height}, mean {list(i.mean)}, std {list(i.std)}; "
+                     f"output labels {s.output.label_file or '-'} ({len(s.labels)}: {shown})")
     elif info.format == "tflite":
         lines.append("  TFLite Model Metadata: none")
     if info.ops:

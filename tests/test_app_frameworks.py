@@ -133,7 +133,8 @@ def test_verify_platform_mediapipe(app_dir, trained_model_path):
     section = run.platforms["mediapipe"]
     rows = section["artifacts"]
     assert section["passed"] and section["samples"] == 300 and run.failure is None
-    assert rows["mnist_cnn_int8.tflite"]["status"] == "REFUSED" and "got INT8" in rows["mnist_cnn_int8.tflite"]["refused"]
+    int8 = rows["mnist_cnn_int8.tflite"]
+    assert int8["status"] == "REFUSED" and "got INT8" in int8["refused"]
     assert rows["mnist_cnn_float32.tflite"]["status"] == "REFUSED"
     from edgecnn.inspection import inspect_model
 
@@ -228,7 +229,7 @@ def test_inspect_says_what_the_file_carries_and_who_takes_it_without_tensorflow(
             "print(json.dumps([x.output for x in r])); "
             "assert not {'tensorflow', 'keras'} & set(sys.modules), 'imported TensorFlow'")
     done = subprocess.run([sys.executable, "-c", code, *(str(app_dir / n) for n in FILES)], capture_output=True,
-                          text=True, timeout=300)
+                          text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr[-2000:]
     found = {name: json.loads(out) for name, out in zip(FILES, json.loads(done.stdout.splitlines()[-1]))}
     int8, app = found["mnist_cnn_int8.tflite"], found["mnist_cnn_int8_app.tflite"]

@@ -42,7 +42,7 @@ def pixel_quantization(preprocessing) -> tuple[float, int] | None:
     zero_point = -offset / scale if scale > 0 else -1.0
     if abs(zero_point - round(zero_point)) > 1e-6 or not 0 <= round(zero_point) <= 255:
         return None
-    return scale, int(round(zero_point))
+    return scale, round(zero_point)
 
 
 def app_graph(model_bytes: bytes, preprocessing) -> tuple[bytes, dict]:
@@ -204,13 +204,18 @@ def app_variant(plain: bytes) -> tuple[bytes, dict]:
 
 
 def _export_app(model, out_dir: Path, filename: str, core: str, options) -> Artifact:
-    from edgecnn.export.common import calibration_record, embedded_metadata, write_artifact
+    from edgecnn.export.common import (
+        calibration_record,
+        embedded_metadata,
+        write_artifact,
+    )
     from edgecnn.export.tflite import convert_checked, finalize_flatbuffer
 
     started = time.perf_counter()
     extra = {"calibration": calibration_record(options)} if core == "int8" else {}
     # The plain file's bytes first (what export writes for `core`), then its app variant.
-    plain = finalize_flatbuffer(convert_checked(model, core, options), embedded_metadata("tflite", core, options, **extra))
+    meta = embedded_metadata("tflite", core, options, **extra)
+    plain = finalize_flatbuffer(convert_checked(model, core, options), meta)
     data, meta = app_variant(plain)
     return write_artifact(data, Path(out_dir) / filename, "tflite", meta["precision"], started, spec=options.spec,
                           app=meta["app"], **extra)

@@ -174,7 +174,8 @@ def description(meta: dict[str, Any]) -> str:
     if isinstance(app, dict):  # an app variant (export/app.py): RGB in, float32 probabilities out
         c, io_out = 3, "float32"
         io_in = "uint8 RGB pixels as they are" if app.get("pixels_as_is") else "float32"
-        source = "(NHWC)" if app.get("pixels_as_is") else f"from x = {spec.preprocessing.formula} of uint8 RGB pixels (NHWC)"
+        source = ("(NHWC)" if app.get("pixels_as_is")
+                  else f"from x = {spec.preprocessing.formula} of uint8 RGB pixels (NHWC)")
         source += ", converted to grey inside" if app.get("rgb_to_grey") else ""
     return (
         f"edgecnn {meta['edgecnn_version']}: {spec.name} image classifier ({meta['format']} {meta['precision']}); "

@@ -92,7 +92,8 @@ def _aligned_buffer_class():
     return AlignedBuffer
 
 
-def finalize_flatbuffer(model_bytes: bytes, meta: dict, model_metadata: bool = True, input_pixels: bool = False) -> bytes:
+def finalize_flatbuffer(model_bytes: bytes, meta: dict, model_metadata: bool = True,
+                       input_pixels: bool = False) -> bytes:
     """Rename the I/O tensors, set the description, embed ``meta`` as metadata "edgecnn".
 
     With ``model_metadata``, also the standard TFLite Model Metadata (``TFLITE_METADATA``) and its
@@ -130,7 +131,8 @@ def finalize_flatbuffer(model_bytes: bytes, meta: dict, model_metadata: bool = T
     if model_metadata:
         tensor = subgraph.tensors[subgraph.inputs[0]]
         record = standard.image_classifier_metadata(
-            spec, _TENSOR_TYPES.get(tensor.type, "other"), version=f"{meta['precision']}, edgecnn {meta['edgecnn_version']}",
+            spec, _TENSOR_TYPES.get(tensor.type, "other"),
+            version=f"{meta['precision']}, edgecnn {meta['edgecnn_version']}",
             description=model.description.decode(), input_pixels=input_pixels, channels=int(tensor.shape[-1]))
         entries[STANDARD_NAME] = standard.metadata_bytes(record)
     kept = [m for m in (model.metadata or []) if m.name.decode() not in entries]

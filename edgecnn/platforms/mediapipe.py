@@ -58,14 +58,16 @@ def classify(path: Path, pictures: np.ndarray) -> dict[str, Any]:
     """MediaPipe ImageClassifier on ``pictures`` (uint8 N x H x W x 3), in a child process.
 
     Returns:
-        ``{"scores": N x K float32 (0 for categories not returned), "names": [[name by index]], "top": [...]}``,
+        ``{"scores": N x K float32 (0 for categories not returned), "names": [category name by index],
+        "returned": fewest categories returned for one picture}``,
         or ``{"refused": MediaPipe's message}`` when it does not accept the file.
     """
     with tempfile.TemporaryDirectory(prefix="edgecnn-mediapipe-") as tmp:
         images, out = Path(tmp) / "images.npy", Path(tmp) / "out.npz"
         np.save(images, pictures)
         code = f"from edgecnn.platforms.mediapipe import _child; _child({str(path)!r}, {str(images)!r}, {str(out)!r})"
-        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=CHILD_TIMEOUT_S)
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                              timeout=CHILD_TIMEOUT_S, check=False)
         if proc.returncode != 0 or not out.is_file():
             raise PlatformError(f"{path.name}: MediaPipe's child process failed (exit {proc.returncode}): "
                                 f"{_last_line(proc.stderr)}")
@@ -172,8 +174,8 @@ def report_lines(sections: dict[str, Any]) -> list[str]:
     """The report's Markdown for the mediapipe sections of verify.json: one row per file, refusals with their reason."""
     from edgecnn.formatting import pct
 
-    lines = ["MediaPipe Tasks' ImageClassifier (the task Android, iOS and the web run) created from each file "
-             "alone, on the test images as RGB pictures; category names must be the file's own labels.", "",
+    lines = [("MediaPipe Tasks' ImageClassifier (the task Android, iOS and the web run) created from each file "
+              "alone, on the test images as RGB pictures; category names must be the file's own labels."), "",
              "| file | agreement with Keras | max abs diff | names from the file | verdict |", "|---|---|---|---|---|"]
     for entry in sections.values():
         for name, row in entry.get("artifacts", {}).items():
