@@ -212,7 +212,8 @@ OPSET_RANGE = (13, 18)  # 13: per-channel QDQ; 18: the newest tf2onnx 1.17 write
     "--quantize", type=click.Choice(_QUANTIZE_CHOICES), is_flag=False, flag_value="int8", default=None,
     help="Bare --quantize: full-integer int8, calibrated (TFLite: int8 input/output too; "
     "ONNX: static QDQ, float I/O). 'dynamic': int8 weights, float I/O. 'float16': half-size "
-    "weights. Omitted: float32.",
+    "weights. 'int8_app' / 'float32_app' (TFLite): what MediaPipe Tasks and ML Kit take (RGB uint8 or float32 "
+    "in, float32 out). Omitted: float32.",
 )
 @click.option("--calibration-samples", type=click.IntRange(min=1), default=500, show_default=True,
               help="Training images used to calibrate int8 ranges.")
@@ -221,6 +222,7 @@ OPSET_RANGE = (13, 18)  # 13: per-channel QDQ; 18: the newest tf2onnx 1.17 write
 @click.option("--model", "model_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Trained .keras model, any Keras image classifier [default: the one train.json in "
                    "<output-dir> names, else <output-dir>/mnist_cnn.keras].")
+@click.option("--author", default=None, help="Author in the TFLite Model Metadata [default: edgecnn].")
 @output_dir_option
 @data_option
 @labels_option
@@ -228,8 +230,8 @@ OPSET_RANGE = (13, 18)  # 13: per-channel QDQ; 18: the newest tf2onnx 1.17 write
 @prepare_option
 @unsafe_option
 def export(fmt: str, quantize: str | None, calibration_samples: int, seed: int, opset: int,
-           model_path: Path | None, output_dir: Path, data: Path | None, labels: tuple[str, ...] | None,
-           preprocess, prepare: str | None, unsafe: bool) -> None:
+           model_path: Path | None, author: str | None, output_dir: Path, data: Path | None,
+           labels: tuple[str, ...] | None, preprocess, prepare: str | None, unsafe: bool) -> None:
     """Export the trained model to TFLite / ONNX / C (full install); updates manifest.json.
 
     Without --format, writes the standard set: float32 and int8 of every format.
@@ -239,7 +241,7 @@ def export(fmt: str, quantize: str | None, calibration_samples: int, seed: int, 
     from edgecnn.formatting import format_kib
 
     options = ExportOptions(calibration_samples=calibration_samples, seed=seed, opset=opset, data_path=data,
-                            labels=labels, preprocessing=preprocess, prepare=prepare)
+                            labels=labels, preprocessing=preprocess, prepare=prepare, author=author)
     done = export_folder(ExportRequest(Workspace(output_dir), fmt, quantize, model_path, options, unsafe))
     width = max(len(a.path.name) for a in done.artifacts)
     click.echo(f"{'file':<{width}}  {'precision':<9}  {'size':>11}  {'seconds':>7}")

@@ -280,3 +280,14 @@ def test_run_platform_mediapipe_exports_the_app_files_and_reports_them(trained_d
     part = md.split("## In the app frameworks (MediaPipe Tasks)")[1].split("\n## ")[0]
     assert "| mnist_cnn_int8_app.tflite |" in part and "| yes | PASS |" in part
     assert "refused: Type mismatch for input tensor image" in part
+
+
+def test_the_author_is_edgecnn_unless_given(trained_model_path, tmp_path):
+    from edgecnn.export import ExportOptions, export_models
+    from edgecnn.export.app import app_variant
+    from edgecnn.runtime.model_metadata import read_model_metadata
+
+    (artifact,) = export_models(trained_model_path, tmp_path, [("tflite", "float32")], ExportOptions(author="Ada L."))
+    data = artifact.path.read_bytes()
+    assert read_model_metadata(data).author == "Ada L."
+    assert read_model_metadata(app_variant(data)[0]).author == "Ada L."  # the app variant keeps it

@@ -38,6 +38,7 @@ class ExportOptions:
     labels: tuple[str, ...] | None = None  # --labels FILE (else the data's class names, else 0..K-1)
     preprocessing: Preprocessing | None = None  # --preprocess (None: unit)
     prepare: str | None = None  # how photos become inputs (None: the data's: mnist for MNIST, else resize)
+    author: str | None = None  # --author: the TFLite Model Metadata's author (None: "edgecnn")
     # What export_models resolved once for every exporter (resolve_spec): the model's record and the
     # loaded data. Set on the copy the exporters receive, never by a caller (run passes ``dataset``
     # to save loading the same images twice).

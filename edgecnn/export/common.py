@@ -151,6 +151,8 @@ def embedded_metadata(fmt: str, precision: str, options, **extra: Any) -> dict[s
         "source_sha256": options.source_sha256,
         "edgecnn_version": __version__,
     }
+    if getattr(options, "author", None):  # only when given: "edgecnn" otherwise (export.model_metadata)
+        meta["author"] = options.author
     meta.update(extra)
     return meta
 

@@ -133,7 +133,8 @@ def finalize_flatbuffer(model_bytes: bytes, meta: dict, model_metadata: bool = T
         record = standard.image_classifier_metadata(
             spec, _TENSOR_TYPES.get(tensor.type, "other"),
             version=f"{meta['precision']}, edgecnn {meta['edgecnn_version']}",
-            description=model.description.decode(), input_pixels=input_pixels, channels=int(tensor.shape[-1]))
+            description=model.description.decode(), input_pixels=input_pixels, channels=int(tensor.shape[-1]),
+            author=str(meta.get("author") or standard.AUTHOR))
         entries[STANDARD_NAME] = standard.metadata_bytes(record)
     kept = [m for m in (model.metadata or []) if m.name.decode() not in entries]
     for replaced in (m for m in (model.metadata or []) if m.name.decode() in entries):
