@@ -32,7 +32,7 @@ def test_registry_maps_boards_to_their_cores():
 
 
 def test_unknown_platform_is_an_error_naming_the_choices():
-    with pytest.raises(PlatformError, match=r"unknown platform 'pi3'; choose from pi4, pi5, browser, mcu, cortex-m4, cortex-m7, pi"):
+    with pytest.raises(PlatformError, match=r"unknown platform 'pi3'; choose from pi4, pi5, browser, mcu, cortex-m4, cortex-m7, mediapipe, pi"):
         resolve(["pi3"])
 
 
