@@ -10,7 +10,7 @@ timings; the load average is printed next to them anyway.
 The MobileNetV2 is keras.applications' (weights=None: nothing downloads), trained seeded for a
 few epochs on tests/own_models' coloured shapes at 96x96; the reference CNN for one epoch on MNIST.
 
-    python benchmarks/app_frameworks.py [--work DIR] [--samples 500]
+    python benchmarks/app_frameworks.py [--work DIR] [--samples 500]   # DIR of an earlier run: models reused
 """
 
 from __future__ import annotations
@@ -105,7 +105,10 @@ def main() -> None:
     for make, preprocess in ((mobilenet, "none"), (reference, "unit")):
         folder = work / make.__name__
         folder.mkdir(parents=True, exist_ok=True)
-        model, data = make(folder)
+        made = {"mobilenet": (folder / "mobilenet_v2_035.keras", folder / "shapes96.npz"),
+                "reference": (folder / "mnist_cnn.keras", None)}[make.__name__]
+        # --work of an earlier run: its trained models are reused (the measurement is of the files, not the training)
+        model, data = made if made[0].is_file() else make(folder)
         measure(model, data, folder, args.samples, preprocess)
     print(f"\nload average at end: {os.getloadavg()}")
 
