@@ -79,7 +79,8 @@ def measure(model: Path, data: Path | None, out: Path, samples: int, preprocess:
     for row in run.report.rows:
         mp = section["artifacts"][row.path.name]
         data_bytes = row.path.read_bytes()
-        extra = len(read_metadata(data_bytes, "TFLITE_METADATA") or b"") + len(data_bytes) - len(flatbuffer_part(data_bytes))
+        record = read_metadata(data_bytes, "TFLITE_METADATA") or b""
+        extra = len(record) + len(data_bytes) - len(flatbuffer_part(data_bytes))
         if mp["status"] == "REFUSED":
             print(f"{row.path.name:34s} {row.parity.agreement:13.2%} {'-':>10s} {'-':>10s}  {'-':5s} {extra:14d}  "
                   f"refused: {mp['refused']}")
@@ -91,7 +92,8 @@ def measure(model: Path, data: Path | None, out: Path, samples: int, preprocess:
     from edgecnn.data import load_data
 
     images = load_data(data, load(out / f"{name}_int8.tflite").spec.input_shape).x_test[: len(x)]
-    same = np.array_equal(load(out / f"{name}_int8_app.tflite").predict(images), load(out / f"{name}_int8.tflite").predict(images))
+    app, int8 = load(out / f"{name}_int8_app.tflite"), load(out / f"{name}_int8.tflite")
+    same = np.array_equal(app.predict(images), int8.predict(images))
     print(f"{name}_int8_app.tflite == {name}_int8.tflite bit for bit on {len(images)} test images: {same}")
 
 

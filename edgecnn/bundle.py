@@ -85,19 +85,6 @@ def _copy(src: Path, dest_dir: Path) -> Path:
     return fileio.write_bytes(dest_dir / src.name, src.read_bytes())
 
 
-def _io_spec(path: Path) -> dict[str, Any]:
-    """Input/output spec read from the model file itself (LiteRT), plus its embedded metadata."""
-    from edgecnn.runtime import load
-
-    p = load(path)
-    return {"input": p.input_spec, "output": p.output_spec, "labels": p.labels, "metadata": p.metadata}
-
-
-def _preprocessing(src: Sources, spec: dict[str, Any]) -> dict[str, Any]:
-    return (spec["metadata"].get("preprocessing") or src.manifest.get("preprocessing")
-            or src.spec.preprocessing.to_json(src.spec.input_shape))
-
-
 # ---- pi ---------------------------------------------------------------------------------
 def build_pi(src: Sources, dest: Path) -> list[Path]:
     """int8 + float32 TFLite, manifest, standalone classify.py, its requirements.txt and a README."""

@@ -73,14 +73,15 @@ def inspect_model(path: Path) -> Inspection:
     path = Path(path)
     predictor = load(path)
     data = path.read_bytes()
-    standard, ops, delegation = None, (), None
+    standard, delegation = None, None
+    ops: tuple[str, ...] = ()
     if predictor.format == "tflite":
         from edgecnn.bench.graph import tflite_delegation
         from edgecnn.runtime.model_metadata import read_model_metadata
         from edgecnn.tflm import builtin_ops
 
         standard, ops = read_model_metadata(data), tuple(builtin_ops(data))
-        delegation = tflite_delegation(predictor.interpreter)
+        delegation = tflite_delegation(predictor.interpreter)  # type: ignore[attr-defined]  # a TFLitePredictor
     else:
         ops = _onnx_ops(path)
     found = Inspection(path, predictor.format, len(data), fileio.sha256_bytes(data), (predictor.input_spec,),

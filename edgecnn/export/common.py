@@ -215,7 +215,8 @@ def write_artifact(data: bytes, target: Path, fmt: str, precision: str, started:
     with fileio.atomic_path(target) as tmp:
         tmp.write_bytes(data)
         predictor = sanity_check(tmp)
-        if spec is not None and (predictor.spec.input_shape, predictor.num_classes) != (spec.input_shape, spec.num_classes):
+        got = (predictor.spec.input_shape, predictor.num_classes)  # the model's shape (an app variant takes RGB)
+        if spec is not None and got != (spec.input_shape, spec.num_classes):
             raise ExportError(f"{target.name}: exported model takes {predictor.spec.input_shape} and gives "
                               f"{predictor.num_classes} classes, expected {spec.input_shape} and {spec.num_classes}")
     return _record(predictor, target, fmt, precision, len(data), fileio.sha256_bytes(data), started, extra)

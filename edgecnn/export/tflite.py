@@ -12,6 +12,7 @@ JSON that ``runtime.tflite.read_tflite_metadata`` reads.
 from __future__ import annotations
 
 import time
+from typing import Any
 from pathlib import Path
 
 from edgecnn.artifact import Artifact
@@ -168,7 +169,7 @@ def _export(model, out_dir: Path, filename: str, precision: str, options, pair: 
 
 # The last model's conversions: an app variant (export.app) converts exactly what the plain file
 # did; one int8 calibration of a MobileNet takes seconds, and the converter is deterministic.
-_CONVERTED: dict[str, object] = {"model": None, "bytes": {}}
+_CONVERTED: dict[str, Any] = {"model": None, "bytes": {}}
 
 
 def convert_checked(model, precision: str, options, pair: bool = True) -> bytes:
@@ -183,7 +184,7 @@ def convert_checked(model, precision: str, options, pair: bool = True) -> bytes:
     ref = _CONVERTED["model"]
     if ref is None or ref() is not model:
         _CONVERTED["model"], _CONVERTED["bytes"] = weakref.ref(model), {}
-    cache: dict = _CONVERTED["bytes"]  # type: ignore[assignment]
+    cache: dict[tuple[Any, ...], bytes] = _CONVERTED["bytes"]
     if key not in cache:
         cache[key] = _convert_checked(model, precision, options, pair)
     return cache[key]

@@ -17,6 +17,7 @@ import io
 import struct
 import zipfile
 from dataclasses import asdict, dataclass
+from typing import Any
 
 from edgecnn.runtime import flatbuffer as fb
 
@@ -82,7 +83,7 @@ class ModelMetadata:
     min_parser_version: str = MIN_PARSER_VERSION
     labels: tuple[str, ...] = ()  # read from the output's label file in the appended zip
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         out = asdict(self)
         out["labels"] = list(self.labels)
         return out
@@ -118,25 +119,26 @@ def flatbuffer_part(model_bytes: bytes) -> bytes:
     return model_bytes[:start]
 
 
-def _text(data, table: int, field: int) -> str:
+def _text(data: bytes, table: int, field: int) -> str:
     raw = fb.string(data, table, field)
     return raw.decode("utf-8") if raw else ""
 
 
-def _floats(data, table: int | None, field: int) -> tuple[float, ...]:
+def _floats(data: bytes, table: int | None, field: int) -> tuple[float, ...]:
     if table is None:
         return ()
     arr = fb.array(data, table, field, "<f4")
     return tuple(float(x) for x in arr) if arr is not None else ()
 
 
-def _tables(data, table: int, field: int) -> list[int]:
+def _tables(data: bytes, table: int, field: int) -> list[int]:
     start, n = fb.vector(data, table, field)
     return [fb.element(data, start, i) for i in range(n)]
 
 
-def _tensor(data, table: int) -> TensorMetadata:
-    fields: dict = {"name": _text(data, table, TENSOR_NAME), "description": _text(data, table, TENSOR_DESCRIPTION)}
+def _tensor(data: bytes, table: int) -> TensorMetadata:
+    fields: dict[str, Any] = {"name": _text(data, table, TENSOR_NAME),
+                              "description": _text(data, table, TENSOR_DESCRIPTION)}
     content = fb.subtable(data, table, TENSOR_CONTENT)
     if content is not None:
         kind = fb.scalar(data, content, CONTENT_TYPE, _U8)
