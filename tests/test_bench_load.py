@@ -138,7 +138,7 @@ def test_only_onnx_runtime_with_spinning_threads_is_settled():
     from pathlib import Path
 
     from edgecnn.bench import BenchConfig
-    from edgecnn.bench.run import _spins
+    from edgecnn.bench.measure import _spins
     from edgecnn.bench.subjects import Subject
 
     onnx = Subject(Path("m.onnx"), "onnx", "float32", "onnxruntime", None, 1)
