@@ -103,13 +103,16 @@ def test_bench_rows_carry_the_load_of_their_block(exported_dir, tmp_path, monkey
     assert "| 5.5 busy |" in md and "| 0.6 |" in md
 
 
-def test_round_spread_is_half_the_range_of_the_round_medians():
+def test_round_spread_is_half_the_interquartile_range_of_the_round_medians():
     import numpy as np
 
     from edgecnn.bench.timing import round_spread, time_rounds
 
     ns = np.array([100, 100, 100, 110, 110, 110, 90, 90, 90], dtype=np.int64)  # three rounds: medians 100, 110, 90
-    assert round_spread(ns, [3, 6, 9]) == pytest.approx(10 / 100)
+    assert round_spread(ns, [3, 6, 9]) == pytest.approx((105 - 95) / 2 / 100)
+    # One stalled round (a busy machine) barely moves it: the range would say 25 %, the quartiles 1 %.
+    stalled = np.array([100, 102, 98, 101, 99, 150, 100, 101, 99], dtype=np.int64)
+    assert round_spread(stalled, list(range(1, 10))) == pytest.approx((101 - 99) / 2 / 100)
     assert round_spread(ns, [9]) is None  # one round: no spread to speak of
     ends: list[list[int]] = []
     timed = time_rounds([lambda: None, lambda: None], 4, runs=8, round_ends=ends)
@@ -135,7 +138,7 @@ def test_only_onnx_runtime_with_spinning_threads_is_settled():
     from pathlib import Path
 
     from edgecnn.bench import BenchConfig
-    from edgecnn.bench.run import _spins
+    from edgecnn.bench.measure import _spins
     from edgecnn.bench.subjects import Subject
 
     onnx = Subject(Path("m.onnx"), "onnx", "float32", "onnxruntime", None, 1)

@@ -25,8 +25,8 @@ class BenchConfig:
     warmup_calls: int = 5  # … and at least this many calls
     rounds: int = 10  # the timed calls are split into this many interleaved rounds
     # Untimed pause after the turn of a runtime whose workers spin (ONNX Runtime, 2+ threads, spinning
-    # on), before another runtime's turn: its workers kept 0.3-1 core busy for up to 40 ms after its
-    # last call here (benchmarks/results/harness_overhead.txt), time the next runtime's calls lost.
+    # on), before another runtime's turn: its workers kept 0.04-1 core busy just after its last call
+    # and 0.1-0.2 core up to 80 ms later here (benchmarks/results/harness_overhead.txt, --spin).
     settle_seconds: float = 0.05
     xnnpack: tuple[bool, ...] = (True,)  # TFLite with XNNPACK (LiteRT's default); (True, False) sweeps
     keras: bool = True  # time .keras files (the baseline); False drops them from the run

@@ -76,18 +76,7 @@ def run_bench(
             say(f"cold start {i}/{len(subjects)}: {subject.name}")
             subject.cold = cold_start(subject.path, config.threads[0], subject.xnnpack is not False,
                                       unsafe=config.unsafe)
-    rows: list[dict[str, Any]] = []
-    steps = len(config.threads) * len(config.batch_sizes)
-    step = 0
-    for threads in config.threads:  # the baseline ran with the first thread count only (see baseline.py)
-        if threads != config.threads[0]:
-            for subject in files:
-                load_subject(subject, config, threads)
-        for batch in config.batch_sizes:
-            step += 1
-            say(f"[{step}/{steps}] threads {threads}, batch {batch}: {len(files)} runtimes")
-            rows += measure(files, config, images[:batch], threads, samples)
-    rows += baseline_rows
+    rows = _time_files(files, config, images, samples, say) + baseline_rows
     _add_ratios(rows)
     _add_ceiling_shares(rows, limit)
     if limit is not None:
@@ -105,6 +94,24 @@ def run_bench(
         ceiling=limit.to_json() if limit is not None else {},
         load=load.merge(list({id(r["load"]): r["load"] for r in rows}.values())),  # one entry per timed block
     )
+
+
+def _time_files(files: list[Subject], config: BenchConfig, images: np.ndarray,
+                samples: dict[tuple[str, int, int], np.ndarray], say: Progress) -> list[dict[str, Any]]:
+    """Every (threads, batch) block of the exported files, interleaved (the baseline ran apart,
+    with the first thread count only: see baseline.py)."""
+    rows: list[dict[str, Any]] = []
+    steps = len(config.threads) * len(config.batch_sizes)
+    step = 0
+    for threads in config.threads:
+        if threads != config.threads[0]:
+            for subject in files:
+                load_subject(subject, config, threads)
+        for batch in config.batch_sizes:
+            step += 1
+            say(f"[{step}/{steps}] threads {threads}, batch {batch}: {len(files)} runtimes")
+            rows += measure(files, config, images[:batch], threads, samples)
+    return rows
 
 
 def _recheck_ceiling(limit, rows: list[dict[str, Any]], config: BenchConfig, say: Progress):

@@ -128,17 +128,20 @@ def _pauses(n: int, settle_after: Sequence[float] | None, groups: Sequence[objec
 
 
 def round_spread(ns: np.ndarray, ends: Sequence[int]) -> float | None:
-    """The run's own noise for one call: half the range of its per-round medians over their median.
+    """The run's own noise for one call: half the interquartile range of its per-round medians,
+    over their median.
 
     The rounds interleave every runtime, so a difference between two files smaller than their
     spreads together is not one a rerun would keep (a 0.3 % throughput difference once read as
-    "SLOWER"). None with fewer than two non-empty rounds.
+    "SLOWER"). The quartiles, not the range: on a busy machine one round the others stalled
+    would otherwise make every difference "noise". None with fewer than two non-empty rounds.
     """
     starts = [0, *ends[:-1]]
     medians = [float(np.median(ns[a:b])) for a, b in zip(starts, ends) if b > a]
     if len(medians) < 2:
         return None
-    return (max(medians) - min(medians)) / 2 / float(np.median(medians))
+    q25, q50, q75 = np.percentile(medians, [25, 50, 75])
+    return float(q75 - q25) / 2 / float(q50)
 
 
 def summarize(ns: np.ndarray, batch: int) -> dict[str, float]:
