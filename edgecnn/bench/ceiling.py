@@ -32,7 +32,6 @@ were measured, in ``ceiling.json`` of edgecnn's cache folder (``edgecnn.env.cach
 from __future__ import annotations
 
 import datetime
-import json
 import logging
 import os
 import time
@@ -231,10 +230,9 @@ def _today() -> str:
 
 
 def _read_cache(path: Path) -> dict[str, Any]:
-    try:
-        obj = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
+    from edgecnn.fileio import read_json_or_none
+
+    obj = read_json_or_none(path, "the ceiling cache")
     return obj if isinstance(obj, dict) else {}
 
 

@@ -8,7 +8,6 @@ checks for the same .tflite, matched by sha256); the bundle itself never builds 
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from pathlib import Path
@@ -52,12 +51,10 @@ def host_arena(path: Path) -> int | None:
 
 def measured_from_verify(out_dir: Path | None, sha: str) -> dict[str, Any]:
     """{platform name: artifact entry} of cortex-m sections in out_dir/verify.json for this .tflite."""
-    if out_dir is None or not (Path(out_dir) / VERIFY_JSON).is_file():
-        return {}
-    try:
-        platforms = json.loads((Path(out_dir) / VERIFY_JSON).read_text()).get("platforms") or {}
-    except (OSError, ValueError):
-        return {}
+    from edgecnn.fileio import read_json_or_none
+
+    record = read_json_or_none(Path(out_dir) / VERIFY_JSON, VERIFY_JSON) if out_dir is not None else None
+    platforms = (record.get("platforms") or {}) if isinstance(record, dict) else {}
     found = {}
     for name, section in platforms.items():
         if not isinstance(section, dict) or section.get("kind") != "cortex-m":
