@@ -180,8 +180,12 @@ def test_exactly_at_the_tolerance_passes_and_one_step_past_fails(precision, boun
 
 
 def test_every_precision_has_a_boundary_test():
-    assert {p for p, _ in BOUNDS} == set(DEFAULT_TOLERANCES) == {"float32", "float16", "int8", "dynamic"}
-    assert len(BOUNDS) == 8  # two checked bounds per precision
+    assert {p for p, _ in BOUNDS} == set(DEFAULT_TOLERANCES) == {
+        "float32", "float16", "int8", "dynamic", "float32_app", "int8_app"}
+    assert len(BOUNDS) == 12  # two checked bounds per precision
+    # The app variants (RGB in, the same core) are judged exactly as the files they wrap.
+    assert DEFAULT_TOLERANCES["int8_app"] == DEFAULT_TOLERANCES["int8"]
+    assert DEFAULT_TOLERANCES["float32_app"] == DEFAULT_TOLERANCES["float32"]
 
 
 def test_compare_rejects_nan_and_bad_shapes():
