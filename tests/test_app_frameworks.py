@@ -179,9 +179,18 @@ def test_bundle_derives_exactly_the_exported_app_files_without_tensorflow(app_di
     """`bundle` makes the app variants from the plain files when they were not exported: the same bytes."""
     from edgecnn.export.app import app_variant
 
+    import subprocess
+    import sys
+
     for core in ("int8", "float32"):
         derived, meta = app_variant((app_dir / f"mnist_cnn_{core}.tflite").read_bytes())
         assert derived == (app_dir / f"mnist_cnn_{core}_app.tflite").read_bytes() and meta["precision"] == f"{core}_app"
+    code = ("import sys; from pathlib import Path; from edgecnn.export.app import app_variant; "
+            "app_variant(Path(sys.argv[1]).read_bytes()); "
+            "assert not {'tensorflow', 'keras'} & set(sys.modules), 'imported TensorFlow'")
+    done = subprocess.run([sys.executable, "-c", code, str(app_dir / "mnist_cnn_int8.tflite")], capture_output=True,
+                          text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
 
 
 @pytest.mark.mediapipe
