@@ -103,6 +103,7 @@ class RunResult:
     report_paths: tuple[Path, Path]
     advice: tuple[str, ...] = ()  # "which file to ship" for the terminal: the choice in ~8 notes
     report_notes: tuple[str, ...] = ()  # the same plus each bulk row's share of the GEMM ceiling (report, -v)
+    errors: tuple[str, ...] = ()  # platform checks that could not finish (e.g. a native crash), one line each
 
 
 def run_bench_config(quick: bool, cores: int | None = None, test_images: int | None = None) -> BenchConfig:
@@ -213,6 +214,9 @@ def run_pipeline(config: RunConfig, echo: Callable[[str], None] = print) -> RunR
         for warning in verified.warnings:
             echo(f"    Warning: {warning}")
         passed = verified.failure is None
+        from edgecnn.platforms.check import platform_errors
+
+        errors = tuple(platform_errors(verified.platforms))
 
     with stages.stage("bench", "latency and throughput (interleaved, medians)"):
         bench_request = BenchRequest(workspace, data=config.data, fresh_process=True,
@@ -255,4 +259,4 @@ def run_pipeline(config: RunConfig, echo: Callable[[str], None] = print) -> RunR
             versions=library_versions(), notes=notes,
         ))
     rows = report.summary_rows(out)
-    return RunResult(rows, passed, retrained, dict(stages.seconds), paths, advice, notes)
+    return RunResult(rows, passed, retrained, dict(stages.seconds), paths, advice, notes, errors)

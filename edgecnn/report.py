@@ -195,8 +195,9 @@ def platform_lines(platforms: dict[str, Any]) -> list[str]:
              "| platform | file | agreement with Keras | max abs diff | verdict |", "|---|---|---|---|---|"]
     for key, entry in platforms.items():
         for name, row in entry.get("artifacts", {}).items():
+            verdict = f"ERROR: {row['error']}" if row.get("error") else row.get("status", "–")
             lines.append(f"| {key} | {name} | {pct(row.get('agreement'))} | {row.get('max_abs_diff', 0):.1e} "
-                         f"| {row.get('status', '–')} |")
+                         f"| {verdict} |")
     return lines
 
 

@@ -86,6 +86,17 @@ def evaluate(predictor, images: np.ndarray, batch_size: int = 1000) -> np.ndarra
     return np.concatenate(out) if out else np.zeros((0, predictor.num_classes), np.float32)
 
 
+def file_probabilities(path: Path, images: np.ndarray, num_threads: int | None = None,
+                       batch_size: int = 1000) -> tuple[dict[str, str | None], np.ndarray]:
+    """({"precision": the file's declared precision, "runtime": the runtime's}, probabilities N x K)
+    of one exported file on uint8 ``images`` (TF-free; what :func:`check_artifact` runs in a child)."""
+    from edgecnn.runtime import RuntimeOptions, load
+
+    predictor = load(path, RuntimeOptions(num_threads=num_threads))
+    declared = {"precision": predictor.metadata.get("precision"), "runtime": predictor.precision}
+    return declared, evaluate(predictor, images, batch_size)
+
+
 @dataclass(frozen=True)
 class ArtifactCheck:
     """One row of the verification: an artifact and its parity, or why it could not be checked."""
@@ -208,19 +219,24 @@ def check_artifact(
     fmt: str | None = None,
     precision: str | None = None,
     options: VerifyOptions = VerifyOptions(),
+    child=None,
 ) -> ArtifactCheck:
-    """Load ``path`` in its runtime, run ``images`` and compare with Keras; never raises for a bad file."""
-    from edgecnn.runtime import RuntimeOptions, load
+    """Load ``path`` in its runtime, run ``images`` and compare with Keras; never raises for a bad file.
 
+    ``child`` (an :class:`edgecnn.isolation.Child`) runs the file there, so that a crash is a failed row.
+    """
     path = Path(path)
     fmt = fmt or path.suffix.lstrip(".")
     sha = fileio.sha256_file(path) if path.is_file() else None
     started = time.perf_counter()
     try:
-        predictor = load(path, RuntimeOptions(num_threads=options.num_threads))
+        if child is None:
+            declared, probs = file_probabilities(path, images, options.num_threads, options.batch_size)
+        else:  # LiteRT / ONNX Runtime on a user's file: a native crash must not end the verify
+            declared, probs = child.call("edgecnn.verify:file_probabilities", path, images, options.num_threads,
+                                         options.batch_size, file=path.name, step=f"{fmt} inference")
         # The file's metadata first, then what the manifest said (``precision``), never the name.
-        precision = predictor.metadata.get("precision") or precision or predictor.precision
-        probs = evaluate(predictor, images, options.batch_size)
+        precision = declared.get("precision") or precision or declared.get("runtime")
     except (EdgeCnnError, RuntimeError, ValueError) as exc:  # a corrupt or foreign file: a failed row
         log.info("%s: cannot verify: %s", path, exc)
         return ArtifactCheck(path, fmt, precision, error=str(exc), sha256=sha, seconds=time.perf_counter() - started)
@@ -290,17 +306,16 @@ def verify(
     keras_accuracy = float((keras_probs.argmax(axis=1) == labels).mean()) if labels is not None else None
     log.info("Keras accuracy %s on %d images", keras_accuracy, len(images))
     rows: list[ArtifactCheck] = []
-    for item in artifacts:
-        if isinstance(item, Artifact):
-            row = check_artifact(
-                item.path, images, labels, keras_probs, keras_accuracy, tolerances,
-                fmt=item.format, precision=item.precision, options=options,
-            )
-        else:
-            row = check_artifact(item, images, labels, keras_probs, keras_accuracy, tolerances, options=options)
-        if options.debug_quant and row.error is None and row.format == "tflite" and row.precision == "int8":
-            row = _with_quant_debug(row, model_path, images[: options.debug_samples], options)
-        rows.append(row)
+    from edgecnn.isolation import Child
+
+    with Child() as child:  # one child for all files; a crash costs a fresh one
+        for item in artifacts:
+            fmt, precision = (item.format, item.precision) if isinstance(item, Artifact) else (None, None)
+            row = check_artifact(getattr(item, "path", item), images, labels, keras_probs, keras_accuracy,
+                                 tolerances, fmt=fmt, precision=precision, options=options, child=child)
+            if options.debug_quant and row.error is None and row.format == "tflite" and row.precision == "int8":
+                row = _with_quant_debug(row, model_path, images[: options.debug_samples], options)
+            rows.append(row)
     return VerifyReport(
         rows=tuple(rows), keras_accuracy=keras_accuracy, model_path=Path(model_path),
         model_sha256=model_sha256, samples=len(images), data_source=data.source,
@@ -365,6 +380,9 @@ class VerifyRun:
         message = f"{failed} of {len(self.report.rows)} artifact(s) FAILED parity with Keras"
         if failed_platforms:
             message += f"; FAILED on {', '.join(failed_platforms)}"
+        from edgecnn.platforms.check import platform_errors
+
+        message += "".join(f"; {error}" for error in platform_errors(self.platforms)[:1])
         return message
 
 
