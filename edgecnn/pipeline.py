@@ -10,7 +10,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -168,7 +168,13 @@ def run_pipeline(config: RunConfig, echo: Callable[[str], None] = print) -> RunR
     shape = None
     if config.model is not None:
         shape, _ = image_classifier_shapes(load_model(config.model, unsafe=config.unsafe), str(config.model))
+    from edgecnn.datasource import choose_data
+
+    choice = choose_data(out, config.data)  # --data, else what an earlier export here recorded
+    if choice.path is not None and config.data is None:
+        config = replace(config, data=choice.path)
     with stages.stage("data", "loading the data" if config.data else "loading MNIST"):
+        echo(f"    {choice.note}")
         mnist = load_data(config.data, shape, config.seed)
         echo(f"    {len(mnist.x_train):,} training and {len(mnist.x_test):,} test images from {mnist.source}")
 

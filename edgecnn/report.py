@@ -151,6 +151,9 @@ def write_report(out_dir: Path, inputs: ReportInputs) -> tuple[Path, Path]:
     rows = summary_rows(out_dir)
     sections: list[tuple[str, list[str]]] = []
     sections.append(("Results", [markdown_table(rows)]))
+    data = data_lines(out_dir)
+    if data:
+        sections.append(("Data", data))
     if inputs.notes:
         sections.append(("Which file to ship", [f"- {n.strip()}" for n in inputs.notes]))
     for title, name, caption in (
@@ -186,6 +189,23 @@ def write_report(out_dir: Path, inputs: ReportInputs) -> tuple[Path, Path]:
     md_path = fileio.write_text(out_dir / REPORT_MD, md)
     html_path = fileio.write_text(out_dir / REPORT_HTML, markdown_to_html(md, out_dir))
     return md_path, html_path
+
+
+def data_lines(out_dir: Path) -> list[str]:
+    """What the files were calibrated and verified on: manifest.json's data record and verify.json's data."""
+    from edgecnn.datasource import DataRecord
+
+    record = DataRecord.from_json((_load(out_dir / MANIFEST) or {}).get("data"))
+    verified = (_load(out_dir / VERIFY_JSON) or {}).get("data") or {}
+    lines = []
+    if record is not None:
+        lines.append(f"- Calibrated on: {record.name} ({record.layout}; {record.split}; {record.train_images:,} "
+                     f"training and {record.test_images:,} test images; sha256 {record.sha256[:12]}…)")
+    if verified.get("source"):
+        same = record is not None and record.path is not None and Path(verified["source"]).resolve() == Path(record.path)
+        lines.append(f"- Verified on: {verified['source']} ({int(verified.get('samples') or 0):,} test images"
+                     f"{', the calibration data set' if same else ''})")
+    return lines
 
 
 def platform_lines(platforms: dict[str, Any]) -> list[str]:

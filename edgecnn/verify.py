@@ -416,6 +416,7 @@ def verify_folder(request: VerifyRequest, echo: Callable[[str], None] = print) -
         ModelError: nothing to verify (the message says whether the manifest is missing or empty).
     """
     from edgecnn.data import load_data
+    from edgecnn.datasource import changed_since_export, choose_data
 
     workspace = request.workspace
     model = Path(request.model) if request.model else workspace.default_model()
@@ -424,10 +425,15 @@ def verify_folder(request: VerifyRequest, echo: Callable[[str], None] = print) -
         raise ModelError(f"no artifacts to verify: {workspace.describe_missing_manifest()} "
                          "(run `edgecnn export`, or name .tflite/.onnx files)")
     spec = artifact_spec(targets)  # the files say what data fits them (shape, classes)
-    data = request.dataset or load_data(request.data, spec.input_shape if spec is not None else None)
+    if request.dataset is not None:  # run: already loaded (and chosen) by the caller
+        data, warnings = request.dataset, []
+    else:
+        choice = choose_data(workspace.root, request.data, spec)  # --data, else the one recorded at export
+        echo(choice.note)
+        data = load_data(choice.path, spec.input_shape if spec is not None else None)
+        warnings = [w for w in [changed_since_export(data, choice)] if w]
     echo(f"Verifying {len(targets)} artifact(s) against {model} on {len(data.x_test):,} test images")
     report = verify(model, targets, data, request.tolerances, request.options, spec=spec)
-    warnings = []
     source = workspace.manifest().get("source_model", {}).get("sha256") if not request.artifacts else None
     if source and report.ran_keras and source != report.model_sha256:
         warnings.append(f"the manifest's artifacts were exported from another model (sha256 {source[:12]}…)")
