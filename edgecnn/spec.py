@@ -57,6 +57,23 @@ class Preprocessing:
             raise ValueError(f"{text!r}: scale must be a finite non-zero number")
         return cls(scale, offset, _preset_of(scale, offset), color, prepare)
 
+    def apply(self, images):
+        """uint8 images (N, H, W) or (N, H, W, C) -> float32 NHWC: ``pixels * scale + offset``.
+
+        The single definition of what a model sees: training, calibration, verification,
+        benchmarking and the TF-free runtime all call it. ``unit`` divides by 255 (not a
+        multiplication by 1/255, which differs in the last bit), as the reference CNN was trained.
+        Imports numpy when called: the rest of this module stays numpy-free.
+        """
+        import numpy as np
+
+        images = np.asarray(images)
+        if images.ndim == 3:
+            images = images[..., np.newaxis]
+        if self.preset == "unit":
+            return images.astype(np.float32) / np.float32(255.0)
+        return images.astype(np.float32) * np.float32(self.scale) + np.float32(self.offset)
+
     @property
     def formula(self) -> str:
         if self.preset in _FORMULAS:

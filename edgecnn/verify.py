@@ -282,6 +282,7 @@ def verify(
         One row per artifact (an unloadable file is a row with its error, never an exception).
     """
     from edgecnn.data import check_matches
+    from edgecnn.data.stream import batch_size_for
 
     if not artifacts:
         raise ModelError("no artifacts to verify (run `edgecnn export`, or name .tflite/.onnx files)")
@@ -298,8 +299,10 @@ def verify(
     spec = spec or artifact_spec(artifacts)
     if spec is not None:
         check_matches(data, spec.input_shape, spec.num_classes)
-    images = data.x_test
+    images = data.x_test  # an array, or ImageFiles decoded one batch at a time
     labels = data.y_test.astype(np.int64) if data.y_test is not None else None
+    # Images per call from the image size: 1,000 MNIST digits, 27 photos at 224x224x3 (edgecnn.data.stream).
+    options = replace(options, batch_size=batch_size_for(data.image_shape, options.batch_size))
     # A missing model raises ModelError.
     keras_probs = keras_reference(model_path, images, options.batch_size, options.unsafe, spec)
     model_sha256 = fileio.sha256_file(model_path)
