@@ -92,7 +92,7 @@ def tree_rss(proc) -> int:
     return total
 
 
-def run_once(code: Path, data: Path, quick: bool) -> dict:
+def run_once(code: Path, data: Path, quick: bool, limit: float) -> dict:
     import psutil
 
     out = Path(tempfile.mkdtemp(prefix="edgecnn-memscale-"))
@@ -105,8 +105,16 @@ def run_once(code: Path, data: Path, quick: bool) -> dict:
     child = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=code)
     proc = psutil.Process(child.pid)
     peak, usage, status = 0, None, 0
+    stopped = False
     while usage is None:
         peak = max(peak, tree_rss(proc))
+        if peak > limit and not stopped:  # a shared machine: stop the run rather than let it take everything
+            stopped = True
+            for p in [*proc.children(recursive=True), proc]:
+                try:
+                    p.kill()
+                except psutil.NoSuchProcess:
+                    pass
         pid, status, ru = os.wait4(child.pid, os.WNOHANG)
         if pid:
             usage = ru
@@ -117,6 +125,8 @@ def run_once(code: Path, data: Path, quick: bool) -> dict:
     child.returncode = os.waitstatus_to_exitcode(status)
     largest = usage.ru_maxrss * 1024  # the largest single process of the tree (kernel's figure)
     tail = (out / "run.log").read_text().strip().splitlines()[-3:]
+    if stopped:
+        tail = [f"stopped by this script at {limit / 2**30:.0f} GiB of the tree's RSS (--limit-gib)", *tail]
     return {"images": None, "exit": child.returncode, "seconds": wall, "peak_tree": peak, "largest": largest,
             "load": (load_before, os.getloadavg()[0]), "out": out, "tail": tail}
 
@@ -126,6 +136,7 @@ def main() -> None:
     parser.add_argument("--sizes", default="1000,2000,5000")
     parser.add_argument("--code", type=Path, default=ROOT, help="the checkout whose edgecnn runs")
     parser.add_argument("--quick", action="store_true", help="run --quick (a short benchmark)")
+    parser.add_argument("--limit-gib", type=float, default=8.0, help="stop a run whose process tree passes this")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     model()
@@ -136,7 +147,7 @@ def main() -> None:
           f"{'x 1,000':>7s} {'largest process':>16s} {'load avg':>10s}")
     base = None
     for n in sizes:
-        r = run_once(args.code, folders[n], args.quick)
+        r = run_once(args.code, folders[n], args.quick, args.limit_gib * 2**30)
         base = base or (r["peak_tree"], r["seconds"], n)
         print(f"{n:7,d} {r['exit']:4d} {r['seconds']:8.1f} {r['seconds'] / n:8.3f} "
               f"{r['peak_tree'] / 2**30:12.2f} GiB {r['peak_tree'] / base[0]:7.2f} {r['largest'] / 2**30:12.2f} GiB "

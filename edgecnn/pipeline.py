@@ -106,7 +106,8 @@ class RunResult:
     errors: tuple[str, ...] = ()  # platform checks that could not finish (e.g. a native crash), one line each
 
 
-def run_bench_config(quick: bool, cores: int | None = None, test_images: int | None = None) -> BenchConfig:
+def run_bench_config(quick: bool, cores: int | None = None, test_images: int | None = None,
+                     image_shape: tuple[int, ...] | None = None) -> BenchConfig:
     """The bench configuration of a run: the defaults, or a short benchmark for --quick; one and
     two threads on a machine with two cores or more.
 
@@ -127,6 +128,13 @@ def run_bench_config(quick: bool, cores: int | None = None, test_images: int | N
     if test_images is not None and test_images < 256:
         sizes = (1, 256) if quick else (1, 32, 256)
         config = replace(config, batch_sizes=tuple(dict.fromkeys(min(b, max(1, test_images)) for b in sizes)))
+    if image_shape is not None:
+        # Large images cap the batch as verify does (edgecnn.data.stream): MobileNetV2 at 224x224x3 and
+        # batch 200 took main's `run` past 20 GiB (killed); 27 photos keep the input at 16 MiB.
+        from edgecnn.data.stream import batch_size_for
+
+        config = replace(config, batch_sizes=tuple(dict.fromkeys(batch_size_for(image_shape, b)
+                                                                 for b in config.batch_sizes)))
     return replace(config, threads=(1, 2)) if two else config
 
 
@@ -226,7 +234,8 @@ def run_pipeline(config: RunConfig, echo: Callable[[str], None] = print) -> RunR
 
     with stages.stage("bench", "latency and throughput (interleaved, medians)"):
         bench_request = BenchRequest(workspace, data=config.data, fresh_process=True,
-                                     config=run_bench_config(config.quick, test_images=len(mnist.x_test)))
+                                     config=run_bench_config(config.quick, test_images=len(mnist.x_test),
+                                                             image_shape=mnist.image_shape))
         bench_folder(bench_request, progress=_indented(echo))
 
     with stages.stage("report", "report.md, report.html and pictures"):
