@@ -177,6 +177,9 @@ def write_report(out_dir: Path, inputs: ReportInputs) -> tuple[Path, Path]:
         sections.append(("In the app frameworks (MediaPipe Tasks)", report_lines(apps)))
     if platforms:
         sections.append(("On emulated Raspberry Pi CPUs", platform_lines(platforms)))
+    mcu = mcu_lines(platforms)
+    if mcu:
+        sections.append(("On the microcontroller (emulated Cortex-M)", mcu))
     if browser:
         sections.append(("In the browser", browser_lines(browser)))
     stages = ", ".join(f"{k} {v:.1f} s" for k, v in inputs.stage_seconds.items())
@@ -205,6 +208,25 @@ def data_lines(out_dir: Path) -> list[str]:
         same = record is not None and record.path is not None and Path(verified["source"]).resolve() == Path(record.path)
         lines.append(f"- Verified on: {verified['source']} ({int(verified.get('samples') or 0):,} test images"
                      f"{', the calibration data set' if same else ''})")
+    return lines
+
+
+def mcu_lines(platforms: dict[str, Any]) -> list[str]:
+    """Per int8 file measured on an emulated Cortex-M: MLPerf Tiny's reference beside its figures, and the fit."""
+    from edgecnn.mcu.parts import fit_table, firmware_size, reference_rows
+
+    by_file: dict[str, dict[str, Any]] = {}
+    for key, section in platforms.items():
+        if isinstance(section, dict) and section.get("kind") == "cortex-m":
+            for name, entry in (section.get("artifacts") or {}).items():
+                if "kernels" in entry:
+                    by_file.setdefault(name, {})[key] = entry
+    lines: list[str] = []
+    for name, measured in by_file.items():
+        lines += [f"**{name}**", ""] + (reference_rows(measured) or []) + [""]
+        size = firmware_size(measured)
+        if size:
+            lines += [fit_table(*size, "the largest build measured"), ""]
     return lines
 
 

@@ -163,6 +163,7 @@ def run_cortex_m(path: Path, inputs: np.ndarray, target_name: str, *,
     missing = unsupported_ops(ops)
     if missing:
         raise PlatformError(f"{path.name}: the vendored TensorFlow Lite Micro has no kernel for: {', '.join(missing)}")
+    _check_fits_emulator(path, len(inputs))
     tools = require_tools()
     inputs = np.asarray(inputs, np.int8)
     host_q = isolated_outputs(path, inputs)
@@ -178,6 +179,40 @@ def run_cortex_m(path: Path, inputs: np.ndarray, target_name: str, *,
             out[kernels] = {"run": run, "memory": qemu.memory_report(fw, run, symbol, tools=tools),
                             "build": fw.stats.to_json()}
     return out
+
+
+EMULATED_FLASH = EMULATED_RAM = 4 * 1024 * 1024  # mps2.ld: QEMU's 4 MiB at 0x0 and 4 MiB at 0x20000000
+
+
+def _check_fits_emulator(path: Path, n_inputs: int) -> None:
+    """A model the emulated board cannot hold is one PlatformError saying by how much, not a link error."""
+    from edgecnn.mcu.host import tflm_bytes
+    from edgecnn.tflm import plan_arena
+
+    data = tflm_bytes(path)
+    flash = len(data) + n_inputs * int(np.prod(_input_shape(data)))
+    ram = plan_arena(data).recommended
+    for what, need, have in (("flash", flash, EMULATED_FLASH), ("RAM", ram, EMULATED_RAM)):
+        if need > have:
+            raise PlatformError(f"{path.name}: does not fit the emulated board's {have // 1024:,} KiB {what}: the "
+                                f"model{' and test inputs' if what == 'flash' else ' arena'} need "
+                                f"{need // 1024:,} KiB ({(need - have) // 1024:,} KiB too many)")
+
+
+def _input_shape(data: bytes) -> tuple[int, ...]:
+    from ai_edge_litert import schema_py_generated as schema
+
+    graph = schema.Model.GetRootAs(data, 0).Subgraphs(0)
+    return tuple(int(d) for d in graph.Tensors(int(graph.InputsAsNumpy()[0])).ShapeAsNumpy())
+
+
+def _fit_warning(name: str, entry: dict[str, Any]) -> str | None:
+    """One line naming the common parts the measured firmware does not fit, and by how much."""
+    from edgecnn.mcu.parts import firmware_size, misfits
+
+    size = firmware_size({"x": entry})
+    short = misfits(*size) if size else []
+    return f"Warning: {name} does not fit {'; '.join(short)}" if short else None
 
 
 def _kernel_entry(kernels: str, res: dict[str, Any], host_q: np.ndarray, predictor, keras, labels,
@@ -253,6 +288,9 @@ def check_cortex_m(
             try:
                 artifacts[path.name] = _cortex_m_entry(path, predictor, images, labels, keras, tolerances,
                                                        plat.name)
+                warning = _fit_warning(path.name, artifacts[path.name])
+                if warning:
+                    echo(warning)
             except PlatformError as exc:  # a crash, a build or QEMU failure: one line, the next file goes on
                 echo(f"{plat.name}: {exc}")
                 artifacts[path.name] = error_entry(exc)
