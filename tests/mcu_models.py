@@ -62,7 +62,7 @@ def synthetic(n: int, size: int, classes: int, seed: int) -> tuple[np.ndarray, n
     return x, y
 
 
-def trained(name: str, cache: Path, epochs: int = 1) -> tuple[Path, Path]:
+def trained(name: str, cache: Path, epochs: int = 4) -> tuple[Path, Path]:
     """(model.keras, data.npz) for ``name`` in ``cache``, trained once per content hash."""
     import keras
 

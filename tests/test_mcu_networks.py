@@ -58,7 +58,7 @@ def test_network_through_export_c_verify_mcu_and_cortex_m(name, macs, cache, tmp
     runner = CliRunner()
     for fmt in (["tflite"], ["tflite", "--quantize", "int8"], ["c"]):
         result = runner.invoke(cli, ["export", "--model", str(model), "--data", str(npz), "--format", *fmt,
-                                     "--output-dir", str(out), "--calibration-samples", "100"])
+                                     "--output-dir", str(out), "--calibration-samples", "300"])
         assert result.exit_code == 0, result.output
     assert (out / f"{name}_int8.cc").is_file()
     n = 4
