@@ -127,5 +127,6 @@ def changed_since_export(dataset, choice: DataChoice) -> str | None:
     if record is None or choice.path is None or str(choice.path.resolve()) != record.path:
         return None
     if data_sha256(dataset) != record.sha256:
-        return f"{record.path} changed since the export (sha256 {data_sha256(dataset)[:12]}…, recorded {record.sha256[:12]}…)"
+        return (f"{record.path} changed since the export (sha256 {data_sha256(dataset)[:12]}…, "
+                f"recorded {record.sha256[:12]}…)")
     return None

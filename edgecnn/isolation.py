@@ -23,7 +23,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from edgecnn.errors import PlatformError
 
@@ -97,7 +97,7 @@ class Child:
     def __init__(self, timeout: float = 900.0):
         self.timeout = timeout
         self._proc: subprocess.Popen | None = None
-        self._err = None
+        self._err: IO[bytes] | None = None
 
     def __enter__(self) -> Child:
         return self
@@ -107,7 +107,7 @@ class Child:
 
     def _start(self) -> subprocess.Popen:
         # stderr to a file: native libraries log freely, and a full pipe would stall the child.
-        self._err = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the child
+        self._err = tempfile.TemporaryFile()  # lives as long as the child
         env = {**os.environ, ISOLATED_ENV: "1", "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
         self._proc = subprocess.Popen([sys.executable, "-m", "edgecnn.isolation"], stdin=subprocess.PIPE,
                                       stdout=subprocess.PIPE, stderr=self._err, env=env)
@@ -125,6 +125,7 @@ class Child:
             The function's return value; its exception is re-raised here.
         """
         proc = self._proc if self._proc is not None and self._proc.poll() is None else self._start()
+        assert proc.stdin is not None and proc.stdout is not None  # both are pipes
         try:
             _write_frame(proc.stdin.fileno(), (function, args))
             ok, reply = _read_frame(proc.stdout.fileno(), time.monotonic() + self.timeout)
@@ -147,6 +148,8 @@ class Child:
 
     def _last_words(self) -> tuple[str | None, str]:
         """(op named by the native library, its last stderr line) from the dead child's stderr."""
+        if self._err is None:
+            return None, ""
         self._err.seek(0)
         lines = [line for line in self._err.read().decode(errors="replace").splitlines() if line.strip()]
         ops = [m.group(1) for line in lines for m in [_OP_LINE.search(line)] if m]
@@ -156,7 +159,8 @@ class Child:
         if self._proc is not None:
             for stream in (self._proc.stdin, self._proc.stdout):
                 try:
-                    stream.close()
+                    if stream is not None:
+                        stream.close()
                 except OSError:
                     pass
             self._proc.wait()

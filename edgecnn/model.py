@@ -175,7 +175,7 @@ def train(config: TrainConfig, data: Dataset, out_dir: Path, h5: bool = False, n
         wall = time.perf_counter() - start
         test_loss, test_accuracy = model.evaluate(test_set, verbose=0)
     else:  # arrays in memory (MNIST, an npz): Keras' own shuffling, as the published figures were trained
-        x_train, x_test = preprocess(x_train), preprocess(data.x_test)
+        x_train, x_test = preprocess(np.asarray(x_train)), preprocess(np.asarray(data.x_test))
         history = model.fit(
             x_train, y_train_1h,
             batch_size=config.batch_size,

@@ -205,7 +205,8 @@ def data_lines(out_dir: Path) -> list[str]:
         lines.append(f"- Calibrated on: {record.name} ({record.layout}; {record.split}; {record.train_images:,} "
                      f"training and {record.test_images:,} test images; sha256 {record.sha256[:12]}…)")
     if verified.get("source"):
-        same = record is not None and record.path is not None and Path(verified["source"]).resolve() == Path(record.path)
+        same = (record is not None and record.path is not None
+                and Path(verified["source"]).resolve() == Path(record.path))
         lines.append(f"- Verified on: {verified['source']} ({int(verified.get('samples') or 0):,} test images"
                      f"{', the calibration data set' if same else ''})")
     return lines

@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
 
 # Named presets of the affine map pixels -> model input.
 PRESETS: dict[str, tuple[float, float]] = {
@@ -57,7 +60,7 @@ class Preprocessing:
             raise ValueError(f"{text!r}: scale must be a finite non-zero number")
         return cls(scale, offset, _preset_of(scale, offset), color, prepare)
 
-    def apply(self, images):
+    def apply(self, images: np.typing.ArrayLike) -> np.ndarray:
         """uint8 images (N, H, W) or (N, H, W, C) -> float32 NHWC: ``pixels * scale + offset``.
 
         The single definition of what a model sees: training, calibration, verification,
@@ -70,9 +73,12 @@ class Preprocessing:
         images = np.asarray(images)
         if images.ndim == 3:
             images = images[..., np.newaxis]
+        x: np.ndarray
         if self.preset == "unit":
-            return images.astype(np.float32) / np.float32(255.0)
-        return images.astype(np.float32) * np.float32(self.scale) + np.float32(self.offset)
+            x = images.astype(np.float32) / np.float32(255.0)
+        else:
+            x = images.astype(np.float32) * np.float32(self.scale) + np.float32(self.offset)
+        return x
 
     @property
     def formula(self) -> str:

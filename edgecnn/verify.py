@@ -86,7 +86,7 @@ def evaluate(predictor, images: np.ndarray, batch_size: int = 1000) -> np.ndarra
     return np.concatenate(out) if out else np.zeros((0, predictor.num_classes), np.float32)
 
 
-def file_probabilities(path: Path, images: np.ndarray, num_threads: int | None = None,
+def file_probabilities(path: Path, images: np.ndarray, num_threads: int = 1,
                        batch_size: int = 1000) -> tuple[dict[str, str | None], np.ndarray]:
     """({"precision": the file's declared precision, "runtime": the runtime's}, probabilities N x K)
     of one exported file on uint8 ``images`` (TF-free; what :func:`check_artifact` runs in a child)."""
@@ -236,7 +236,7 @@ def check_artifact(
             declared, probs = child.call("edgecnn.verify:file_probabilities", path, images, options.num_threads,
                                          options.batch_size, file=path.name, step=f"{fmt} inference")
         # The file's metadata first, then what the manifest said (``precision``), never the name.
-        precision = declared.get("precision") or precision or declared.get("runtime")
+        precision = str(declared.get("precision") or precision or declared.get("runtime"))
     except (EdgeCnnError, RuntimeError, ValueError) as exc:  # a corrupt or foreign file: a failed row
         log.info("%s: cannot verify: %s", path, exc)
         return ArtifactCheck(path, fmt, precision, error=str(exc), sha256=sha, seconds=time.perf_counter() - started)
@@ -314,8 +314,9 @@ def verify(
     with Child() as child:  # one child for all files; a crash costs a fresh one
         for item in artifacts:
             fmt, precision = (item.format, item.precision) if isinstance(item, Artifact) else (None, None)
-            row = check_artifact(getattr(item, "path", item), images, labels, keras_probs, keras_accuracy,
-                                 tolerances, fmt=fmt, precision=precision, options=options, child=child)
+            path = item.path if isinstance(item, Artifact) else Path(item)
+            row = check_artifact(path, images, labels, keras_probs, keras_accuracy, tolerances,
+                                 fmt=fmt, precision=precision, options=options, child=child)
             if options.debug_quant and row.error is None and row.format == "tflite" and row.precision == "int8":
                 row = _with_quant_debug(row, model_path, images[: options.debug_samples], options)
             rows.append(row)

@@ -9,6 +9,7 @@ import numpy as np
 from edgecnn.errors import DataError
 from edgecnn.spec import REFERENCE
 
+
 # MNIST, the default data set: what data without a declared shape must look like.
 IMAGE_SHAPE = REFERENCE.input_shape[:2]
 NUM_CLASSES = REFERENCE.num_classes
@@ -25,6 +26,7 @@ class Dataset:
     the model's own or ``0..K-1`` apply).
     """
 
+    # An ImageFiles stands in for an array (len, shape, dtype, slicing decode): typed as one.
     x_train: np.ndarray
     y_train: np.ndarray | None
     x_test: np.ndarray

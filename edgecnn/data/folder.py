@@ -21,6 +21,11 @@ from edgecnn.errors import DataError
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
 
 
+def as_images(files: Sequence[Path], shape: tuple[int, int, int]) -> np.ndarray:
+    """:class:`ImageFiles` typed as the array it stands in for (what ``Dataset`` holds)."""
+    return cast("np.ndarray", ImageFiles(files, shape))
+
+
 class ImageFiles:
     """uint8 images of ``files`` fitted to ``shape`` (H, W, C), decoded when indexed: an array stand-in.
 
@@ -33,7 +38,7 @@ class ImageFiles:
 
     def __init__(self, files: Sequence[Path], shape: tuple[int, int, int]):
         self.files = tuple(Path(f) for f in files)
-        self.image_shape = tuple(int(d) for d in shape)
+        self.image_shape: tuple[int, int, int] = (int(shape[0]), int(shape[1]), int(shape[2]))
 
     def __len__(self) -> int:
         return len(self.files)
@@ -60,7 +65,8 @@ class ImageFiles:
 
         if isinstance(key, (int, np.integer)):
             return fit_image(self.files[int(key)], self.image_shape)
-        picked = self.files[key] if isinstance(key, slice) else [self.files[int(i)] for i in np.asarray(key).reshape(-1)]
+        picked = (self.files[key] if isinstance(key, slice)
+                  else [self.files[int(i)] for i in np.asarray(key).reshape(-1)])
         if not picked:
             return np.zeros((0, *self.shape[1:]), np.uint8)
         return np.stack([fit_image(f, self.image_shape) for f in picked])
@@ -141,7 +147,7 @@ def load_folder(folder: Path, shape: tuple[int, int, int] | None = None, seed: i
         _digest(h, f_tr + f_te, folder)
         if not f_te:
             raise DataError(f"{test_dir}: no images")
-        return Dataset(ImageFiles(f_tr, shape), y_tr, ImageFiles(f_te, shape), y_te, str(folder),
+        return Dataset(as_images(f_tr, shape), y_tr, as_images(f_te, shape), y_te, str(folder),
                        {"folder": h.hexdigest()}, tuple(names), "folder", "the folder's train/ and test/ sub-folders")
     dirs = class_dirs(folder)
     if not dirs:
@@ -150,10 +156,10 @@ def load_folder(folder: Path, shape: tuple[int, int, int] | None = None, seed: i
             raise DataError(f"{folder}: no class sub-folders and no images "
                             "(expected DIR/<class>/*.png, DIR/train/<class>/ + DIR/test/<class>/, or images)")
         _digest(h, files, folder)
-        return split(ImageFiles(files, shape), None, str(folder), {"folder": h.hexdigest()}, None, "folder", seed)
+        return split(as_images(files, shape), None, str(folder), {"folder": h.hexdigest()}, None, "folder", seed)
     names = [d.name for d in dirs]
     files, y = _class_files(dirs, names)
     if not files:
         raise DataError(f"{folder}: the class sub-folders hold no PNG/JPEG images")
     _digest(h, files, folder)
-    return split(ImageFiles(files, shape), y, str(folder), {"folder": h.hexdigest()}, tuple(names), "folder", seed)
+    return split(as_images(files, shape), y, str(folder), {"folder": h.hexdigest()}, tuple(names), "folder", seed)

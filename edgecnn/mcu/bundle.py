@@ -236,7 +236,8 @@ def write_mcu_bundle(path: Path, dest: Path, out_dir: Path | None = None) -> lis
         pre_source=io["pre_source"], pre_formula=pre_formula, missing_text=missing_text,
         resolver=setup.resolver, arena=setup.arena, arena_why=arena_why,
         plan_activations=_fmt(plan.activations), plan_largest=_fmt(plan.largest_tensor), plan_tensors=plan.tensors,
-        plan_operators=plan.operators, measured_text=_measured_text(measured, len(data), arena), example_inputs=EXAMPLE_INPUTS)
+        plan_operators=plan.operators, measured_text=_measured_text(measured, len(data), arena),
+        example_inputs=EXAMPLE_INPUTS)
     files.append(fileio.write_text(dest / "README.md", readme))
     files += _example_files(dest, stem, sym, ops, setup, [io["blank"]])
     return files

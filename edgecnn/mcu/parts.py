@@ -72,7 +72,8 @@ def fit(flash: int, ram: int, part: Part) -> tuple[bool, str]:
         short.append(f"SRAM short by {(ram - part.sram) / KIB:,.0f} KiB")
     if short:
         return False, ", ".join(short)
-    return True, f"fits: {(part.flash - flash) / KIB:,.0f} KiB flash and {(part.sram - ram) / KIB:,.0f} KiB SRAM to spare"
+    spare_flash, spare_ram = (part.flash - flash) / KIB, (part.sram - ram) / KIB
+    return True, f"fits: {spare_flash:,.0f} KiB flash and {spare_ram:,.0f} KiB SRAM to spare"
 
 
 def fit_table(flash: int, ram: int, what: str) -> str:
