@@ -526,7 +526,8 @@ def run(output_dir: Path, epochs: int, seed: int, quick: bool, retrain: bool,
         click.echo("\nWhich file to ship (also in the report):")
         click.echo(wrap_notes(list(advice), TERMINAL_WIDTH))
     if not result.passed:
-        raise UserError("verification FAILED for at least one artifact (see verify.json)")
+        raise UserError("verification FAILED for at least one artifact (see verify.json)"
+                        + "".join(f"; {error}" for error in result.errors[:1]))
 
 
 def main() -> None:

@@ -38,12 +38,15 @@ def load_artifacts(out_dir: Path, runnable_only: bool = False) -> list[Artifact]
     return [a for a in artifacts if a.format in RUNNABLE_FORMATS] if runnable_only else artifacts
 
 
-def update_manifest(out_dir: Path, artifacts: list[Artifact], source: dict[str, Any], spec=None) -> Path:
+def update_manifest(out_dir: Path, artifacts: list[Artifact], source: dict[str, Any], spec=None,
+                    data: dict[str, Any] | None = None) -> Path:
     """Add or replace the entries of ``artifacts`` (by format/precision), keep the others, write atomically.
 
     ``spec`` (edgecnn.spec.ModelSpec, default the reference CNN's) is the model the artifacts
     come from: the manifest's ``"model"``, ``labels`` and ``preprocessing``. Entries of
     another model (another name or shape) are dropped: one manifest describes one model.
+    ``data`` (``edgecnn.datasource.DataRecord.to_json``) is the data set the artifacts were
+    calibrated on; without it the old record of the same model is kept.
     """
     from edgecnn.spec import REFERENCE
 
@@ -66,6 +69,9 @@ def update_manifest(out_dir: Path, artifacts: list[Artifact], source: dict[str, 
         "versions": library_versions(),
         "artifacts": list(entries.values()),
     }
+    data = data if data is not None else (old.get("data") if same else None)
+    if data is not None:
+        manifest["data"] = data
     return fileio.write_json(manifest_path(out_dir), manifest)
 
 

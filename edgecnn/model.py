@@ -162,24 +162,31 @@ def train(config: TrainConfig, data: Dataset, out_dir: Path, h5: bool = False, n
     x_train, y_train = data.x_train, data.y_train
     if config.train_samples is not None:
         x_train, y_train = x_train[: config.train_samples], y_train[: config.train_samples]
-    x_train, x_test = preprocess(x_train), preprocess(data.x_test)
     y_train_1h = keras.utils.to_categorical(y_train, num_classes)
     y_test_1h = keras.utils.to_categorical(data.y_test, num_classes)
 
     model = build_reference_model(data.image_shape, num_classes, name)
     compile_reference_model(model, config)
     start = time.perf_counter()
-    history = model.fit(
-        x_train, y_train_1h,
-        batch_size=config.batch_size,
-        epochs=config.epochs,
-        verbose=config.verbose,
-        validation_data=(x_test, y_test_1h),
-        # Evaluating the test set in large batches changes no weight, only saves steps.
-        validation_batch_size=1000,
-    )
-    wall = time.perf_counter() - start
-    test_loss, test_accuracy = model.evaluate(x_test, y_test_1h, batch_size=1024, verbose=0)
+    if hasattr(x_train, "subset"):  # image files: decoded and prepared per batch, never all at once
+        train_set = streamed_batches(x_train, y_train_1h, config.batch_size, config.seed, shuffle=True)
+        test_set = streamed_batches(data.x_test, y_test_1h, 1000, config.seed, shuffle=False)
+        history = model.fit(train_set, epochs=config.epochs, verbose=config.verbose, validation_data=test_set)
+        wall = time.perf_counter() - start
+        test_loss, test_accuracy = model.evaluate(test_set, verbose=0)
+    else:  # arrays in memory (MNIST, an npz): Keras' own shuffling, as the published figures were trained
+        x_train, x_test = preprocess(np.asarray(x_train)), preprocess(np.asarray(data.x_test))
+        history = model.fit(
+            x_train, y_train_1h,
+            batch_size=config.batch_size,
+            epochs=config.epochs,
+            verbose=config.verbose,
+            validation_data=(x_test, y_test_1h),
+            # Evaluating the test set in large batches changes no weight, only saves steps.
+            validation_batch_size=1000,
+        )
+        wall = time.perf_counter() - start
+        test_loss, test_accuracy = model.evaluate(x_test, y_test_1h, batch_size=1024, verbose=0)
 
     model_path = out_dir / model_filename
     with fileio.atomic_path(model_path) as tmp:
@@ -191,6 +198,33 @@ def train(config: TrainConfig, data: Dataset, out_dir: Path, h5: bool = False, n
     record_path = fileio.write_json(out_dir / TRAIN_JSON, record)
     log.info("trained %d epochs in %.1f s: test accuracy %.4f", config.epochs, wall, test_accuracy)
     return TrainResult(model_path, record_path, float(test_accuracy), wall, record)
+
+
+def streamed_batches(x, y_1h: np.ndarray, batch_size: int, seed: int, shuffle: bool):
+    """A ``keras.utils.PyDataset`` of (x / 255 float32, one-hot) batches read from ``x`` (ImageFiles)
+    one batch at a time; ``shuffle``: a seeded new order every epoch."""
+    import math
+
+    import keras
+
+    class Batches(keras.utils.PyDataset):
+        def __init__(self):
+            super().__init__()
+            self.rng = np.random.default_rng(seed)
+            self.order = self.rng.permutation(len(x)) if shuffle else np.arange(len(x))
+
+        def __len__(self) -> int:
+            return math.ceil(len(x) / batch_size)
+
+        def __getitem__(self, i: int):
+            idx = np.sort(self.order[i * batch_size: (i + 1) * batch_size])
+            return preprocess(x[idx]), y_1h[idx]
+
+        def on_epoch_end(self) -> None:
+            if shuffle:
+                self.order = self.rng.permutation(len(x))
+
+    return Batches()
 
 
 def load_model(path: Path, unsafe: bool = False):

@@ -10,7 +10,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -103,9 +103,11 @@ class RunResult:
     report_paths: tuple[Path, Path]
     advice: tuple[str, ...] = ()  # "which file to ship" for the terminal: the choice in ~8 notes
     report_notes: tuple[str, ...] = ()  # the same plus each bulk row's share of the GEMM ceiling (report, -v)
+    errors: tuple[str, ...] = ()  # platform checks that could not finish (e.g. a native crash), one line each
 
 
-def run_bench_config(quick: bool, cores: int | None = None, test_images: int | None = None) -> BenchConfig:
+def run_bench_config(quick: bool, cores: int | None = None, test_images: int | None = None,
+                     image_shape: tuple[int, ...] | None = None) -> BenchConfig:
     """The bench configuration of a run: the defaults, or a short benchmark for --quick; one and
     two threads on a machine with two cores or more.
 
@@ -126,6 +128,13 @@ def run_bench_config(quick: bool, cores: int | None = None, test_images: int | N
     if test_images is not None and test_images < 256:
         sizes = (1, 256) if quick else (1, 32, 256)
         config = replace(config, batch_sizes=tuple(dict.fromkeys(min(b, max(1, test_images)) for b in sizes)))
+    if image_shape is not None:
+        # Large images cap the batch as verify does (edgecnn.data.stream): MobileNetV2 at 224x224x3 and
+        # batch 200 took main's `run` past 20 GiB (killed); 27 photos keep the input at 16 MiB.
+        from edgecnn.data.stream import batch_size_for
+
+        config = replace(config, batch_sizes=tuple(dict.fromkeys(batch_size_for(image_shape, b)
+                                                                 for b in config.batch_sizes)))
     return replace(config, threads=(1, 2)) if two else config
 
 
@@ -167,7 +176,13 @@ def run_pipeline(config: RunConfig, echo: Callable[[str], None] = print) -> RunR
     shape = None
     if config.model is not None:
         shape, _ = image_classifier_shapes(load_model(config.model, unsafe=config.unsafe), str(config.model))
+    from edgecnn.datasource import choose_data
+
+    choice = choose_data(out, config.data)  # --data, else what an earlier export here recorded
+    if choice.path is not None and config.data is None:
+        config = replace(config, data=choice.path)
     with stages.stage("data", "loading the data" if config.data else "loading MNIST"):
+        echo(f"    {choice.note}")
         mnist = load_data(config.data, shape, config.seed)
         echo(f"    {len(mnist.x_train):,} training and {len(mnist.x_test):,} test images from {mnist.source}")
 
@@ -213,10 +228,14 @@ def run_pipeline(config: RunConfig, echo: Callable[[str], None] = print) -> RunR
         for warning in verified.warnings:
             echo(f"    Warning: {warning}")
         passed = verified.failure is None
+        from edgecnn.platforms.check import platform_errors
+
+        errors = tuple(platform_errors(verified.platforms))
 
     with stages.stage("bench", "latency and throughput (interleaved, medians)"):
         bench_request = BenchRequest(workspace, data=config.data, fresh_process=True,
-                                     config=run_bench_config(config.quick, test_images=len(mnist.x_test)))
+                                     config=run_bench_config(config.quick, test_images=len(mnist.x_test),
+                                                             image_shape=mnist.image_shape))
         bench_folder(bench_request, progress=_indented(echo))
 
     with stages.stage("report", "report.md, report.html and pictures"):
@@ -255,4 +274,4 @@ def run_pipeline(config: RunConfig, echo: Callable[[str], None] = print) -> RunR
             versions=library_versions(), notes=notes,
         ))
     rows = report.summary_rows(out)
-    return RunResult(rows, passed, retrained, dict(stages.seconds), paths, advice, notes)
+    return RunResult(rows, passed, retrained, dict(stages.seconds), paths, advice, notes, errors)

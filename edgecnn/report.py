@@ -151,6 +151,9 @@ def write_report(out_dir: Path, inputs: ReportInputs) -> tuple[Path, Path]:
     rows = summary_rows(out_dir)
     sections: list[tuple[str, list[str]]] = []
     sections.append(("Results", [markdown_table(rows)]))
+    data = data_lines(out_dir)
+    if data:
+        sections.append(("Data", data))
     if inputs.notes:
         sections.append(("Which file to ship", [f"- {n.strip()}" for n in inputs.notes]))
     for title, name, caption in (
@@ -174,6 +177,9 @@ def write_report(out_dir: Path, inputs: ReportInputs) -> tuple[Path, Path]:
         sections.append(("In the app frameworks (MediaPipe Tasks)", report_lines(apps)))
     if platforms:
         sections.append(("On emulated Raspberry Pi CPUs", platform_lines(platforms)))
+    mcu = mcu_lines(platforms)
+    if mcu:
+        sections.append(("On the microcontroller (emulated Cortex-M)", mcu))
     if browser:
         sections.append(("In the browser", browser_lines(browser)))
     stages = ", ".join(f"{k} {v:.1f} s" for k, v in inputs.stage_seconds.items())
@@ -188,6 +194,43 @@ def write_report(out_dir: Path, inputs: ReportInputs) -> tuple[Path, Path]:
     return md_path, html_path
 
 
+def data_lines(out_dir: Path) -> list[str]:
+    """What the files were calibrated and verified on: manifest.json's data record and verify.json's data."""
+    from edgecnn.datasource import DataRecord
+
+    record = DataRecord.from_json((_load(out_dir / MANIFEST) or {}).get("data"))
+    verified = (_load(out_dir / VERIFY_JSON) or {}).get("data") or {}
+    lines = []
+    if record is not None:
+        lines.append(f"- Calibrated on: {record.name} ({record.layout}; {record.split}; {record.train_images:,} "
+                     f"training and {record.test_images:,} test images; sha256 {record.sha256[:12]}…)")
+    if verified.get("source"):
+        same = (record is not None and record.path is not None
+                and Path(verified["source"]).resolve() == Path(record.path))
+        lines.append(f"- Verified on: {verified['source']} ({int(verified.get('samples') or 0):,} test images"
+                     f"{', the calibration data set' if same else ''})")
+    return lines
+
+
+def mcu_lines(platforms: dict[str, Any]) -> list[str]:
+    """Per int8 file measured on an emulated Cortex-M: MLPerf Tiny's reference beside its figures, and the fit."""
+    from edgecnn.mcu.parts import fit_table, firmware_size, reference_rows
+
+    by_file: dict[str, dict[str, Any]] = {}
+    for key, section in platforms.items():
+        if isinstance(section, dict) and section.get("kind") == "cortex-m":
+            for name, entry in (section.get("artifacts") or {}).items():
+                if "kernels" in entry:
+                    by_file.setdefault(name, {})[key] = entry
+    lines: list[str] = []
+    for name, measured in by_file.items():
+        lines += [f"**{name}**", ""] + (reference_rows(measured) or []) + [""]
+        size = firmware_size(measured)
+        if size:
+            lines += [fit_table(*size, "the largest build measured"), ""]
+    return lines
+
+
 def platform_lines(platforms: dict[str, Any]) -> list[str]:
     """verify.json's ``platforms`` section as a Markdown table (outputs only: emulation says nothing of speed)."""
     lines = ["The Pi bundle's own `classify.py`, run under qemu with the board's CPU model; "
@@ -195,8 +238,9 @@ def platform_lines(platforms: dict[str, Any]) -> list[str]:
              "| platform | file | agreement with Keras | max abs diff | verdict |", "|---|---|---|---|---|"]
     for key, entry in platforms.items():
         for name, row in entry.get("artifacts", {}).items():
+            verdict = f"ERROR: {row['error']}" if row.get("error") else row.get("status", "–")
             lines.append(f"| {key} | {name} | {pct(row.get('agreement'))} | {row.get('max_abs_diff', 0):.1e} "
-                         f"| {row.get('status', '–')} |")
+                         f"| {verdict} |")
     return lines
 
 

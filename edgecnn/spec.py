@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
 
 # Named presets of the affine map pixels -> model input.
 PRESETS: dict[str, tuple[float, float]] = {
@@ -56,6 +59,26 @@ class Preprocessing:
         if not (scale == scale and offset == offset) or scale == 0 or abs(scale) == float("inf"):
             raise ValueError(f"{text!r}: scale must be a finite non-zero number")
         return cls(scale, offset, _preset_of(scale, offset), color, prepare)
+
+    def apply(self, images: np.typing.ArrayLike) -> np.ndarray:
+        """uint8 images (N, H, W) or (N, H, W, C) -> float32 NHWC: ``pixels * scale + offset``.
+
+        The single definition of what a model sees: training, calibration, verification,
+        benchmarking and the TF-free runtime all call it. ``unit`` divides by 255 (not a
+        multiplication by 1/255, which differs in the last bit), as the reference CNN was trained.
+        Imports numpy when called: the rest of this module stays numpy-free.
+        """
+        import numpy as np
+
+        images = np.asarray(images)
+        if images.ndim == 3:
+            images = images[..., np.newaxis]
+        x: np.ndarray
+        if self.preset == "unit":
+            x = images.astype(np.float32) / np.float32(255.0)
+        else:
+            x = images.astype(np.float32) * np.float32(self.scale) + np.float32(self.offset)
+        return x
 
     @property
     def formula(self) -> str:

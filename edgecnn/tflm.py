@@ -85,6 +85,7 @@ class ArenaPlan:
     largest_tensor: int  # the biggest single activation
     operators: int
     tensors: int
+    lower_bound: int = 0  # no arena below this can work: the largest op's own live buffers (see plan_arena)
 
     @property
     def recommended(self) -> int:
@@ -125,6 +126,7 @@ def plan_arena(data: bytes) -> ArenaPlan:
         shape = [max(1, int(d)) for d in tensor.ShapeAsNumpy()] if tensor.ShapeLength() else [1]
         size = math.prod(shape) * _DTYPE_BYTES.get(tensor.Type(), 4)
         buffers.append((size, first[idx], last.get(idx, first[idx])))
+    lower_bound = _lower_bound(graph, model, n_ops)
     placed: list[tuple[int, int, int, int]] = []  # offset, size, first, last
     for size, start, end in sorted(buffers, key=lambda b: -b[0]):
         offset = 0
@@ -141,5 +143,38 @@ def plan_arena(data: bytes) -> ArenaPlan:
     )
     return ArenaPlan(
         activations=activations, persistent=persistent, largest_tensor=max((b[0] for b in buffers), default=0),
-        operators=n_ops, tensors=graph.TensorsLength(),
+        operators=n_ops, tensors=graph.TensorsLength(), lower_bound=lower_bound,
     )
+
+
+# Ops TFLM may run in place (output sharing the input's memory): their buffers are not counted together.
+_IN_PLACE = {"RESHAPE", "SQUEEZE", "EXPAND_DIMS"}
+
+
+def _lower_bound(graph, model, n_ops: int) -> int:
+    """Bytes below which no arena can hold the model: the largest sum of one op's distinct
+    non-constant inputs and outputs (an op reads and writes them at once, so no planner can
+    overlap them), 16-byte aligned; an in-place op counts only its largest tensor.
+
+    The arena bisection starts here so that the interpreter is never handed a hopeless arena:
+    PyPI tflite-micro segfaults instead of failing below a few hundred bytes (measured at 100 B).
+    """
+    schema = _schema()
+    names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
+
+    def size(idx: int) -> int:
+        tensor = graph.Tensors(idx)
+        buf = model.Buffers(tensor.Buffer())
+        if buf.DataLength() > 0 or buf.Offset() > 1:
+            return 0
+        shape = [max(1, int(d)) for d in tensor.ShapeAsNumpy()] if tensor.ShapeLength() else [1]
+        return _aligned(math.prod(shape) * _DTYPE_BYTES.get(tensor.Type(), 4))
+
+    best = 0
+    for step in range(n_ops):
+        op = graph.Operators(step)
+        code = model.OperatorCodes(op.OpcodeIndex())
+        name = names.get(max(code.BuiltinCode(), code.DeprecatedBuiltinCode()), "")
+        sizes = [size(int(t)) for t in {*op.InputsAsNumpy().tolist(), *op.OutputsAsNumpy().tolist()} if t >= 0]
+        best = max(best, max(sizes, default=0) if name in _IN_PLACE else sum(sizes))
+    return best

@@ -86,6 +86,17 @@ def evaluate(predictor, images: np.ndarray, batch_size: int = 1000) -> np.ndarra
     return np.concatenate(out) if out else np.zeros((0, predictor.num_classes), np.float32)
 
 
+def file_probabilities(path: Path, images: np.ndarray, num_threads: int = 1,
+                       batch_size: int = 1000) -> tuple[dict[str, str | None], np.ndarray]:
+    """({"precision": the file's declared precision, "runtime": the runtime's}, probabilities N x K)
+    of one exported file on uint8 ``images`` (TF-free; what :func:`check_artifact` runs in a child)."""
+    from edgecnn.runtime import RuntimeOptions, load
+
+    predictor = load(path, RuntimeOptions(num_threads=num_threads))
+    declared = {"precision": predictor.metadata.get("precision"), "runtime": predictor.precision}
+    return declared, evaluate(predictor, images, batch_size)
+
+
 @dataclass(frozen=True)
 class ArtifactCheck:
     """One row of the verification: an artifact and its parity, or why it could not be checked."""
@@ -208,19 +219,24 @@ def check_artifact(
     fmt: str | None = None,
     precision: str | None = None,
     options: VerifyOptions = VerifyOptions(),
+    child=None,
 ) -> ArtifactCheck:
-    """Load ``path`` in its runtime, run ``images`` and compare with Keras; never raises for a bad file."""
-    from edgecnn.runtime import RuntimeOptions, load
+    """Load ``path`` in its runtime, run ``images`` and compare with Keras; never raises for a bad file.
 
+    ``child`` (an :class:`edgecnn.isolation.Child`) runs the file there, so that a crash is a failed row.
+    """
     path = Path(path)
     fmt = fmt or path.suffix.lstrip(".")
     sha = fileio.sha256_file(path) if path.is_file() else None
     started = time.perf_counter()
     try:
-        predictor = load(path, RuntimeOptions(num_threads=options.num_threads))
+        if child is None:
+            declared, probs = file_probabilities(path, images, options.num_threads, options.batch_size)
+        else:  # LiteRT / ONNX Runtime on a user's file: a native crash must not end the verify
+            declared, probs = child.call("edgecnn.verify:file_probabilities", path, images, options.num_threads,
+                                         options.batch_size, file=path.name, step=f"{fmt} inference")
         # The file's metadata first, then what the manifest said (``precision``), never the name.
-        precision = predictor.metadata.get("precision") or precision or predictor.precision
-        probs = evaluate(predictor, images, options.batch_size)
+        precision = str(declared.get("precision") or precision or declared.get("runtime"))
     except (EdgeCnnError, RuntimeError, ValueError) as exc:  # a corrupt or foreign file: a failed row
         log.info("%s: cannot verify: %s", path, exc)
         return ArtifactCheck(path, fmt, precision, error=str(exc), sha256=sha, seconds=time.perf_counter() - started)
@@ -266,6 +282,7 @@ def verify(
         One row per artifact (an unloadable file is a row with its error, never an exception).
     """
     from edgecnn.data import check_matches
+    from edgecnn.data.stream import batch_size_for
 
     if not artifacts:
         raise ModelError("no artifacts to verify (run `edgecnn export`, or name .tflite/.onnx files)")
@@ -282,25 +299,27 @@ def verify(
     spec = spec or artifact_spec(artifacts)
     if spec is not None:
         check_matches(data, spec.input_shape, spec.num_classes)
-    images = data.x_test
+    images = data.x_test  # an array, or ImageFiles decoded one batch at a time
     labels = data.y_test.astype(np.int64) if data.y_test is not None else None
+    # Images per call from the image size: 1,000 MNIST digits, 27 photos at 224x224x3 (edgecnn.data.stream).
+    options = replace(options, batch_size=batch_size_for(data.image_shape, options.batch_size))
     # A missing model raises ModelError.
     keras_probs = keras_reference(model_path, images, options.batch_size, options.unsafe, spec)
     model_sha256 = fileio.sha256_file(model_path)
     keras_accuracy = float((keras_probs.argmax(axis=1) == labels).mean()) if labels is not None else None
     log.info("Keras accuracy %s on %d images", keras_accuracy, len(images))
     rows: list[ArtifactCheck] = []
-    for item in artifacts:
-        if isinstance(item, Artifact):
-            row = check_artifact(
-                item.path, images, labels, keras_probs, keras_accuracy, tolerances,
-                fmt=item.format, precision=item.precision, options=options,
-            )
-        else:
-            row = check_artifact(item, images, labels, keras_probs, keras_accuracy, tolerances, options=options)
-        if options.debug_quant and row.error is None and row.format == "tflite" and row.precision == "int8":
-            row = _with_quant_debug(row, model_path, images[: options.debug_samples], options)
-        rows.append(row)
+    from edgecnn.isolation import Child
+
+    with Child() as child:  # one child for all files; a crash costs a fresh one
+        for item in artifacts:
+            fmt, precision = (item.format, item.precision) if isinstance(item, Artifact) else (None, None)
+            path = item.path if isinstance(item, Artifact) else Path(item)
+            row = check_artifact(path, images, labels, keras_probs, keras_accuracy, tolerances,
+                                 fmt=fmt, precision=precision, options=options, child=child)
+            if options.debug_quant and row.error is None and row.format == "tflite" and row.precision == "int8":
+                row = _with_quant_debug(row, model_path, images[: options.debug_samples], options)
+            rows.append(row)
     return VerifyReport(
         rows=tuple(rows), keras_accuracy=keras_accuracy, model_path=Path(model_path),
         model_sha256=model_sha256, samples=len(images), data_source=data.source,
@@ -365,6 +384,9 @@ class VerifyRun:
         message = f"{failed} of {len(self.report.rows)} artifact(s) FAILED parity with Keras"
         if failed_platforms:
             message += f"; FAILED on {', '.join(failed_platforms)}"
+        from edgecnn.platforms.check import platform_errors
+
+        message += "".join(f"; {error}" for error in platform_errors(self.platforms)[:1])
         return message
 
 
@@ -398,6 +420,7 @@ def verify_folder(request: VerifyRequest, echo: Callable[[str], None] = print) -
         ModelError: nothing to verify (the message says whether the manifest is missing or empty).
     """
     from edgecnn.data import load_data
+    from edgecnn.datasource import changed_since_export, choose_data
 
     workspace = request.workspace
     model = Path(request.model) if request.model else workspace.default_model()
@@ -406,10 +429,15 @@ def verify_folder(request: VerifyRequest, echo: Callable[[str], None] = print) -
         raise ModelError(f"no artifacts to verify: {workspace.describe_missing_manifest()} "
                          "(run `edgecnn export`, or name .tflite/.onnx files)")
     spec = artifact_spec(targets)  # the files say what data fits them (shape, classes)
-    data = request.dataset or load_data(request.data, spec.input_shape if spec is not None else None)
+    if request.dataset is not None:  # run: already loaded (and chosen) by the caller
+        data, warnings = request.dataset, []
+    else:
+        choice = choose_data(workspace.root, request.data, spec)  # --data, else the one recorded at export
+        echo(choice.note)
+        data = load_data(choice.path, spec.input_shape if spec is not None else None)
+        warnings = [w for w in [changed_since_export(data, choice)] if w]
     echo(f"Verifying {len(targets)} artifact(s) against {model} on {len(data.x_test):,} test images")
     report = verify(model, targets, data, request.tolerances, request.options, spec=spec)
-    warnings = []
     source = workspace.manifest().get("source_model", {}).get("sha256") if not request.artifacts else None
     if source and report.ran_keras and source != report.model_sha256:
         warnings.append(f"the manifest's artifacts were exported from another model (sha256 {source[:12]}…)")

@@ -55,7 +55,7 @@ def own(tmp_path_factory):
     own_models.write_class_folders(folder / "test", x[700:], y[700:], own_models.SHAPES[:4], scale=2)
     ds = load_data(folder, (24, 24, 3))
     model = own_models.build_depthwise_rgb(24, 4, seed=0)
-    own_models.fit(model, ds.x_train, ds.y_train, lambda v: v.astype(np.float32), epochs=15, logits=True)
+    own_models.fit(model, np.asarray(ds.x_train), ds.y_train, lambda v: v.astype(np.float32), epochs=15, logits=True)
     path_a = root / "depthwise_rgb.keras"
     model.save(path_a)
     out["a"] = dict(model=path_a, data=folder, dataset=ds, names=names_a, shape=(24, 24, 3), head="logits",

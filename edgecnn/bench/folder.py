@@ -67,6 +67,7 @@ def _bench(request: BenchRequest, progress: Progress) -> BenchRun:
     from edgecnn.bench.subjects import check_model_path, default_paths
     from edgecnn.bench.report import write_outputs
     from edgecnn.data import load_data
+    from edgecnn.datasource import choose_data
     from edgecnn.verify import artifact_spec
 
     config, notes = request.config, []
@@ -76,7 +77,9 @@ def _bench(request: BenchRequest, progress: Progress) -> BenchRun:
     root = request.workspace.root
     paths = [check_model_path(p) for p in request.artifacts] if request.artifacts else default_paths(root, config.keras)
     spec = artifact_spec([p for p in paths if p.suffix in (".tflite", ".onnx")])
-    images = load_data(request.data, spec.input_shape if spec is not None else None).x_test
+    choice = choose_data(root, request.data, spec)  # --data, else the one recorded at export
+    progress(choice.note)
+    images = load_data(choice.path, spec.input_shape if spec is not None else None).x_test
     progress(f"Benchmarking {len(paths)} model(s): batch {','.join(map(str, config.batch_sizes))}, "
              f"threads {','.join(map(str, config.threads))}")
     result = run_bench(paths, config, images, out_dir=root, progress=progress)

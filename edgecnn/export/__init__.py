@@ -148,6 +148,11 @@ def export_models(
     # Relative to the manifest's folder when the model lies inside it, else absolute.
     source = {"path": fileio.relative_posix(model_path, out_dir) or str(Path(model_path).resolve()),
               "sha256": options.source_sha256}
+    data_record = None
+    if options.dataset is not None:  # the data set these files are calibrated on follows them (manifest "data")
+        from edgecnn.datasource import record_of
+
+        data_record = record_of(options.dataset, options.data_path).to_json()
     artifacts, failures = [], []
     for key in targets:
         target = REGISTRY[key]
@@ -161,7 +166,7 @@ def export_models(
             continue
         artifact = replace(artifact, extra={**artifact.extra, "source_sha256": options.source_sha256})
         artifacts.append(artifact)
-        update_manifest(out_dir, [artifact], source, options.spec)
+        update_manifest(out_dir, [artifact], source, options.spec, data_record)
     if failures:
         raise ExportError(failure_message(failures, [a.path.name for a in artifacts]))
     return artifacts

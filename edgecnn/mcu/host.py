@@ -5,11 +5,15 @@ which arena is the smallest that allocates and invokes (bisection on ``arena_siz
 than trusting edgecnn's own planner (:mod:`edgecnn.tflm`). Figures are for this 64-bit host:
 TFLM's bookkeeping structs hold pointers, so a 32-bit Cortex-M needs less (see ``arena_used``
 of the firmware run).
+
+Both run in a child process (:mod:`edgecnn.isolation`): the interpreter segfaults on arenas it
+cannot fit, and a crash must become one error line, not the end of ``verify`` or ``run``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -19,7 +23,10 @@ import numpy as np
 
 from edgecnn.errors import PlatformError
 
+log = logging.getLogger(__name__)
+
 MAX_ARENA = 64 * 1024 * 1024
+HOST_ARENA = 1024 * 1024  # the host check's arena: ample for every model an MCU can take
 
 
 def _runtime():
@@ -33,7 +40,15 @@ def _runtime():
 
 @contextlib.contextmanager
 def quiet_stderr() -> Iterator[None]:
-    """Silence C++ writes to fd 2 (TFLM prints every failed allocation while bisecting)."""
+    """Silence C++ writes to fd 2 (TFLM prints every failed allocation while bisecting).
+
+    Not in an isolated child: its fd 2 is a file the parent reads for the last words of a crash.
+    """
+    from edgecnn.isolation import ISOLATED_ENV
+
+    if os.environ.get(ISOLATED_ENV):
+        yield
+        return
     try:
         saved = os.dup(2)
     except OSError:
@@ -101,7 +116,7 @@ def _info(detail) -> TensorInfo:
 
 
 def works(path: str | Path, arena_size: int, probe: np.ndarray) -> bool:
-    """Whether TFLM allocates and invokes the model in ``arena_size`` bytes."""
+    """Whether TFLM allocates and invokes the model in ``arena_size`` bytes (in this process)."""
     try:
         it = MicroInterpreter(path, arena_size)
         with quiet_stderr():
@@ -111,21 +126,62 @@ def works(path: str | Path, arena_size: int, probe: np.ndarray) -> bool:
         return False
 
 
+def outputs(path: str | Path, inputs: np.ndarray, arena_size: int = HOST_ARENA) -> np.ndarray:
+    """The interpreter's int8 outputs (N x K) for int8 ``inputs`` (in this process)."""
+    return MicroInterpreter(path, arena_size).run(inputs)
+
+
+def isolated_outputs(path: str | Path, inputs: np.ndarray, arena_size: int | None = None) -> np.ndarray:
+    """:func:`outputs` in a child process; a crash raises ``NativeCrash`` naming the file and signal."""
+    from edgecnn.isolation import call_isolated
+
+    arena = HOST_ARENA if arena_size is None else arena_size
+    return call_isolated("edgecnn.mcu.host:outputs", str(path), np.asarray(inputs, np.int8), arena,
+                         file=path, step=f"the TFLM host interpreter ({arena:,} B arena)")
+
+
+def arena_lower_bound(path: str | Path) -> int:
+    """No arena below this can work (:attr:`edgecnn.tflm.ArenaPlan.lower_bound`)."""
+    from edgecnn.tflm import plan_arena
+
+    return plan_arena(tflm_bytes(path)).lower_bound
+
+
 def smallest_arena(path: str | Path, probe: np.ndarray, *, fits: Callable[[int], bool] | None = None,
-                   start: int = 16 * 1024) -> tuple[int, int]:
+                   start: int = 16 * 1024, lower: int | None = None) -> tuple[int, int]:
     """(smallest working arena in bytes, interpreter constructions it took), by bisection.
 
-    ``fits(n)`` defaults to :func:`works` on ``path``; the answer is exact to the byte.
+    ``fits(n)`` defaults to :func:`works` on ``path`` in one child process (an arena that
+    crashes the interpreter counts as too small, and a fresh child goes on); the search never
+    goes below ``lower`` (default: :func:`arena_lower_bound`), so the interpreter is not handed
+    a hopeless arena. The answer is exact to the byte.
     """
-    fits = fits or (lambda n: works(path, n, probe))
-    hi, tries = start, 0
+    if fits is not None:
+        return _bisect(fits, start, 0 if lower is None else lower, Path(path).name)
+    from edgecnn.isolation import Child, NativeCrash
+
+    lower = arena_lower_bound(path) if lower is None else lower
+    with Child() as child:
+        def fits_isolated(n: int) -> bool:
+            try:
+                return bool(child.call("edgecnn.mcu.host:works", str(path), n, probe[:1],
+                                       file=Path(path).name, step=f"TFLM arena bisection at {n:,} B"))
+            except NativeCrash as exc:
+                log.info("%s", exc)
+                return False
+
+        return _bisect(fits_isolated, start, lower, Path(path).name)
+
+
+def _bisect(fits: Callable[[int], bool], start: int, lower: int, name: str) -> tuple[int, int]:
+    hi, tries = max(start, lower), 0
     while not fits(hi):
         tries += 1
         hi *= 2
         if hi > MAX_ARENA:
-            raise PlatformError(f"{Path(path).name}: TFLM cannot allocate it even in {MAX_ARENA:,} B")
+            raise PlatformError(f"{name}: TFLM cannot allocate it even in {MAX_ARENA:,} B")
     tries += 1
-    lo = 0  # does not work (no arena)
+    lo = max(0, lower - 1)  # does not work (below the lower bound, or no arena)
     while hi - lo > 1:
         mid = (lo + hi) // 2
         tries += 1

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from edgecnn.errors import PlatformError
+from edgecnn.isolation import signal_name
 from edgecnn.mcu.toolchain import Target, require_tools
 
 if TYPE_CHECKING:
@@ -38,7 +39,8 @@ def run_firmware(fw: Firmware, *, tools: dict[str, str] | None = None, timeout: 
         raise PlatformError(f"{fw.target.name} ({fw.kernels}): QEMU did not finish in {timeout:.0f} s") from exc
     if proc.returncode != 0 or "\ndone" not in proc.stdout:
         tail = " | ".join((proc.stdout + proc.stderr).strip().splitlines()[-5:])
-        raise PlatformError(f"{fw.target.name} ({fw.kernels}): firmware exited {proc.returncode}: {tail}")
+        raise PlatformError(f"{fw.target.name} ({fw.kernels}): firmware exited with "
+                            f"{signal_name(proc.returncode)}: {tail}")
     return proc.stdout
 
 

@@ -202,11 +202,20 @@ def check_verified(
     return section
 
 
+def platform_errors(section: dict[str, dict[str, Any]] | None) -> list[str]:
+    """The one-line errors of platform checks that could not finish (a native crash, a failed build)."""
+    return [row["error"] for entry in (section or {}).values()
+            for row in (entry.get("artifacts") or {}).values() if row.get("error")]
+
+
 def format_platforms(section: dict[str, dict[str, Any]]) -> str:
     """The platforms section as a console table: platform, file, agreement, max |Δ|, verdict."""
     lines = [f"{'platform':30s}  {'file':26s}  {'agreement':>9s}  {'max |Δ|':>8s}  verdict"]
     for key, entry in section.items():
         for name, row in entry["artifacts"].items():
+            if "error" in row:  # the check could not finish (e.g. a native crash): its one line
+                lines.append(f"{key:30s}  {name:26s}  {'-':>9s}  {'-':>8s}  ERROR: {row['error']}")
+                continue
             if "agreement" not in row:  # not run there (e.g. a file MediaPipe refuses): its reason
                 lines.append(f"{key:30s}  {name:26s}  {'-':>9s}  {'-':>8s}  {row['status']}: {row.get('refused', '')}")
                 continue

@@ -69,22 +69,17 @@ def lsb_stats(a: np.ndarray, b: np.ndarray) -> dict[str, Any]:
     }
 
 
-def _host_outputs(path: Path, inputs: np.ndarray):
-    from edgecnn.mcu.host import MicroInterpreter
-
-    it = MicroInterpreter(path)
-    return it, it.run(inputs)
+def error_entry(exc: Exception) -> dict[str, Any]:
+    """The entry of an artifact whose check could not finish (a native crash, a build that failed):
+    failed, with the one-line reason; the other artifacts' entries are still made and written."""
+    return {"format": "tflite", "precision": "int8", "passed": False, "status": "ERROR", "error": str(exc)}
 
 
 def check_tflm(
     platforms: list[Platform], report, data, samples: int = 1000,
     tolerances: Mapping[str, Tolerance] | None = None, echo: Callable[[str], None] = log.info,
 ) -> dict[str, dict[str, Any]]:
-    """The checker of kind ``tflm``: the int8 artifacts in the host TFLM interpreter."""
-    from edgecnn.mcu.host import smallest_arena, tflm_bytes
-    from edgecnn.platforms.check import compare_with_keras
-    from edgecnn.tflm import plan_arena
-
+    """The checker of kind ``tflm``: the int8 artifacts in the host TFLM interpreter (in a child process)."""
     try:
         from importlib.metadata import version
 
@@ -101,37 +96,50 @@ def check_tflm(
             raise PlatformError(f"{plat.name}: no int8 .tflite artifact among the verified files")
         for path, predictor in found:
             echo(f"{plat.name}: {path.name} in the TFLM interpreter (tflite-micro {tflm_version}), {n:,} images")
-            inputs = predictor.prepare(images)
-            litert_q = np.asarray(predictor.run(inputs)).reshape(n, -1)
-            it, tflm_q = _host_outputs(path, inputs)
-            probs = predictor.finish(tflm_q.reshape(litert_q.shape).astype(litert_q.dtype))
-            vs_keras = compare_with_keras(probs, keras, labels, "int8", tolerances)
-            vs_litert = compare_with_keras(probs, predictor.finish(litert_q), labels, "int8", tolerances)
-            arena, tries = smallest_arena(path, inputs[:1])
-            planned = plan_arena(tflm_bytes(path))
-            entry = {
-                "format": "tflite", "precision": "int8", **vs_keras,
-                "vs_litert": {**lsb_stats(tflm_q, litert_q), "passed": vs_litert["passed"],
-                              "status": vs_litert["status"]},
-                "arena": {
-                    "smallest_working_bytes": arena,
-                    "found_by": f"bisection on tflite-micro's arena_size ({tries} interpreters built; each "
-                                "must allocate and invoke)",
-                    "host_pointer_bits": 64,
-                    "planner_activations_bytes": planned.activations,
-                    "note": "64-bit host: TFLM's structs hold pointers, so a 32-bit Cortex-M needs less "
-                            "(see the cortex-m4 check's arena_used_bytes)",
-                },
-            }
-            entry["passed"] = bool(vs_keras["passed"] and vs_litert["passed"])
-            entry["status"] = "PASS" if entry["passed"] else "FAIL"
-            artifacts[path.name] = entry
+            try:
+                artifacts[path.name] = _tflm_entry(path, predictor, images, labels, keras, tolerances)
+            except PlatformError as exc:  # NativeCrash included: one line, the next file goes on
+                echo(f"{plat.name}: {exc}")
+                artifacts[path.name] = error_entry(exc)
         sections[plat.name] = {
             **plat.to_json(), "runner": f"TensorFlow Lite Micro interpreter (PyPI tflite-micro {tflm_version}), "
                                         "reference kernels",
             "samples": n, "passed": all(a["passed"] for a in artifacts.values()), "artifacts": artifacts,
         }
     return sections
+
+
+def _tflm_entry(path: Path, predictor, images, labels, keras, tolerances) -> dict[str, Any]:
+    from edgecnn.mcu.host import isolated_outputs, smallest_arena, tflm_bytes
+    from edgecnn.platforms.check import compare_with_keras
+    from edgecnn.tflm import plan_arena
+
+    inputs = predictor.prepare(images)
+    litert_q = np.asarray(predictor.run(inputs)).reshape(len(images), -1)
+    tflm_q = isolated_outputs(path, inputs)
+    probs = predictor.finish(tflm_q.reshape(litert_q.shape).astype(litert_q.dtype))
+    vs_keras = compare_with_keras(probs, keras, labels, "int8", tolerances)
+    vs_litert = compare_with_keras(probs, predictor.finish(litert_q), labels, "int8", tolerances)
+    planned = plan_arena(tflm_bytes(path))
+    arena, tries = smallest_arena(path, inputs[:1], lower=planned.lower_bound)
+    entry = {
+        "format": "tflite", "precision": "int8", **vs_keras,
+        "vs_litert": {**lsb_stats(tflm_q, litert_q), "passed": vs_litert["passed"],
+                      "status": vs_litert["status"]},
+        "arena": {
+            "smallest_working_bytes": arena,
+            "found_by": f"bisection on tflite-micro's arena_size from the flatbuffer's lower bound "
+                        f"{planned.lower_bound:,} B ({tries} interpreters built in a child process; each "
+                        "must allocate and invoke)",
+            "host_pointer_bits": 64,
+            "planner_activations_bytes": planned.activations,
+            "note": "64-bit host: TFLM's structs hold pointers, so a 32-bit Cortex-M needs less "
+                    "(see the cortex-m4 check's arena_used_bytes)",
+        },
+    }
+    entry["passed"] = bool(vs_keras["passed"] and vs_litert["passed"])
+    entry["status"] = "PASS" if entry["passed"] else "FAIL"
+    return entry
 
 
 # -- Cortex-M in QEMU -----------------------------------------------------------------------------
@@ -145,7 +153,7 @@ def run_cortex_m(path: Path, inputs: np.ndarray, target_name: str, *,
     from edgecnn.mcu import qemu
     from edgecnn.mcu.build import build_firmware
     from edgecnn.mcu.bundle import write_mcu_sources
-    from edgecnn.mcu.host import tflm_bytes
+    from edgecnn.mcu.host import isolated_outputs, tflm_bytes
     from edgecnn.mcu.kernels import unsupported_ops
     from edgecnn.mcu.toolchain import TARGETS, require_tools
     from edgecnn.tflm import builtin_ops
@@ -155,9 +163,10 @@ def run_cortex_m(path: Path, inputs: np.ndarray, target_name: str, *,
     missing = unsupported_ops(ops)
     if missing:
         raise PlatformError(f"{path.name}: the vendored TensorFlow Lite Micro has no kernel for: {', '.join(missing)}")
+    _check_fits_emulator(path, len(inputs))
     tools = require_tools()
     inputs = np.asarray(inputs, np.int8)
-    _, host_q = _host_outputs(path, inputs)
+    host_q = isolated_outputs(path, inputs)
     out: dict[str, Any] = {"host": host_q, "ops": ops}
     with tempfile.TemporaryDirectory(prefix="edgecnn-mcu-") as tmp:
         root = Path(work) if work else Path(tmp)
@@ -170,6 +179,40 @@ def run_cortex_m(path: Path, inputs: np.ndarray, target_name: str, *,
             out[kernels] = {"run": run, "memory": qemu.memory_report(fw, run, symbol, tools=tools),
                             "build": fw.stats.to_json()}
     return out
+
+
+EMULATED_FLASH = EMULATED_RAM = 4 * 1024 * 1024  # mps2.ld: QEMU's 4 MiB at 0x0 and 4 MiB at 0x20000000
+
+
+def _check_fits_emulator(path: Path, n_inputs: int) -> None:
+    """A model the emulated board cannot hold is one PlatformError saying by how much, not a link error."""
+    from edgecnn.mcu.host import tflm_bytes
+    from edgecnn.tflm import plan_arena
+
+    data = tflm_bytes(path)
+    flash = len(data) + n_inputs * int(np.prod(_input_shape(data)))
+    ram = plan_arena(data).recommended
+    for what, need, have in (("flash", flash, EMULATED_FLASH), ("RAM", ram, EMULATED_RAM)):
+        if need > have:
+            raise PlatformError(f"{path.name}: does not fit the emulated board's {have // 1024:,} KiB {what}: the "
+                                f"model{' and test inputs' if what == 'flash' else ' arena'} need "
+                                f"{need // 1024:,} KiB ({(need - have) // 1024:,} KiB too many)")
+
+
+def _input_shape(data: bytes) -> tuple[int, ...]:
+    from ai_edge_litert import schema_py_generated as schema
+
+    graph = schema.Model.GetRootAs(data, 0).Subgraphs(0)
+    return tuple(int(d) for d in graph.Tensors(int(graph.InputsAsNumpy()[0])).ShapeAsNumpy())
+
+
+def _fit_warning(name: str, entry: dict[str, Any]) -> str | None:
+    """One line naming the common parts the measured firmware does not fit, and by how much."""
+    from edgecnn.mcu.parts import firmware_size, misfits
+
+    size = firmware_size({"x": entry})
+    short = misfits(*size) if size else []
+    return f"Warning: {name} does not fit {'; '.join(short)}" if short else None
 
 
 def _kernel_entry(kernels: str, res: dict[str, Any], host_q: np.ndarray, predictor, keras, labels,
@@ -206,6 +249,23 @@ def _kernel_entry(kernels: str, res: dict[str, Any], host_q: np.ndarray, predict
     return entry
 
 
+def _cortex_m_entry(path: Path, predictor, images, labels, keras, tolerances, target: str) -> dict[str, Any]:
+    res = run_cortex_m(path, np.asarray(predictor.prepare(images)), target)
+    kernels = {k: _kernel_entry(k, res[k], res["host"], predictor, keras, labels, tolerances)
+               for k in ("reference", "cmsis-nn")}
+    ref = kernels["reference"]
+    return {
+        "format": "tflite", "precision": "int8", "ops": res["ops"],
+        "tflite_sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+        # the headline parity fields: the reference-kernel firmware against Keras
+        **{k: v for k, v in ref.items() if k not in ("memory", "build", "vs_host_tflm",
+                                                    "instructions_per_inference", "passed", "status")},
+        "kernels": kernels,
+        "passed": all(k["passed"] for k in kernels.values()),
+        "status": "PASS" if all(k["passed"] for k in kernels.values()) else "FAIL",
+    }
+
+
 def check_cortex_m(
     platforms: list[Platform], report, data, samples: int = 1000,
     tolerances: Mapping[str, Tolerance] | None = None, echo: Callable[[str], None] = log.info,
@@ -225,20 +285,15 @@ def check_cortex_m(
         for path, predictor in found:
             echo(f"{plat.name}: building {path.name}'s bundle firmware (reference and CMSIS-NN kernels) and "
                  f"running {n} test images in qemu-system-arm -M {target.machine}")
-            res = run_cortex_m(path, np.asarray(predictor.prepare(images)), plat.name)
-            kernels = {k: _kernel_entry(k, res[k], res["host"], predictor, keras, labels, tolerances)
-                       for k in ("reference", "cmsis-nn")}
-            ref = kernels["reference"]
-            artifacts[path.name] = {
-                "format": "tflite", "precision": "int8", "ops": res["ops"],
-                "tflite_sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
-                # the headline parity fields: the reference-kernel firmware against Keras
-                **{k: v for k, v in ref.items() if k not in ("memory", "build", "vs_host_tflm",
-                                                            "instructions_per_inference", "passed", "status")},
-                "kernels": kernels,
-                "passed": all(k["passed"] for k in kernels.values()),
-                "status": "PASS" if all(k["passed"] for k in kernels.values()) else "FAIL",
-            }
+            try:
+                artifacts[path.name] = _cortex_m_entry(path, predictor, images, labels, keras, tolerances,
+                                                       plat.name)
+                warning = _fit_warning(path.name, artifacts[path.name])
+                if warning:
+                    echo(warning)
+            except PlatformError as exc:  # a crash, a build or QEMU failure: one line, the next file goes on
+                echo(f"{plat.name}: {exc}")
+                artifacts[path.name] = error_entry(exc)
         sections[plat.name] = {
             **plat.to_json(), "qemu_machine": target.machine,
             "runner": "bundle firmware (arm-none-eabi-gcc, vendored TFLM) in qemu-system-arm with semihosting",

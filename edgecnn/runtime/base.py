@@ -13,7 +13,6 @@ from typing import Any
 import numpy as np
 
 from edgecnn.artifact import TensorSpec, manifest_precision
-from edgecnn.data import preprocess
 from edgecnn.errors import InputError, ModelError
 from edgecnn.spec import REFERENCE, ModelSpec
 
@@ -82,7 +81,7 @@ def to_model_input(images: Any, shape: tuple[int, int, int] | None = None) -> np
     if not ok:
         raise InputError(f"input shape {np.asarray(images).shape} not supported; expected {expected}")
     if arr.dtype == np.uint8:
-        return preprocess(arr)
+        return REFERENCE.preprocessing.apply(arr)  # the reference CNN's x / 255
     return arr.astype(np.float32, copy=False)
 
 
@@ -206,7 +205,7 @@ class Predictor(ABC):
 
         Built once; assigning ``metadata`` drops it, so it follows the file's preprocessing.
         """
-        x = preprocess(np.arange(256, dtype=np.uint8), self.spec.preprocessing)  # exactly what Keras is fed
+        x = self.spec.preprocessing.apply(np.arange(256, dtype=np.uint8))  # exactly what Keras is fed
         return quantize(x, self.input_spec) if self.input_spec.quantized else x
 
     def finish(self, raw: np.ndarray) -> np.ndarray:
