@@ -103,7 +103,8 @@ def _child_main(request: BenchRequest, conn) -> None:
 def _in_child(request: BenchRequest, progress: Progress, main: Callable[..., None] | None = None) -> BenchRun:
     """Run :func:`_bench` (or ``main``, same signature as :func:`_child_main`) in a spawned child."""
     import multiprocessing
-    import signal
+
+    from edgecnn.isolation import signal_name
 
     ctx = multiprocessing.get_context("spawn")
     parent, child = ctx.Pipe(duplex=False)
@@ -128,5 +129,5 @@ def _in_child(request: BenchRequest, progress: Progress, main: Callable[..., Non
     if outcome is not None:
         raise EdgeCnnError(f"edgecnn bench failed: {outcome[2]}")
     code = proc.exitcode
-    how = f"killed by {signal.Signals(-code).name}" if code is not None and code < 0 else f"exit {code}"
+    how = f"killed by {signal_name(code)}" if code is not None and code < 0 else f"exit {code}"
     raise EdgeCnnError(f"edgecnn bench failed: its process ended without a result ({how})")

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -25,6 +24,7 @@ from edgecnn.runtime import file_precision
 from edgecnn.errors import InputError, ModelError, PlatformError
 from edgecnn.platforms.registry import NATIVE, Platform, checker, resolve
 from edgecnn.platforms.root import CLASSIFY, WORK, RootConfig, ensure_root
+from edgecnn.isolation import signal_name
 from edgecnn.parity import Tolerance, compare_with_keras
 
 log = logging.getLogger(__name__)
@@ -52,10 +52,7 @@ def _check_inputs(model_paths: Iterable[str | Path], images: np.ndarray) -> tupl
 
 def _failure(proc: subprocess.CompletedProcess) -> str:
     if proc.returncode < 0:
-        try:
-            return f"killed by {signal.Signals(-proc.returncode).name}"
-        except ValueError:
-            return f"killed by signal {-proc.returncode}"
+        return f"killed by {signal_name(proc.returncode)}"
     lines = [ln for ln in (proc.stderr or "").splitlines() if ln.strip()]
     return f"exit {proc.returncode}: {lines[-1][:300] if lines else 'no error output'}"
 
