@@ -16,7 +16,8 @@ def _test_cache_dir() -> None:
 
     Bench tests measure the machine's GEMM ceiling while the suite itself loads the CPU; cached in
     the user's folder, that low figure would become the ceiling of every later `edgecnn bench`.
-    The expensive, deterministic builds (the arm64 root, MCU objects, npm tarballs) are linked in
+    The expensive, deterministic builds (the arm64 root, MCU objects, npm tarballs, trained test
+    models) are linked in
     from the user's cache so a test session never rebuilds them.
     """
     import tempfile
@@ -25,7 +26,7 @@ def _test_cache_dir() -> None:
 
     real = cache_dir()
     folder = Path(tempfile.mkdtemp(prefix="edgecnn-test-cache-"))
-    for name in ("arm64", "mcu", "npm"):
+    for name in ("arm64", "mcu", "npm", "test-models"):
         (real / name).mkdir(parents=True, exist_ok=True)
         (folder / name).symlink_to(real / name, target_is_directory=True)
     os.environ["EDGECNN_CACHE_DIR"] = str(folder)
@@ -68,6 +69,17 @@ def trained_call_seconds(trained_dir) -> float:
 @pytest.fixture(scope="session")
 def trained_model_path(trained_dir) -> Path:
     return trained_dir / "mnist_cnn.keras"
+
+
+@pytest.fixture(scope="session")
+def mobilenet() -> tuple[Path, Path]:
+    """(mobilenet_v2_035.keras, photos.npz): the real-network model of tests/real_models.py,
+    trained once per content hash into the shared test-model cache."""
+    import real_models
+
+    from edgecnn.env import cache_dir
+
+    return real_models.trained(cache_dir() / "test-models")
 
 
 @pytest.fixture(scope="session")
