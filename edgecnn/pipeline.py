@@ -21,7 +21,9 @@ from edgecnn.model import MODEL_FILENAME, TRAIN_JSON, TrainConfig
 from edgecnn.workspace import Workspace
 
 if TYPE_CHECKING:
+    from edgecnn.data import Dataset
     from edgecnn.spec import Preprocessing
+    from edgecnn.verify import VerifyReport, VerifyRun
 
 log = logging.getLogger(__name__)
 
@@ -155,123 +157,167 @@ def run_pipeline(config: RunConfig, echo: Callable[[str], None] = print) -> RunR
         The summary rows, whether every parity check passed, whether it trained, the stage
         times and the report's two files.
     """
+    from edgecnn import report
     from edgecnn.errors import ModelError, require_full
 
     require_full("`edgecnn run`", ("tensorflow", "keras", "tf2onnx", "onnx", "matplotlib"))
     if config.model is not None and not Path(config.model).is_file():
         raise ModelError(f"{config.model}: model not found")
-    from edgecnn import report
-    from edgecnn import verify as verify_lib
-    from edgecnn.data import load_data
-    from edgecnn.env import library_versions, machine_info
-    from edgecnn.bench.folder import BenchRequest, bench_folder
-    from edgecnn.export import APP, STANDARD, ExportOptions, export_models
-    from edgecnn.platforms.registry import resolve
-    from edgecnn.model import data_model_name, image_classifier_shapes, load_model, train
-
     workspace = Workspace(Path(config.output_dir)).ensure()
-    out = workspace.root
     stages = StageLog(echo)
+    config, data = _data_stage(stages, config, workspace)
+    model_path, record, retrained = _train_stage(stages, config, workspace, data)
+    _export_stage(stages, config, workspace, model_path, data)
+    verified = _verify_stage(stages, config, workspace, model_path, data)
+    _bench_stage(stages, config, workspace, data)
+    paths, advice, notes = _report_stage(stages, config, workspace, record, verified.report, data)
+    from edgecnn.platforms.check import platform_errors
+
+    errors = tuple(platform_errors(verified.platforms))
+    rows = report.summary_rows(workspace.root)
+    return RunResult(rows, verified.failure is None, retrained, dict(stages.seconds), paths, advice, notes, errors)
+
+
+def _data_stage(stages: StageLog, config: RunConfig, workspace: Workspace) -> tuple[RunConfig, Dataset]:
+    """Load the data (--data, else what an earlier export here recorded, else MNIST), sized for --model.
+
+    Returns the config with the data path chosen, and the data.
+    """
+    from edgecnn.data import load_data
+    from edgecnn.datasource import choose_data
+    from edgecnn.model import image_classifier_shapes, load_model
+
     echo = stages.say  # lines inside a stage share the terminal with its status line
     shape = None
     if config.model is not None:
         shape, _ = image_classifier_shapes(load_model(config.model, unsafe=config.unsafe), str(config.model))
-    from edgecnn.datasource import choose_data
-
-    choice = choose_data(out, config.data)  # --data, else what an earlier export here recorded
+    choice = choose_data(workspace.root, config.data)  # --data, else what an earlier export here recorded
     if choice.path is not None and config.data is None:
         config = replace(config, data=choice.path)
     with stages.stage("data", "loading the data" if config.data else "loading MNIST"):
         echo(f"    {choice.note}")
-        mnist = load_data(config.data, shape, config.seed)
-        echo(f"    {len(mnist.x_train):,} training and {len(mnist.x_test):,} test images from {mnist.source}")
+        data = load_data(config.data, shape, config.seed)
+        echo(f"    {len(data.x_train):,} training and {len(data.x_test):,} test images from {data.source}")
+    return config, data
 
-    train_config = config.train_config
-    record = None
-    retrained = False
+
+def _train_stage(stages: StageLog, config: RunConfig, workspace: Workspace,
+                 data: Dataset) -> tuple[Path, dict[str, Any] | None, bool]:
+    """Train, reuse a model trained with this configuration and data, or take --model.
+
+    Returns (the model's path, its train.json record or None for --model, whether it trained).
+    """
+    from edgecnn.model import data_model_name, train
+
+    echo, out = stages.say, workspace.root
     if config.model is not None:
-        model_path = Path(config.model)
         with stages.stage("train", "skipped: your own model"):
-            echo(f"    using {model_path} (no training)")
-    else:
-        name = data_model_name(mnist)
-        model_filename = MODEL_FILENAME if name == MODEL_FILENAME.rsplit(".", 1)[0] else f"{name}.keras"
-        record = None if config.retrain else reusable_model(out, train_config, mnist.checksums, model_filename)
-        model_path = out / model_filename
-        retrained = record is None
-        # Keras draws its own live progress bar on a terminal: no status line over it.
-        with stages.stage("train", f"{train_config.epochs} epochs, seed {train_config.seed}",
-                          tick=train_config.verbose != 1 or not retrained):
-            if record is not None:
-                echo(f"    reusing {model_path} (same configuration and data; --retrain to train again)")
-            else:
-                result = train(train_config, mnist, out)
-                record, model_path = result.record, result.model_path
-            echo(f"    test accuracy {record['test_accuracy']:.2%}")
+            echo(f"    using {config.model} (no training)")
+        return Path(config.model), None, False
+    train_config = config.train_config
+    name = data_model_name(data)
+    model_filename = MODEL_FILENAME if name == MODEL_FILENAME.rsplit(".", 1)[0] else f"{name}.keras"
+    record = None if config.retrain else reusable_model(out, train_config, data.checksums, model_filename)
+    model_path = out / model_filename
+    retrained = record is None
+    # Keras draws its own live progress bar on a terminal: no status line over it.
+    with stages.stage("train", f"{train_config.epochs} epochs, seed {train_config.seed}",
+                      tick=train_config.verbose != 1 or not retrained):
+        if record is not None:
+            echo(f"    reusing {model_path} (same configuration and data; --retrain to train again)")
+        else:
+            result = train(train_config, data, out)
+            record, model_path = result.record, result.model_path
+        echo(f"    test accuracy {record['test_accuracy']:.2%}")
+    return model_path, record, retrained
+
+
+def _export_stage(stages: StageLog, config: RunConfig, workspace: Workspace, model_path: Path,
+                  data: Dataset) -> None:
+    """The standard files (and the app variants when --platform mediapipe checks them)."""
+    from edgecnn.export import APP, STANDARD, ExportOptions, export_models
+    from edgecnn.platforms.registry import resolve
 
     with stages.stage("export", "TFLite float32 + int8, ONNX float32 + int8"):
         options = ExportOptions(seed=config.seed, data_path=config.data, labels=config.labels,
-                                preprocessing=config.preprocessing, dataset=mnist)
+                                preprocessing=config.preprocessing, dataset=data)
         # --platform mediapipe checks the files an app framework takes: the app variants (export/app.py).
         apps = APP if any(p.kind == "mediapipe" for p in resolve(config.platforms)) else []
-        artifacts = export_models(model_path, out, STANDARD + apps, options, unsafe=config.unsafe)
+        artifacts = export_models(model_path, workspace.root, STANDARD + apps, options, unsafe=config.unsafe)
         for artifact in artifacts:
-            echo(f"    {artifact.path.name:28s} {artifact.bytes / 1024:7.0f} KiB")
+            stages.say(f"    {artifact.path.name:28s} {artifact.bytes / 1024:7.0f} KiB")
 
-    with stages.stage("verify", f"parity with Keras on all {len(mnist.x_test):,} test images"):
+
+def _verify_stage(stages: StageLog, config: RunConfig, workspace: Workspace, model_path: Path,
+                  data: Dataset) -> VerifyRun:
+    """``verify_folder`` on the data already loaded; its warnings as indented lines."""
+    from edgecnn import verify as verify_lib
+
+    echo = stages.say
+    with stages.stage("verify", f"parity with Keras on all {len(data.x_test):,} test images"):
         request = verify_lib.VerifyRequest(
             workspace, model=model_path, options=verify_lib.VerifyOptions(unsafe=config.unsafe),
-            platforms=config.platforms, dataset=mnist,
+            platforms=config.platforms, dataset=data,
         )
         verified = verify_lib.verify_folder(request, echo=_indented(echo))
-        checked = verified.report
         for warning in verified.warnings:
             echo(f"    Warning: {warning}")
-        passed = verified.failure is None
-        from edgecnn.platforms.check import platform_errors
+    return verified
 
-        errors = tuple(platform_errors(verified.platforms))
+
+def _bench_stage(stages: StageLog, config: RunConfig, workspace: Workspace, data: Dataset) -> None:
+    """``bench_folder`` in a fresh spawned process (training has sized TensorFlow's thread pools here)."""
+    from edgecnn.bench.folder import BenchRequest, bench_folder
 
     with stages.stage("bench", "latency and throughput (interleaved, medians)"):
         bench_request = BenchRequest(workspace, data=config.data, fresh_process=True,
-                                     config=run_bench_config(config.quick, test_images=len(mnist.x_test),
-                                                             image_shape=mnist.image_shape))
-        bench_folder(bench_request, progress=_indented(echo))
+                                     config=run_bench_config(config.quick, test_images=len(data.x_test),
+                                                             image_shape=data.image_shape))
+        bench_folder(bench_request, progress=_indented(stages.say))
 
+
+def _report_stage(stages: StageLog, config: RunConfig, workspace: Workspace, record: dict[str, Any] | None,
+                  checked: VerifyReport, data: Dataset) -> tuple[tuple[Path, Path], tuple[str, ...], tuple[str, ...]]:
+    """The pictures and report.md/html. Returns (the report's paths, the terminal's advice, the report's notes)."""
+    from edgecnn import report
+    from edgecnn.env import library_versions, machine_info
+
+    out = workspace.root
     with stages.stage("report", "report.md, report.html and pictures"):
         if record is not None:
             report.plot_training(record, out / names.TRAINING_PNG)
         int8 = next((row for row in checked.rows if row.format == "tflite" and row.precision == "int8"
                      and row.predictions is not None), None)
-        if (int8 is not None and int8.predictions is not None and mnist.y_test is not None
+        if (int8 is not None and int8.predictions is not None and data.y_test is not None
                 and int8.parity is not None and int8.parity.accuracy is not None):
-            report.plot_confusion(mnist.y_test, int8.predictions, out / names.CONFUSION_PNG,
+            report.plot_confusion(data.y_test, int8.predictions, out / names.CONFUSION_PNG,
                                   f"int8 TFLite: {int8.parity.accuracy:.2%} on the test set",
                                   labels=checked.class_names)
-        data_arg = f" --data {config.data}" if config.data else ""
-        commands: tuple[str, ...]
-        if config.model is not None:
-            commands = (
-                f"edgecnn run --model {config.model}{data_arg} --output-dir {out}",
-                f"# or, step by step (output folder {out}):",
-                f"edgecnn export --model {config.model}{data_arg} --format all --output-dir {out}",
-                f"edgecnn verify{data_arg} --output-dir {out}",
-                f"edgecnn bench{data_arg} --output-dir {out}",
-            )
-        else:
-            commands = (
-                ("make run" if not config.quick else "make setup && .venv/bin/edgecnn run --quick")
-                if not config.data else f"edgecnn run{data_arg}" + (" --quick" if config.quick else ""),
-                f"# or, step by step (output folder {out}):",
-                f"edgecnn train --epochs {train_config.epochs} --seed {config.seed}{data_arg} --output-dir {out}",
-                f"edgecnn export --format all{data_arg} --output-dir {out}",
-                f"edgecnn verify{data_arg} --output-dir {out}",
-                f"edgecnn bench{data_arg} --output-dir {out}",
-            )
         advice, notes = tuple(report.ship_advice(out, verbose=False)), tuple(report.ship_advice(out))
         paths = report.write_report(out, report.ReportInputs(
-            commands=commands, stage_seconds=dict(stages.seconds), machine=machine_info(),
+            commands=_commands(config, out), stage_seconds=dict(stages.seconds), machine=machine_info(),
             versions=library_versions(), notes=notes,
         ))
-    rows = report.summary_rows(out)
-    return RunResult(rows, passed, retrained, dict(stages.seconds), paths, advice, notes, errors)
+    return paths, advice, notes
+
+
+def _commands(config: RunConfig, out: Path) -> tuple[str, ...]:
+    """The report's "how to reproduce": this run's command, then the same steps one command each."""
+    data_arg = f" --data {config.data}" if config.data else ""
+    if config.model is not None:
+        return (
+            f"edgecnn run --model {config.model}{data_arg} --output-dir {out}",
+            f"# or, step by step (output folder {out}):",
+            f"edgecnn export --model {config.model}{data_arg} --format all --output-dir {out}",
+            f"edgecnn verify{data_arg} --output-dir {out}",
+            f"edgecnn bench{data_arg} --output-dir {out}",
+        )
+    return (
+        ("make run" if not config.quick else "make setup && .venv/bin/edgecnn run --quick")
+        if not config.data else f"edgecnn run{data_arg}" + (" --quick" if config.quick else ""),
+        f"# or, step by step (output folder {out}):",
+        f"edgecnn train --epochs {config.train_config.epochs} --seed {config.seed}{data_arg} --output-dir {out}",
+        f"edgecnn export --format all{data_arg} --output-dir {out}",
+        f"edgecnn verify{data_arg} --output-dir {out}",
+        f"edgecnn bench{data_arg} --output-dir {out}",
+    )
