@@ -7,6 +7,17 @@ edgecnn.isolation`` process that runs ``module:function`` calls on request (pick
 its stdin and a private copy of its stdout); when it dies, the call raises
 :class:`NativeCrash` naming the file, the step, the signal and, where the native library
 printed it, the op, and the next call starts a fresh child. Stdlib only.
+
+:func:`run_spawned` is the other half: one call in a fresh ``multiprocessing`` spawn child, for
+work that needs a clean interpreter rather than protection from a crash (``run``'s bench: training
+has sized TensorFlow's thread pools in the parent; the Keras baseline: TensorFlow must never load
+into the timing process). Its child sends progress lines back as it goes; its exception is
+re-raised here; its death is one :class:`ChildDied` naming the signal.
+
+Why two mechanisms, not one: a :class:`Child` serves many calls in one process (verify runs every
+file in it; a crash costs a fresh one), needs the dead child's stderr to name the op TFLM died
+at, and a per-call timeout for a hang; a spawn child is one call with a progress channel. Both
+name a death with :func:`signal_name`.
 """
 
 from __future__ import annotations
@@ -23,9 +34,10 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from collections.abc import Callable
 from typing import IO, Any
 
-from edgecnn.errors import PlatformError
+from edgecnn.errors import EdgeCnnError, PlatformError
 
 # TFLM names the node it was on in its error lines ("Node CONV_2D (number 3) failed to invoke").
 _OP_LINE = re.compile(r"Node (\w+) \(number (\d+)")
@@ -177,6 +189,81 @@ def call_isolated(function: str, *args: Any, file: str | Path, step: str, timeou
     """One call in a fresh child: :meth:`Child.call` without keeping the process."""
     with Child(timeout) as child:
         return child.call(function, *args, file=Path(file).name, step=step)
+
+
+class ChildDied(EdgeCnnError):
+    """A :func:`run_spawned` child ended without a result; ``how`` is "killed by SIGSEGV" or "exit 1"."""
+
+    def __init__(self, how: str):
+        self.how = how
+        super().__init__(f"the child process ended without a result ({how})")
+
+    def __reduce__(self):
+        return ChildDied, (self.how,)
+
+
+def run_spawned(target: Callable[..., Any], *args: Any, progress: Callable[[str], None] | None = None,
+                name: str = "edgecnn-child") -> Any:
+    """``target(*args)`` in a fresh spawned interpreter; with ``progress``, ``target(*args, send)``.
+
+    Args:
+        target: a module-level function (spawn pickles it by name).
+        progress: receives each line the child's ``send(line)`` passes, as it comes.
+        name: the child's process name.
+
+    Returns:
+        ``target``'s return value.
+
+    Raises:
+        ChildDied: the child ended without a result (a signal, or an exit before it answered).
+        The child's own exception, same type and message (an unpicklable one as EdgeCnnError).
+    """
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    parent, child = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=_spawned_main, args=(target, args, progress is not None, child), name=name)
+    proc.start()
+    child.close()
+    outcome = None
+    try:
+        while True:
+            try:
+                message = parent.recv()
+            except EOFError:  # the child is gone: finished, or crashed before it could say so
+                break
+            if message[0] == "progress" and progress is not None:
+                progress(message[1])
+            elif message[0] != "progress":
+                outcome = message
+    finally:
+        proc.join()
+    if outcome is not None and outcome[0] == "done":
+        return outcome[1]
+    if outcome is not None:
+        raise outcome[1]
+    code = proc.exitcode
+    raise ChildDied(f"killed by {signal_name(code)}" if code is not None and code < 0 else f"exit {code}")
+
+
+def _spawned_main(target: Callable[..., Any], args: tuple[Any, ...], with_progress: bool, conn) -> None:
+    """In the spawned child: send ("progress", line)… then ("done", value) or ("error", exception)."""
+    try:
+        extra = (lambda line: conn.send(("progress", line)),) if with_progress else ()
+        conn.send(("done", target(*args, *extra)))
+    except BaseException as exc:  # noqa: BLE001 - a bug too: its type and text reach the parent, which raises
+        conn.send(("error", _picklable(exc)))
+    finally:
+        conn.close()
+
+
+def _picklable(exc: BaseException) -> BaseException:
+    """``exc`` if it survives pickling, else an EdgeCnnError with its text (and type, for a non-edgecnn one)."""
+    try:
+        pickle.loads(pickle.dumps(exc))
+        return exc
+    except Exception:  # noqa: BLE001 - any failure to pickle or rebuild means: send its text instead
+        return EdgeCnnError(str(exc) if isinstance(exc, EdgeCnnError) else f"{type(exc).__name__}: {exc}")
 
 
 def _serve() -> None:

@@ -122,12 +122,12 @@ def test_failing_bench_child_in_run_is_one_error(tmp_path):
     assert not (tmp_path / "bench.json").exists()
 
 
-def _segfault_after_one_line(request, conn):
+def _segfault_after_one_line(request, progress):
     """A bench child that says one line and then dies as a native crash would (module level: spawn pickles it)."""
     import os
     import signal
 
-    conn.send(("progress", "timing"))
+    progress("timing")
     os.kill(os.getpid(), signal.SIGSEGV)
 
 

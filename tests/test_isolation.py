@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from edgecnn.isolation import Child, NativeCrash, call_isolated
+from edgecnn.isolation import Child, ChildDied, NativeCrash, call_isolated, run_spawned
 
 
 def test_a_child_that_aborts_is_one_error_naming_file_step_and_signal():
@@ -38,6 +38,37 @@ def test_the_child_is_replaced_after_a_crash_and_returns_values_and_exceptions()
 def test_a_hang_is_killed_and_named():
     with Child(timeout=2) as child, pytest.raises(NativeCrash, match="a hang"):
         child.call("time:sleep", 60, file="f", step="s")
+
+
+def _say_two_lines_then(ending, send):
+    """A spawned child (module level: spawn pickles it by name) that reports twice, then ends as told."""
+    import os
+    import signal
+
+    from edgecnn.errors import ModelError
+
+    send("one")
+    send("two")
+    if ending == "crash":
+        os.kill(os.getpid(), signal.SIGSEGV)
+    if ending == "error":
+        raise ModelError("bad.tflite: not a TFLite model")
+    return {"rows": [1, 2]}
+
+
+def test_run_spawned_forwards_progress_and_returns_raises_or_names_the_signal():
+    from edgecnn.errors import ModelError
+
+    seen = []
+    assert run_spawned(_say_two_lines_then, "value", progress=seen.append) == {"rows": [1, 2]}
+    assert seen == ["one", "two"]
+    with pytest.raises(ModelError, match=r"^bad.tflite: not a TFLite model$"):  # the child's type and text
+        run_spawned(_say_two_lines_then, "error", progress=lambda line: None)
+    seen.clear()
+    with pytest.raises(ChildDied) as info:
+        run_spawned(_say_two_lines_then, "crash", progress=seen.append)
+    assert seen == ["one", "two"] and info.value.how == "killed by SIGSEGV"
+    assert str(info.value) == "the child process ended without a result (killed by SIGSEGV)"
 
 
 def _int8(exported_dir):

@@ -38,18 +38,14 @@ def measure_apart(subject: Subject, config: BenchConfig, images: np.ndarray, thr
         EdgeCnnError: the child's own error (e.g. a .keras file that cannot be loaded), same type
         and message; a crash of the child becomes one EdgeCnnError naming it.
     """
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-    from concurrent.futures.process import BrokenProcessPool
-
     from edgecnn.errors import EdgeCnnError
+    from edgecnn.isolation import ChildDied, run_spawned
 
-    ctx = multiprocessing.get_context("spawn")
     try:
-        with ProcessPoolExecutor(max_workers=1, mp_context=ctx) as pool:
-            rows, got, macs = pool.submit(_child, subject, config, images, threads).result()
-    except BrokenProcessPool as exc:
-        raise EdgeCnnError(f"{subject.path}: the Keras baseline's process ended without a result ({exc})") from None
+        rows, got, macs = run_spawned(_child, subject, config, images, threads, name="edgecnn-keras-baseline")
+    except ChildDied as died:
+        raise EdgeCnnError(f"{subject.path}: the Keras baseline's process ended without a result "
+                           f"({died.how})") from None
     samples.update(got)
     subject.macs = macs
     return rows

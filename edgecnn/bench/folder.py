@@ -87,47 +87,15 @@ def _bench(request: BenchRequest, progress: Progress) -> BenchRun:
 
 
 # -- the fresh child process ----------------------------------------------------------------------
-def _child_main(request: BenchRequest, conn) -> None:
-    """In the spawned child: run the bench, send ("progress", line)… then ("done", run) or ("error", …)."""
+def _in_child(request: BenchRequest, progress: Progress, main: Callable[..., BenchRun] | None = None) -> BenchRun:
+    """Run :func:`_bench` (or ``main``, same signature) in a spawned child (edgecnn.isolation.run_spawned)."""
+    from edgecnn.isolation import ChildDied, run_spawned
+
     try:
-        run = _bench(request, lambda line: conn.send(("progress", line)))
-        conn.send(("done", run))
+        return run_spawned(main or _bench, request, progress=progress, name="edgecnn-bench")
+    except ChildDied as died:
+        raise EdgeCnnError(f"edgecnn bench failed: its process ended without a result ({died.how})") from None
     except EdgeCnnError as exc:
-        conn.send(("error", type(exc).__name__, str(exc)))
-    except BaseException as exc:  # noqa: BLE001 - a bug: its type and text reach the parent, which raises
-        conn.send(("error", type(exc).__name__, f"{type(exc).__name__}: {exc}"))
-    finally:
-        conn.close()
-
-
-def _in_child(request: BenchRequest, progress: Progress, main: Callable[..., None] | None = None) -> BenchRun:
-    """Run :func:`_bench` (or ``main``, same signature as :func:`_child_main`) in a spawned child."""
-    import multiprocessing
-
-    from edgecnn.isolation import signal_name
-
-    ctx = multiprocessing.get_context("spawn")
-    parent, child = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=main or _child_main, args=(request, child), name="edgecnn-bench")
-    proc.start()
-    child.close()
-    outcome = None
-    try:
-        while True:
-            try:
-                message = parent.recv()
-            except EOFError:  # the child is gone: finished, or crashed before it could say so
-                break
-            if message[0] == "progress":
-                progress(message[1])
-            else:
-                outcome = message
-    finally:
-        proc.join()
-    if outcome is not None and outcome[0] == "done":
-        return outcome[1]
-    if outcome is not None:
-        raise EdgeCnnError(f"edgecnn bench failed: {outcome[2]}")
-    code = proc.exitcode
-    how = f"killed by {signal_name(code)}" if code is not None and code < 0 else f"exit {code}"
-    raise EdgeCnnError(f"edgecnn bench failed: its process ended without a result ({how})")
+        raise EdgeCnnError(f"edgecnn bench failed: {exc}") from None
+    except Exception as exc:  # noqa: BLE001 - a bug in the child: its type and text in the one error
+        raise EdgeCnnError(f"edgecnn bench failed: {type(exc).__name__}: {exc}") from None
