@@ -167,6 +167,23 @@ def train(config: TrainConfig, data: Dataset, out_dir: Path, h5: bool = False, n
 
     model = build_reference_model(data.image_shape, num_classes, name)
     compile_reference_model(model, config)
+    history, wall, test_loss, test_accuracy = _fit(model, config, data, x_train, y_train_1h, y_test_1h)
+
+    model_path = out_dir / model_filename
+    with fileio.atomic_path(model_path) as tmp:
+        model.save(tmp)
+    if h5:
+        with fileio.atomic_path(model_path.with_suffix(".h5")) as tmp:
+            model.save(tmp)
+    record = _train_record(config, data, model_path, history.history, test_accuracy, test_loss, wall, num_classes)
+    record_path = fileio.write_json(out_dir / TRAIN_JSON, record)
+    log.info("trained %d epochs in %.1f s: test accuracy %.4f", config.epochs, wall, test_accuracy)
+    return TrainResult(model_path, record_path, float(test_accuracy), wall, record)
+
+
+def _fit(model, config: TrainConfig, data: Dataset, x_train, y_train_1h: np.ndarray,
+         y_test_1h: np.ndarray) -> tuple[Any, float, float, float]:
+    """Fit ``model`` and evaluate it on the test set: (Keras history, wall seconds of the fit, test loss, accuracy)."""
     start = time.perf_counter()
     if hasattr(x_train, "subset"):  # image files: decoded and prepared per batch, never all at once
         train_set = streamed_batches(x_train, y_train_1h, config.batch_size, config.seed, shuffle=True)
@@ -187,17 +204,7 @@ def train(config: TrainConfig, data: Dataset, out_dir: Path, h5: bool = False, n
         )
         wall = time.perf_counter() - start
         test_loss, test_accuracy = model.evaluate(x_test, y_test_1h, batch_size=1024, verbose=0)
-
-    model_path = out_dir / model_filename
-    with fileio.atomic_path(model_path) as tmp:
-        model.save(tmp)
-    if h5:
-        with fileio.atomic_path(model_path.with_suffix(".h5")) as tmp:
-            model.save(tmp)
-    record = _train_record(config, data, model_path, history.history, test_accuracy, test_loss, wall, num_classes)
-    record_path = fileio.write_json(out_dir / TRAIN_JSON, record)
-    log.info("trained %d epochs in %.1f s: test accuracy %.4f", config.epochs, wall, test_accuracy)
-    return TrainResult(model_path, record_path, float(test_accuracy), wall, record)
+    return history, wall, test_loss, test_accuracy
 
 
 def streamed_batches(x, y_1h: np.ndarray, batch_size: int, seed: int, shuffle: bool):

