@@ -34,6 +34,10 @@ class ExportOptions:
     source_sha256: str = ""  # sha256 of the .keras file, embedded in every artifact
     data_path: Path | None = None  # where calibration images come from (None: the default MNIST)
     onnx_per_channel: bool = False  # int8 ONNX: per-tensor weight scales (benchmarks/onnx_choice.py)
+    # Accuracy-controlled int8 (export.accuracy): None exports as asked; a number of points runs the loop
+    # until agreement >= the int8 verify tolerance and the accuracy drop <= max_drop.
+    max_drop: float | None = None
+    max_float_layers: int = 16  # the loop's budget (export.accuracy.DEFAULT_MAX_FLOAT_LAYERS)
     # The model's record. export_models fills ``spec`` from the model and these declarations:
     labels: tuple[str, ...] | None = None  # --labels FILE (else the data's class names, else 0..K-1)
     preprocessing: Preprocessing | None = None  # --preprocess (None: unit)

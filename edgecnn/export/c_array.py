@@ -127,7 +127,7 @@ def export_int8(model, out_dir: Path, *, filename: str, options) -> Artifact:
     # Reuse the int8 TFLite exporter as it is (conversion, metadata, checks) in a scratch folder.
     with tempfile.TemporaryDirectory(dir=out_dir, prefix=".c_array.") as scratch:
         flat = tflite.export_int8(model, Path(scratch), filename=f"{stem}.tflite", options=options, pair=False,
-                                model_metadata=False)
+                                model_metadata=False, full_integer=True)
         data = Path(flat.path).read_bytes()
     ops = check_tflm_ops(data, model)
     source, header = write_c_array(data, out_dir, stem, ops)

@@ -1,0 +1,298 @@
+"""Accuracy-controlled int8: calibrate, compare with Keras, and repair until the tolerance holds.
+
+Backend-agnostic: a backend (``tflite_accuracy``, ``onnx_accuracy``) builds a file's bytes from a
+setting (calibration images, method, per-channel) and a set of layers kept in float32, names its
+cheap levers and ranks its layers. The loop here decides:
+
+1. the file as asked (``--calibration-samples``, the format's defaults);
+2. the cheap levers, in the backend's order (more calibration images; another calibration method;
+   per-channel weights), each kept only if it raised agreement;
+3. unless the target needs full integer (the C array, microcontrollers): the layers ranked by the
+   int8 error each one adds at the output, and the first 1, 2, 3, 4, 6, 8, … of them kept in
+   float32, up to ``max_float_layers``.
+
+It stops at the first file that meets the tolerance: top-1 agreement with Keras >= the int8
+``min_agreement`` of ``parity.DEFAULT_TOLERANCES`` and an accuracy drop <= ``max_drop`` points.
+Every file is judged on a held-out part of the *training* split (never the calibration images,
+never the test split), so that ``verify``'s verdict on the test split stays an independent check.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+JUDGE_FRACTION = 0.25  # of the training split, per class, held out to judge every step
+JUDGE_MAX = 1000  # more images cost time, not confidence: 768 without a miss establish 99.5 % (Wilson)
+RANK_IMAGES = 200  # judge images the ranking runs on (one file per layer: 65 for MobileNetV2)
+DEFAULT_MAX_FLOAT_LAYERS = 16  # the budget: at most this many layers kept in float32
+P50_CALLS = 30  # batch-1 calls timed per step (after 5 untimed): a step's p50, not a benchmark
+
+
+@dataclass(frozen=True)
+class Step:
+    """One file the loop built and judged."""
+
+    change: str  # what changed against the previous step, in words
+    agreement: float  # top-1 agreement with Keras on the judge images
+    accuracy: float | None  # accuracy on the judge images (None: unlabelled data)
+    drop: float | None  # Keras accuracy minus the file's, in points
+    bytes: int
+    p50_us: float  # median batch-1 latency, one thread, in this process
+    float_layers: tuple[str, ...] = ()
+    label: str = "int8"
+    passed: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {"change": self.change, "agreement": round(self.agreement, 6),
+                "accuracy": None if self.accuracy is None else round(self.accuracy, 6),
+                "drop": None if self.drop is None else round(self.drop, 4), "bytes": self.bytes,
+                "p50_us": round(self.p50_us, 1), "float_layers": list(self.float_layers), "label": self.label,
+                "passed": self.passed}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the loop reached: every step, the file kept and one line saying it."""
+
+    steps: tuple[Step, ...]
+    best: int  # index of the file kept (the first that passed, else the highest agreement)
+    met: bool
+    statement: str  # one line: met at step k, or cannot within the budget and what the best reached
+    judge: str  # which images judged the steps
+    setting: dict[str, Any] = field(default_factory=dict)  # the kept file's setting (calibration, method)
+    nodes: tuple[str, ...] = ()  # the kept file's float32 layers as the backend names them
+    layers: int = 0  # layers that are int8 in the full-integer file
+
+    def to_json(self) -> dict[str, Any]:
+        return {"met": self.met, "statement": self.statement, "judge": self.judge, "best_step": self.best,
+                "steps": [s.to_json() for s in self.steps]}
+
+
+class Backend(Protocol):
+    """What the loop needs from a format."""
+
+    def initial(self) -> dict[str, Any]:
+        """The setting of the file as asked."""
+
+    def levers(self, setting: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+        """The cheap levers still open from ``setting``, in order: (what changes, new setting)."""
+
+    def build(self, setting: dict[str, Any], float_layers: tuple[str, ...], record: dict[str, Any]) -> bytes:
+        """The file's bytes: ``setting``, ``float_layers`` in float32, ``record`` in its metadata."""
+
+    def layers(self, setting: dict[str, Any]) -> list[str]:
+        """Every layer (node) that is int8 in the full-integer file."""
+
+    def display(self, layer: str) -> str:
+        """A layer's name for people (the Keras layer where known)."""
+
+
+@dataclass(frozen=True)
+class Judge:
+    """The held-out training images every step is judged on, with Keras' probabilities."""
+
+    images: np.ndarray
+    labels: np.ndarray | None
+    keras_probs: np.ndarray
+    text: str
+
+    @property
+    def keras_accuracy(self) -> float | None:
+        return None if self.labels is None else float((self.keras_probs.argmax(1) == self.labels).mean())
+
+
+def holdout(data, seed: int) -> tuple[Any, Any, np.ndarray | None]:
+    """(data with the judge images removed from its training split, judge images, their labels).
+
+    A seeded per-class ``JUDGE_FRACTION`` of the training images (at most ``JUDGE_MAX``): the
+    calibration images are drawn from the rest.
+    """
+    from edgecnn.data.split import take
+
+    n = len(data.x_train)
+    rng = np.random.default_rng(seed + 7919)  # not the calibration draw's stream
+    judge = np.zeros(n, bool)
+    want = min(JUDGE_MAX, int(round(n * JUDGE_FRACTION)))
+    groups = [np.arange(n)] if data.y_train is None else [np.flatnonzero(data.y_train == k)
+                                                         for k in np.unique(data.y_train)]
+    for idx in groups:
+        idx = rng.permutation(idx)
+        judge[idx[: int(round(want * len(idx) / n))]] = True
+    y = data.y_train
+    rest = replace(data, x_train=take(data.x_train, ~judge), y_train=None if y is None else y[~judge])
+    images = take(data.x_train, judge)
+    images = np.asarray(images[:] if hasattr(images, "subset") else images)
+    return rest, images, None if y is None else y[judge]
+
+
+def judge_set(model, spec, data, seed: int) -> tuple[Any, Judge]:
+    """The calibration data (training split less the judge images) and the :class:`Judge`."""
+    rest, images, labels = holdout(data, seed)
+    x = spec.preprocessing.apply(images)
+    probs = np.asarray(model.predict(x, batch_size=100, verbose=0), np.float64)
+    if spec.head == "logits":
+        e = np.exp(probs - probs.max(1, keepdims=True))
+        probs = e / e.sum(1, keepdims=True)
+    text = (f"judged on {len(images):,} held-out training images (seeded, {JUDGE_FRACTION:.0%} per class, not "
+            "calibration images, not the test split: verify stays an independent check)")
+    return rest, Judge(images, labels, probs, text)
+
+
+def probabilities(data: bytes, suffix: str, images: np.ndarray, timed: bool = True) -> tuple[np.ndarray, float, Any]:
+    """The file's probabilities on ``images``, its batch-1 p50 (µs, one thread; 0 unless ``timed``), predictor."""
+    from edgecnn.runtime import RuntimeOptions, load
+
+    with tempfile.TemporaryDirectory(prefix="edgecnn-accuracy-") as tmp:
+        path = Path(tmp) / f"candidate{suffix}"
+        path.write_bytes(data)
+        predictor = load(path, RuntimeOptions(num_threads=1))
+        probs = np.concatenate([predictor.predict(images[i: i + 250]) for i in range(0, len(images), 250)])
+        one = images[:1]
+        for _ in range(5 if timed else 0):
+            predictor.predict(one)
+        times = []
+        for _ in range(P50_CALLS if timed else 1):
+            started = time.perf_counter_ns()
+            predictor.predict(one)
+            times.append(time.perf_counter_ns() - started)
+    return probs, float(np.median(times)) / 1e3, predictor
+
+
+def schedule(budget: int, available: int) -> list[int]:
+    """How many ranked layers each repair step keeps in float32: 1, 2, 3, 4, 6, 8, 12, 16, …"""
+    counts, k = [], 1
+    while k <= min(budget, available):
+        counts.append(k)
+        k = k + 1 if k < 4 else k + k // 2
+    if counts and counts[-1] < min(budget, available):
+        counts.append(min(budget, available))
+    return counts
+
+
+def layer_label(float_layers: int, total: int) -> str:
+    """``int8`` or ``int8, 3 of 65 layers float32``: what a file is, everywhere it is shown."""
+    return "int8" if not float_layers else f"int8, {float_layers} of {total} layers float32"
+
+
+@dataclass(frozen=True)
+class Control:
+    """What the loop aims at and may spend."""
+
+    max_drop: float  # accuracy drop allowed, in points
+    min_agreement: float  # top-1 agreement with Keras (the int8 verify tolerance)
+    max_float_layers: int = DEFAULT_MAX_FLOAT_LAYERS
+    full_integer: bool = False  # the C array / microcontrollers: no float layers, only the cheap levers
+    suffix: str = ".tflite"
+
+
+class _Run:
+    """One loop's state: the judge, the steps so far, the best file."""
+
+    def __init__(self, backend: Backend, judge: Judge, control: Control, report: Callable[[Step], None]):
+        self.backend, self.judge, self.control, self.report = backend, judge, control, report
+        self.steps: list[Step] = []
+        self.settings: list[dict[str, Any]] = []
+        self.nodes: list[tuple[str, ...]] = []  # each step's float layers as the backend names them
+        self.total = 0
+
+    def try_file(self, change: str, setting: dict[str, Any], float_layers: tuple[str, ...]) -> Step:
+        from edgecnn.parity import Tolerance, compare
+
+        data = self.backend.build(setting, float_layers, {})
+        probs, p50, _ = probabilities(data, self.control.suffix, self.judge.images)
+        tolerance = Tolerance(min_agreement=self.control.min_agreement, max_accuracy_drop=self.control.max_drop)
+        parity = compare(probs, self.judge.keras_probs, self.judge.labels, "int8", tolerance,
+                         self.judge.keras_accuracy)
+        drop = None if parity.accuracy_delta is None else -parity.accuracy_delta
+        shown = tuple(self.backend.display(n) for n in float_layers)
+        step = Step(change, parity.agreement, parity.accuracy, drop, len(data), p50, shown,
+                    layer_label(len(float_layers), self.total), parity.passed)
+        log.info("int8 step %d: %s: agreement %.2f%%, %s, %d bytes, p50 %.0f us", len(self.steps), change,
+                 100 * step.agreement, "no labels" if drop is None else f"drop {drop:.2f} points", step.bytes, p50)
+        self.steps.append(step)
+        self.settings.append(setting)
+        self.nodes.append(tuple(float_layers))
+        self.report(step)
+        return step
+
+    def best(self) -> int:
+        passed = [i for i, s in enumerate(self.steps) if s.passed]
+        if passed:
+            return passed[0]
+        return max(range(len(self.steps)), key=lambda i: (self.steps[i].agreement, -len(self.steps[i].float_layers)))
+
+
+def control_loop(backend: Backend, judge: Judge, control: Control,
+                 report: Callable[[Step], None] = lambda step: None,
+                 rank: Callable[[dict[str, Any]], list[tuple[tuple[str, ...], float]]] | None = None) -> Outcome:
+    """Run the repair loop of the module docstring; ``report`` sees each step as it is judged.
+
+    ``rank(setting)`` orders groups of layers by the int8 error each group adds (most harmful
+    first; a group is what keeps one tensor in float32: its producer and its consumers); without
+    it (or with ``control.full_integer``) only the cheap levers apply.
+    """
+    run = _Run(backend, judge, control, report)
+    setting = backend.initial()
+    run.total = len(backend.layers(setting))
+    step = run.try_file(_describe(setting), setting, ())
+    for change, candidate in backend.levers(setting):
+        if step.passed:
+            break
+        tried = run.try_file(change, candidate, ())
+        if tried.agreement >= step.agreement:  # kept: later steps build on it
+            setting, step = candidate, tried
+    if not step.passed and rank is not None and not control.full_integer:
+        groups = [group for group, _ in rank(setting)]
+        kept: tuple[str, ...] = ()
+        for k in schedule(len(groups), len(groups)):
+            wanted = tuple(dict.fromkeys([*kept, *(name for group in groups[:k] for name in group)]))
+            if len(wanted) > control.max_float_layers:
+                break
+            added = ", ".join(backend.display(name) for name in wanted if name not in kept)
+            step, kept = run.try_file(f"+ float32: {added}", setting, wanted), wanted
+            if step.passed:
+                break
+    best = run.best()
+    return Outcome(tuple(run.steps), best, run.steps[best].passed, _statement(run, best), judge.text,
+                   run.settings[best], run.nodes[best], run.total)
+
+
+def _describe(setting: dict[str, Any]) -> str:
+    parts = [f"{setting['samples']} calibration images"]
+    if setting.get("method"):
+        parts.append(f"{setting['method']} calibration")
+    if "per_channel" in setting:
+        parts.append("per-channel weights" if setting["per_channel"] else "per-tensor weights")
+    return "as asked: " + ", ".join(parts)
+
+
+def _statement(run: _Run, best: int) -> str:
+    """One line: where the tolerance was met, or that it cannot be within the budget and the best file."""
+    step, control = run.steps[best], run.control
+    target = f"agreement >= {control.min_agreement:.2%}, drop <= {control.max_drop:g} points"
+    reached = (f"agreement {step.agreement:.2%}" + ("" if step.drop is None else f", drop {step.drop:.2f} points")
+               + f" ({step.label})")
+    if step.passed:
+        return f"int8 meets {target} at step {best}: {reached}"
+    if control.full_integer:
+        return (f"int8 cannot meet {target} with every layer int8 (full integer, as a microcontroller needs) "
+                f"after {len(run.steps)} steps; best: {reached}")
+    return (f"int8 cannot meet {target} within {control.max_float_layers} float32 layers; "
+            f"kept the best: {reached}")
+
+
+def quantization_record(outcome: Outcome) -> dict[str, Any]:
+    """The record of the kept file, for its metadata and the manifest (``quantization``)."""
+    step = outcome.steps[outcome.best]
+    return {"label": step.label, "layers": outcome.layers, "float_layers": list(step.float_layers),
+            "accuracy_control": outcome.to_json()}
