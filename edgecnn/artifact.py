@@ -14,6 +14,15 @@ RUNNABLE_FORMATS = ("tflite", "onnx")  # what edgecnn.runtime loads; "c" is the 
 PRECISIONS = ("float32", "int8", "dynamic", "float16", "float32_app", "int8_app")  # *_app: export/app.py
 
 
+def mixed_label(record: Any) -> str | None:
+    """``int8, 3 of 65 layers float32`` for a file with float32 layers (its metadata or manifest entry), else None.
+
+    The accuracy loop (export.accuracy) records ``quantization`` = {label, layers, float_layers, …}.
+    """
+    q = record.get("quantization") if isinstance(record, dict) else None
+    return str(q.get("label")) if isinstance(q, dict) and q.get("float_layers") else None
+
+
 @dataclass(frozen=True)
 class TensorSpec:
     """One model input or output: name, shape (-1 for the dynamic batch), dtype, int8 quantization."""

@@ -17,6 +17,7 @@ from typing import Any
 
 
 from edgecnn import fileio
+from edgecnn.artifact import mixed_label
 from edgecnn.formatting import TERMINAL_WIDTH, VS_KERAS, align, format_kib, markdown, number, pct, times, wrap_notes
 from edgecnn.names import (BENCH_JSON, BENCH_PNG, CONFUSION_PNG, DISAGREEMENTS_PNG, MANIFEST, REPORT_HTML, REPORT_MD,
                            TRAINING_PNG, VERIFY_JSON)
@@ -93,7 +94,8 @@ def summary_rows(out_dir: Path) -> list[dict[str, str]]:
         b1, b256 = _find_bench(bench_rows, name, 1), _find_bench(bench_rows, name, 256)
         speedup = times(keras_b1["p50_us"] / b1["p50_us"]) if b1 and keras_b1 and b1.get("p50_us") else "–"
         rows.append({
-            "format": entry["format"], "precision": entry["precision"], "size": format_kib(int(entry["bytes"])),
+            "format": entry["format"], "precision": mixed_label(entry) or entry["precision"],
+            "size": format_kib(int(entry["bytes"])),
             "accuracy": pct(check.get("accuracy")), "agreement": pct(check.get("agreement")),
             "verdict": ("PASS" if check.get("passed") else "FAIL") if check else "–",
             "p50_b1": _num(b1, "p50_us"), "ips_b256": _num(b256, "throughput"), "speedup": speedup,

@@ -37,7 +37,7 @@ def format_table(report: VerifyReport, root: Path | None = None) -> str:
             continue
         result = "PASS" if row.passed else f"FAIL: {row.reason}"
         lines.append((
-            name, p.precision, "unknown" if p.accuracy is None else f"{p.accuracy:.2%}",
+            name, row.label or p.precision, "unknown" if p.accuracy is None else f"{p.accuracy:.2%}",
             "-" if p.accuracy_delta is None else f"{p.accuracy_delta:+.2f}", f"{p.agreement:.2%}",
             str(p.disagreements), f"{p.max_abs_diff:.1e}", f"{p.mean_abs_diff:.1e}", result,
         ))

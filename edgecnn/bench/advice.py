@@ -50,7 +50,8 @@ def int8_line(entries: list[dict[str, Any]]) -> str | None:
         else:
             advice = f", {100 * size:.0f} % of the size" + (
                 " (ship it where size matters more than speed)" if e["int8_slower"] else "")
-        parts.append(f"{e['format']} {figures}: {_int8_verdict(e)}{advice}")
+        name = f"{e['format']} ({e['label']})" if e.get("label") else e["format"]  # a mixed file says so
+        parts.append(f"{name} {figures}: {_int8_verdict(e)}{advice}")
     if not parts:
         return None
     e = entries[0]

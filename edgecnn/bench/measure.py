@@ -62,7 +62,8 @@ def measure(subjects: list[Subject], config: BenchConfig, images: np.ndarray, th
         samples[(subject.name, batch, threads)] = got["run"] / 1e3
         rows.append({
             "path": str(subject.path), "file": subject.path.name, "format": subject.format,
-            "precision": subject.precision, "runtime": subject.runtime, "xnnpack": subject.xnnpack,
+            "precision": subject.precision, **({"label": subject.label} if subject.label else {}),
+            "runtime": subject.runtime, "xnnpack": subject.xnnpack,
             "bytes": subject.bytes, "accuracy": subject.accuracy, "batch": batch,
             "threads": config.threads[0] if subject.is_baseline else threads,
             **stats,

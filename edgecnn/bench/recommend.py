@@ -69,6 +69,7 @@ def int8_vs_float32(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             continue
         bulk = at_big.get(key, {})
         entry: dict[str, Any] = {"format": key[0], "runtime": key[1], "batch": small,
+                                 **({"label": by["int8"]["label"]} if by["int8"].get("label") else {}),
                                  "p50_ratio": by["int8"]["p50_us"] / by["float32"]["p50_us"],
                                  "size_ratio": by["int8"]["bytes"] / by["float32"]["bytes"]}
         entry["p50_noise"] = noise(by["int8"], by["float32"])

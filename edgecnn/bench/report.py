@@ -33,7 +33,7 @@ def table_rows(result: BenchResult) -> list[tuple[str, ...]]:
     out: list[tuple[str, ...]] = []
     for r in result.rows:
         out.append((
-            r["file"], r["format"], r["precision"], format_kib(r["bytes"]),
+            r["file"], r["format"], r.get("label") or r["precision"], format_kib(r["bytes"]),
             _num(r["accuracy"], "{:.2%}"), r["runtime"] + (" (partial)" if r["partial_delegation"] else ""),
             str(r["threads"]), str(r["batch"]), _num(r["p50_us"]), _num(r["p99_us"]),
             _num(r["e2e_p50_us"]) if r.get("e2e_measured") else "=",
@@ -230,8 +230,9 @@ def summary_table(result: BenchResult) -> str:
                 continue
             bulk = next((b for b in rows
                          if b["batch"] == big and b["path"] == r["path"] and b["runtime"] == r["runtime"]), r)
+            precision = r.get("label") or r["precision"]
             lines.append(
-                f"| {r['file']} | {r['runtime']}{' (partial)' if r['partial_delegation'] else ''} | {r['precision']} "
+                f"| {r['file']} | {r['runtime']}{' (partial)' if r['partial_delegation'] else ''} | {precision} "
                 f"| {format_kib(r['bytes'])} | {_num(r['accuracy'], '{:.2%}')} | {threads} | {_num(r['p50_us'])} "
                 f"| {_num(r['e2e_p50_us'])} | {_num(bulk['throughput'], '{:,.0f}')} "
                 f"| {_num(bulk.get('gmacs'), '{:,.1f}')} "

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from edgecnn.artifact import mixed_label
 from edgecnn.bench.config import BenchConfig
 from edgecnn.errors import ModelError
 
@@ -28,6 +29,7 @@ class Subject:
     xnnpack: bool | None
     bytes: int
     accuracy: float | None = None
+    label: str | None = None  # a mixed int8 file: "int8, 3 of 65 layers float32" (artifact.mixed_label)
     graph: dict[str, Any] = field(default_factory=dict)
     macs: dict[str, Any] = field(default_factory=dict)  # macs.count_*: per-image MACs from the graph
     cold: dict[str, Any] = field(default_factory=dict)
@@ -165,6 +167,7 @@ def load_subject(subject: Subject, config: BenchConfig, threads: int) -> None:
 
     options = runtime_options(config, threads, bool(subject.xnnpack))
     subject.handle = load(subject.path, options)
+    subject.label = mixed_label(subject.handle.metadata)
     subject.precision = subject.handle.precision  # from the file's metadata, never its name
     if subject.format == "tflite":
         subject.graph = graph.tflite_delegation(subject.handle.interpreter) if subject.xnnpack else {}

@@ -67,6 +67,9 @@ OPSET_RANGE = (13, 18)  # 13: per-channel QDQ; 18: the newest tf2onnx 1.17 write
 @click.option("--calibration-samples", type=click.IntRange(min=1), default=500, show_default=True,
               help="Training images used to calibrate int8 ranges.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Picks the calibration images.")
+@click.option("--max-drop", type=click.FloatRange(min=0), default=None, metavar="POINTS",
+              help="int8: repair until agreement with Keras meets the int8 verify tolerance and accuracy drops at "
+                   "most POINTS (more calibration, then the fewest layers float32; docs/int8.md). Omitted: as asked.")
 @click.option("--opset", type=click.IntRange(*OPSET_RANGE), default=17, show_default=True, help="ONNX opset.")
 @click.option("--model", "model_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Trained .keras model, any Keras image classifier [default: the one train.json in "
@@ -78,7 +81,7 @@ OPSET_RANGE = (13, 18)  # 13: per-channel QDQ; 18: the newest tf2onnx 1.17 write
 @preprocess_option
 @prepare_option
 @unsafe_option
-def export(fmt: str, quantize: str | None, calibration_samples: int, seed: int, opset: int,
+def export(fmt: str, quantize: str | None, calibration_samples: int, seed: int, max_drop: float | None, opset: int,
            model_path: Path | None, author: str | None, output_dir: Path, data: Path | None,
            labels: tuple[str, ...] | None, preprocess, prepare: str | None, unsafe: bool) -> None:
     """Export the trained model to TFLite / ONNX / C (full install); updates manifest.json.
@@ -90,12 +93,19 @@ def export(fmt: str, quantize: str | None, calibration_samples: int, seed: int, 
     from edgecnn.formatting import format_kib
 
     options = ExportOptions(calibration_samples=calibration_samples, seed=seed, opset=opset, data_path=data,
-                            labels=labels, preprocessing=preprocess, prepare=prepare, author=author)
+                            labels=labels, preprocessing=preprocess, prepare=prepare, author=author, max_drop=max_drop)
     done = export_folder(ExportRequest(Workspace(output_dir), fmt, quantize, model_path, options, unsafe))
+    for a in done.artifacts:  # the accuracy loop's steps (--max-drop)
+        if isinstance(a.extra.get("quantization"), dict):
+            from edgecnn.export.accuracy import step_lines
+
+            click.echo(f"{a.path.name}: int8 under accuracy control")
+            click.echo("\n".join(f"  {line}" for line in step_lines(a.extra["quantization"])))
     width = max(len(a.path.name) for a in done.artifacts)
     click.echo(f"{'file':<{width}}  {'precision':<9}  {'size':>11}  {'seconds':>7}")
     for a in done.artifacts:
-        click.echo(f"{a.path.name:<{width}}  {a.precision:<9}  {format_kib(a.bytes, 1):>11}  {a.export_seconds:>7.2f}")
+        precision = (a.extra.get("quantization") or {}).get("label", a.precision)
+        click.echo(f"{a.path.name:<{width}}  {precision:<9}  {format_kib(a.bytes, 1):>11}  {a.export_seconds:>7.2f}")
     click.echo(f"Exported {len(done.artifacts)} file(s) in {done.seconds:.1f} s -> {done.manifest}"
                " (each loaded and predicted a batch in its runtime)")
 

@@ -143,8 +143,8 @@ def judge_set(model, spec, data, seed: int) -> tuple[Any, Judge]:
     if spec.head == "logits":
         e = np.exp(probs - probs.max(1, keepdims=True))
         probs = e / e.sum(1, keepdims=True)
-    text = (f"judged on {len(images):,} held-out training images (seeded, {JUDGE_FRACTION:.0%} per class, not "
-            "calibration images, not the test split: verify stays an independent check)")
+    text = (f"judged on {len(images):,} held-out training images (seeded, {JUDGE_FRACTION:.0%} per class; not the "
+            "test split, so verify stays an independent check; repairs calibrate on the other training images)")
     return rest, Judge(images, labels, probs, text)
 
 
@@ -268,7 +268,7 @@ def control_loop(backend: Backend, judge: Judge, control: Control,
 
 
 def _describe(setting: dict[str, Any]) -> str:
-    parts = [f"{setting['samples']} calibration images"]
+    parts = [f"{setting['samples']} calibration images"]  # step 0: the file export writes without --max-drop
     if setting.get("method"):
         parts.append(f"{setting['method']} calibration")
     if "per_channel" in setting:
@@ -296,3 +296,19 @@ def quantization_record(outcome: Outcome) -> dict[str, Any]:
     step = outcome.steps[outcome.best]
     return {"label": step.label, "layers": outcome.layers, "float_layers": list(step.float_layers),
             "accuracy_control": outcome.to_json()}
+
+
+def step_lines(record: dict[str, Any]) -> list[str]:
+    """The loop's steps as printed by ``export``/``run``: a table, the judge and the one-line statement."""
+    from edgecnn.formatting import format_kib
+
+    control = record.get("accuracy_control") or {}
+    rows = [("step", "what changed", "agreement", "accuracy", "size", "p50")]
+    for i, s in enumerate(control.get("steps", [])):
+        accuracy = "-" if s.get("accuracy") is None else f"{100 * s['accuracy']:.2f} %"
+        rows.append((str(i), s["change"], f"{100 * s['agreement']:.2f} %", accuracy, format_kib(s["bytes"], 1),
+                     f"{s['p50_us']:.0f} µs"))
+    widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
+    lines = ["  ".join(v.ljust(w) if c == 1 else v.rjust(w) for c, (v, w) in enumerate(zip(r, widths))) for r in rows]
+    return [*lines, f"({control.get('judge', '')}; p50: batch 1, one thread, in the export process)",
+            str(control.get("statement", ""))]

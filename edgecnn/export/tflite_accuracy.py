@@ -38,42 +38,50 @@ _NUMERIC_VERIFY = "NumericVerify/"
 class TFLiteBackend:
     """Builds int8 TFLite files of ``model``: a calibration setting and a set of float32 layers."""
 
-    def __init__(self, model, options, pair: bool = True, model_metadata: bool = True, pool: int = JUDGE_MAX):
+    def __init__(self, model, options, pair: bool = True, model_metadata: bool = True, pool: int = JUDGE_MAX,
+                 plain_options=None):
         self.model, self.options, self.pair, self.model_metadata, self.pool = model, options, pair, model_metadata, pool
-        self._calibrated: dict[int, bytes] = {}
-        self._layers: dict[int, list[str]] = {}
+        self.plain_options = plain_options or options  # the export as asked: calibrated on the whole training split
+        self._calibrated: dict[tuple[int, bool], bytes] = {}
+        self._layers: dict[tuple[int, bool], list[str]] = {}
         self._known = {layer.name for layer in getattr(model, "layers", [])}
 
     def initial(self) -> dict[str, Any]:
-        return {"samples": self.options.calibration_samples}
+        """The file ``export`` writes without ``--max-drop`` (byte for byte: nothing changes when it passes)."""
+        return {"samples": self.options.calibration_samples, "plain": True}
 
     def levers(self, setting: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
         n, more = setting["samples"], min(CALIBRATION_PLATEAU, self.pool)
-        return [(f"calibration images {n} -> {more}", {**setting, "samples": more})] if n < more else []
+        return [(f"calibration images {n} -> {more}", {"samples": more, "plain": False})] if n < more else []
 
-    def calibrated(self, samples: int) -> bytes:
-        """The converter's calibrated model (ranges recorded, nothing quantized yet), once per sample count."""
-        if samples not in self._calibrated:
+    def _options(self, setting: dict[str, Any]):
+        chosen = self.plain_options if setting.get("plain") else self.options
+        return replace(chosen, calibration_samples=setting["samples"])
+
+    def calibrated(self, setting: dict[str, Any]) -> bytes:
+        """The converter's calibrated model (ranges recorded, nothing quantized yet), once per setting."""
+        key = (setting["samples"], bool(setting.get("plain")))
+        if key not in self._calibrated:
             import tensorflow as tf
 
             from edgecnn.export.common import calibration_images
             from edgecnn.export.tflite import _converter
 
-            images = calibration_images(replace(self.options, calibration_samples=samples))
+            images = calibration_images(self._options(setting))
             converter = _converter(self.model, self.options.spec)
             converter.optimizations = [tf.lite.Optimize.DEFAULT]
             converter.representative_dataset = lambda: ([images[i: i + 1]] for i in range(len(images)))
             converter.inference_input_type = converter.inference_output_type = tf.int8
             converter._experimental_calibrate_only = True  # what QuantizationDebugger sets
             converter.experimental_mlir_quantizer = True
-            self._calibrated[samples] = converter.convert()
-        return self._calibrated[samples]
+            self._calibrated[key] = converter.convert()
+        return self._calibrated[key]
 
     def quantized(self, setting: dict[str, Any], float_layers: tuple[str, ...] = (), debug: bool = False) -> bytes:
         import tensorflow as tf
         from tensorflow.lite.python.convert import mlir_quantize
 
-        return mlir_quantize(self.calibrated(setting["samples"]), input_data_type=tf.int8,
+        return mlir_quantize(self.calibrated(setting), input_data_type=tf.int8,
                              output_data_type=tf.int8, denylisted_nodes=list(float_layers) or None,
                              enable_numeric_verify=debug)
 
@@ -82,23 +90,29 @@ class TFLiteBackend:
         from edgecnn.export.common import calibration_record, embedded_metadata
         from edgecnn.export.tflite import finalize_flatbuffer
 
-        options = replace(self.options, calibration_samples=setting["samples"])
-        data = self.quantized(setting, float_layers)
+        from edgecnn.export.tflite import convert_checked
+
+        options = self._options(setting)
+        if setting.get("plain") and not float_layers:  # the converter's own int8 file, as export writes it
+            data = convert_checked(self.model, "int8", options, pair=self.pair)
+        else:
+            data = self.quantized(setting, float_layers)
+            data = pair_columns(data) if self.pair else data
         meta = embedded_metadata("tflite", "int8", options, calibration=calibration_record(options), **record)
-        return finalize_flatbuffer(pair_columns(data) if self.pair else data, meta, self.model_metadata)
+        return finalize_flatbuffer(data, meta, self.model_metadata)
 
     def layers(self, setting: dict[str, Any]) -> list[str]:
         """The quantized ops' output names, as ``denylisted_nodes`` takes them (from the debug model)."""
-        samples = setting["samples"]
-        if samples not in self._layers:
+        key = (setting["samples"], bool(setting.get("plain")))
+        if key not in self._layers:
             from ai_edge_litert.interpreter import Interpreter
 
             it = Interpreter(model_content=self.quantized(setting, debug=True))
             names = [d["name"][len(_NUMERIC_VERIFY):].rsplit(":", 1)[0] for d in it.get_tensor_details()
                      if d["name"].startswith(_NUMERIC_VERIFY)]
             # The debug model appends a digit to each name (QuantizationDebugger strips it the same way).
-            self._layers[samples] = [n[:-1] if n and n[-1].isdigit() else n for n in names]
-        return self._layers[samples]
+            self._layers[key] = [n[:-1] if n and n[-1].isdigit() else n for n in names]
+        return self._layers[key]
 
     def display(self, layer: str) -> str:
         """'mobilenet_v2_035_1/block_1_expand_relu_1/Relu6;…' -> 'block_1_expand_relu' (the Keras layer)."""
@@ -170,9 +184,10 @@ def export_controlled(model, out_dir: Path, filename: str, options, pair: bool =
     from edgecnn.parity import DEFAULT_TOLERANCES
 
     started = time.perf_counter()
-    rest, judge = judge_set(model, options.spec, calibration_data(options), options.seed)
+    plain = replace(options, dataset=calibration_data(options))
+    rest, judge = judge_set(model, options.spec, plain.dataset, options.seed)
     options = replace(options, dataset=rest)
-    backend = TFLiteBackend(model, options, pair, model_metadata, pool=len(rest.x_train))
+    backend = TFLiteBackend(model, options, pair, model_metadata, pool=len(rest.x_train), plain_options=plain)
     control = Control(options.max_drop, float(DEFAULT_TOLERANCES["int8"].min_agreement or 0.0),
                       options.max_float_layers, full_integer, ".tflite")
     outcome = control_loop(backend, judge, control, rank=lambda setting: backend.rank(setting, judge))
@@ -181,6 +196,8 @@ def export_controlled(model, out_dir: Path, filename: str, options, pair: bool =
         raise ExportError(f"{filename}: {outcome.statement}; not written")
     record = {"quantization": quantization_record(outcome)}
     data = backend.build(outcome.setting, outcome.nodes, record)
-    calibration = calibration_record(replace(options, calibration_samples=outcome.setting["samples"]))
+    split = "training split" if outcome.setting.get("plain") else "training split less the judge images"
+    calibration = {**calibration_record(replace(options, calibration_samples=outcome.setting["samples"])),
+                   "split": split}
     return write_artifact(data, Path(out_dir) / filename, "tflite", "int8", started, spec=options.spec,
                           calibration=calibration, **record)

@@ -73,10 +73,34 @@ class TensorInfo:
 def tflm_bytes(path: str | Path) -> bytes:
     """The flatbuffer TFLM gets for an exported .tflite: its 1-channel convolutions back in the
     converter's form (the column pairs that speed up XNNPACK only cost arena and MACs on a
-    microcontroller; outputs are identical). The MCU bundle's C array holds exactly these bytes."""
+    microcontroller; outputs are identical). The MCU bundle's C array holds exactly these bytes.
+
+    A mixed file (int8 with float32 layers, from ``export --max-drop``) is refused in one line: a
+    microcontroller build needs every layer int8 (CMSIS-NN and the board's arena plan assume it)."""
     from edgecnn.export.column_pairs import unpair_columns
 
-    return unpair_columns(Path(path).read_bytes())
+    data = Path(path).read_bytes()
+    require_full_integer(Path(path).name, data)
+    return unpair_columns(data)
+
+
+def require_full_integer(name: str, data: bytes) -> None:
+    """A ModelError naming the float32 layers when the TFLite ``data`` is not full-integer (its metadata)."""
+    import json
+
+    from edgecnn.artifact import mixed_label
+    from edgecnn.errors import ModelError
+    from edgecnn.runtime.tflite import read_tflite_metadata
+
+    text = read_tflite_metadata(data)
+    try:
+        meta = json.loads(text) if text else {}
+    except ValueError:
+        meta = {}
+    label = mixed_label(meta)
+    if label:
+        raise ModelError(f"{name} is {label}: a microcontroller needs every layer int8; export the full-integer "
+                         "file (`edgecnn export --format c --max-drop POINTS` tries only the full-integer levers)")
 
 
 class MicroInterpreter:

@@ -77,7 +77,7 @@ def check_artifact(
     predicted = probs.argmax(axis=1)
     row = ArtifactCheck(
         path, fmt, precision, parity=parity, sha256=sha, seconds=seconds, predictions=predicted,
-        disagreement_indices=np.flatnonzero(predicted != keras_probs.argmax(axis=1)),
+        disagreement_indices=np.flatnonzero(predicted != keras_probs.argmax(axis=1)), label=declared.get("label"),
     )
     log.info("%s: %s in %.2f s", path.name, "PASS" if parity.passed else "FAIL", seconds)
     return row

@@ -60,6 +60,9 @@ def file_probabilities(path: Path, images: np.ndarray, num_threads: int = 1,
     from edgecnn.runtime import RuntimeOptions, load
 
     predictor = load(path, RuntimeOptions(num_threads=num_threads))
-    declared = {"precision": predictor.metadata.get("precision"), "runtime": predictor.precision}
+    from edgecnn.artifact import mixed_label
+
+    declared = {"precision": predictor.metadata.get("precision"), "runtime": predictor.precision,
+                "label": mixed_label(predictor.metadata)}  # a mixed int8 file says so in every table
     return declared, evaluate(predictor, images, batch_size)
 

@@ -28,6 +28,7 @@ class ArtifactCheck:
     predictions: np.ndarray | None = field(default=None, repr=False, compare=False)  # top-1 digits
     disagreement_indices: np.ndarray | None = field(default=None, repr=False, compare=False)  # vs Keras
     quant_debug: dict[str, Any] | None = None  # per-layer table (--debug-quant)
+    label: str | None = None  # a mixed int8 file: "int8, 3 of 65 layers float32" (artifact.mixed_label)
 
     @property
     def passed(self) -> bool:
@@ -50,6 +51,7 @@ class ArtifactCheck:
             "path": _display_path(self.path, root),
             "format": self.format,
             "precision": self.precision,
+            **({"label": self.label} if self.label else {}),
             "sha256": self.sha256,
             **{k: _json_number(metrics.get(k)) for k in keys},
             "samples": metrics.get("samples"),
