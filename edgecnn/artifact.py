@@ -20,7 +20,8 @@ def mixed_label(record: Any) -> str | None:
     The accuracy loop (export.accuracy) records ``quantization`` = {label, layers, float_layers, …}.
     """
     q = record.get("quantization") if isinstance(record, dict) else None
-    return str(q.get("label")) if isinstance(q, dict) and q.get("float_layers") else None
+    mixed = isinstance(q, dict) and (q.get("float_layers") or q.get("float_nodes"))  # TFLite's / ONNX's record
+    return str(q.get("label")) if mixed and isinstance(q, dict) and q.get("label") else None
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,9 @@ class RunConfig:
     labels: tuple[str, ...] | None = None  # --labels FILE
     preprocessing: Preprocessing | None = None  # --preprocess (None: the model's declared or unit)
     unsafe: bool = False  # load a .keras model holding Python code (trusted files only)
+    # int8 under accuracy control (export.accuracy): the int8 verify tolerance's drop, so that an int8 file
+    # that would FAIL verify is repaired first (a file that already meets it is the one export writes).
+    max_drop: float | None = 0.3
 
     @property
     def train_config(self) -> TrainConfig:
@@ -239,13 +242,22 @@ def _export_stage(stages: StageLog, config: RunConfig, workspace: Workspace, mod
     from edgecnn.platforms.registry import resolve
 
     with stages.stage("export", "TFLite float32 + int8, ONNX float32 + int8"):
+        kinds = {p.kind for p in resolve(config.platforms)}
+        # A microcontroller target needs every layer int8: only the full-integer levers there.
         options = ExportOptions(seed=config.seed, data_path=config.data, labels=config.labels,
-                                preprocessing=config.preprocessing, dataset=data)
+                                preprocessing=config.preprocessing, dataset=data, max_drop=config.max_drop,
+                                full_integer=bool(kinds & {"tflm", "cortex-m"}))
         # --platform mediapipe checks the files an app framework takes: the app variants (export/app.py).
-        apps = APP if any(p.kind == "mediapipe" for p in resolve(config.platforms)) else []
+        apps = APP if "mediapipe" in kinds else []
         artifacts = export_models(model_path, workspace.root, STANDARD + apps, options, unsafe=config.unsafe)
         for artifact in artifacts:
             stages.say(f"    {artifact.path.name:28s} {artifact.bytes / 1024:7.0f} KiB")
+            control = (artifact.extra.get("quantization") or {}).get("accuracy_control") or {}
+            if len(control.get("steps", [])) > 1:  # the loop repaired it: its steps, as export prints them
+                from edgecnn.export.accuracy import step_lines
+
+                for line in step_lines(artifact.extra["quantization"]):
+                    stages.say(f"      {line}")
 
 
 def _verify_stage(stages: StageLog, config: RunConfig, workspace: Workspace, model_path: Path,

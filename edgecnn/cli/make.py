@@ -126,12 +126,15 @@ def export(fmt: str, quantize: str | None, calibration_samples: int, seed: int, 
 @data_option
 @click.option("--model", "model_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Your own trained .keras image classifier: skip training, run export -> verify -> bench -> report.")
+@click.option("--max-drop", type=click.FloatRange(min=0), default=0.3, show_default=True, metavar="POINTS",
+              help="int8 files that miss the int8 verify tolerance are repaired first (more calibration, then the "
+                   "fewest layers float32; full integer only with --platform mcu/cortex-m*): docs/int8.md.")
 @labels_option
 @preprocess_option
 @unsafe_option
 def run(output_dir: Path, epochs: int, seed: int, quick: bool, retrain: bool,
-        platform_names: tuple[str, ...], data: Path | None, model_path: Path | None, labels: tuple[str, ...] | None,
-        preprocess, unsafe: bool) -> None:
+        platform_names: tuple[str, ...], data: Path | None, model_path: Path | None, max_drop: float,
+        labels: tuple[str, ...] | None, preprocess, unsafe: bool) -> None:
     """The whole job (full install): train, export, verify, bench, report; one results table.
 
     Reuses a trained model when one with the same configuration and data exists; with
@@ -143,7 +146,7 @@ def run(output_dir: Path, epochs: int, seed: int, quick: bool, retrain: bool,
 
     config = RunConfig(output_dir=output_dir, epochs=epochs, seed=seed, quick=quick, retrain=retrain, data=data,
                        platforms=platform_names, model=model_path, labels=labels, preprocessing=preprocess,
-                       unsafe=unsafe)
+                       unsafe=unsafe, max_drop=max_drop)
     result = run_pipeline(config, echo=click.echo)
     total = sum(result.stage_seconds.values())
     click.echo(f"\nResults ({total:.0f} s in all; report: {result.report_paths[0]}, {result.report_paths[1]})\n")

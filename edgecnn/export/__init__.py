@@ -38,6 +38,7 @@ class ExportOptions:
     # until agreement >= the int8 verify tolerance and the accuracy drop <= max_drop.
     max_drop: float | None = None
     max_float_layers: int = 16  # the loop's budget (export.accuracy.DEFAULT_MAX_FLOAT_LAYERS)
+    full_integer: bool = False  # the loop keeps every layer int8 (a microcontroller target: --platform mcu)
     # The model's record. export_models fills ``spec`` from the model and these declarations:
     labels: tuple[str, ...] | None = None  # --labels FILE (else the data's class names, else 0..K-1)
     preprocessing: Preprocessing | None = None  # --preprocess (None: unit)

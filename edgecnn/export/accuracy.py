@@ -85,7 +85,7 @@ class Backend(Protocol):
         """The setting of the file as asked."""
 
     def levers(self, setting: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-        """The cheap levers still open from ``setting``, in order: (what changes, new setting)."""
+        """The cheap levers open from ``setting``, in order: (what changes, the setting's changed keys)."""
 
     def build(self, setting: dict[str, Any], float_layers: tuple[str, ...], record: dict[str, Any]) -> bytes:
         """The file's bytes: ``setting``, ``float_layers`` in float32, ``record`` in its metadata."""
@@ -95,6 +95,9 @@ class Backend(Protocol):
 
     def display(self, layer: str) -> str:
         """A layer's name for people (the Keras layer where known)."""
+
+    def label(self, setting: dict[str, Any], float_layers: tuple[str, ...]) -> str:
+        """What the file is: ``int8`` or ``int8, 3 of 65 layers float32``."""
 
 
 @dataclass(frozen=True)
@@ -216,7 +219,7 @@ class _Run:
         drop = None if parity.accuracy_delta is None else -parity.accuracy_delta
         shown = tuple(self.backend.display(n) for n in float_layers)
         step = Step(change, parity.agreement, parity.accuracy, drop, len(data), p50, shown,
-                    layer_label(len(float_layers), self.total), parity.passed)
+                    self.backend.label(setting, tuple(float_layers)), parity.passed)
         log.info("int8 step %d: %s: agreement %.2f%%, %s, %d bytes, p50 %.0f us", len(self.steps), change,
                  100 * step.agreement, "no labels" if drop is None else f"drop {drop:.2f} points", step.bytes, p50)
         self.steps.append(step)
@@ -245,9 +248,10 @@ def control_loop(backend: Backend, judge: Judge, control: Control,
     setting = backend.initial()
     run.total = len(backend.layers(setting))
     step = run.try_file(_describe(setting), setting, ())
-    for change, candidate in backend.levers(setting):
+    for change, changes in backend.levers(setting):
         if step.passed:
             break
+        candidate = {**setting, **changes, "plain": False}  # a lever's file is no longer the plain export
         tried = run.try_file(change, candidate, ())
         if tried.agreement >= step.agreement:  # kept: later steps build on it
             setting, step = candidate, tried

@@ -243,7 +243,8 @@ def export_int8(model, out_dir: Path, *, filename: str, options, pair: bool = Tr
     if options.max_drop is not None:
         from edgecnn.export.tflite_accuracy import export_controlled
 
-        return export_controlled(model, out_dir, filename, options, pair, model_metadata, full_integer)
+        return export_controlled(model, out_dir, filename, options, pair, model_metadata,
+                                 full_integer or options.full_integer)
     return _export(model, out_dir, filename, "int8", options, pair, model_metadata)
 
 

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from edgecnn.artifact import Artifact
-from edgecnn.export.accuracy import JUDGE_MAX, RANK_IMAGES, Judge, probabilities
+from edgecnn.export.accuracy import JUDGE_MAX, RANK_IMAGES, Judge, layer_label, probabilities
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ class TFLiteBackend:
 
     def levers(self, setting: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
         n, more = setting["samples"], min(CALIBRATION_PLATEAU, self.pool)
-        return [(f"calibration images {n} -> {more}", {"samples": more, "plain": False})] if n < more else []
+        return [(f"calibration images {n} -> {more}", {"samples": more})] if n < more else []
 
     def _options(self, setting: dict[str, Any]):
         chosen = self.plain_options if setting.get("plain") else self.options
@@ -113,6 +113,9 @@ class TFLiteBackend:
             # The debug model appends a digit to each name (QuantizationDebugger strips it the same way).
             self._layers[key] = [n[:-1] if n and n[-1].isdigit() else n for n in names]
         return self._layers[key]
+
+    def label(self, setting: dict[str, Any], float_layers: tuple[str, ...]) -> str:
+        return layer_label(len(float_layers), len(self.layers(setting)))
 
     def display(self, layer: str) -> str:
         """'mobilenet_v2_035_1/block_1_expand_relu_1/Relu6;…' -> 'block_1_expand_relu' (the Keras layer)."""
