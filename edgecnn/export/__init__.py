@@ -79,7 +79,8 @@ REGISTRY: dict[tuple[str, str], ExportTarget] = {
     (t.format, t.precision): t
     for t in (
         ExportTarget("tflite", "float32", "mnist_cnn_float32.tflite", "tflite:export_float32"),
-        ExportTarget("tflite", "int8", "mnist_cnn_int8.tflite", "tflite:export_int8"),
+        # tflite_accuracy: the plain exporter, or the accuracy loop with --max-drop (export.accuracy)
+        ExportTarget("tflite", "int8", "mnist_cnn_int8.tflite", "tflite_accuracy:export_int8"),
         ExportTarget("onnx", "float32", "mnist_cnn_float32.onnx", "onnx:export_float32"),
         ExportTarget("onnx", "int8", "mnist_cnn_int8.onnx", "onnx:export_int8"),
         # TensorFlow Lite Micro: the int8 TFLite model as mnist_cnn_int8.cc + .h

@@ -119,14 +119,14 @@ def write_c_array(data: bytes, out_dir: Path, stem: str, ops: list[str] | None =
 
 def export_int8(model, out_dir: Path, *, filename: str, options) -> Artifact:
     """Export the int8 TFLite model (the tflite exporter's own conversion) as ``filename`` (.cc) + .h."""
-    from edgecnn.export import tflite
+    from edgecnn.export import tflite_accuracy
 
     started = time.perf_counter()
     stem = Path(filename).stem
     fileio.ensure_dir(Path(out_dir))
     # Reuse the int8 TFLite exporter as it is (conversion, metadata, checks) in a scratch folder.
     with tempfile.TemporaryDirectory(dir=out_dir, prefix=".c_array.") as scratch:
-        flat = tflite.export_int8(model, Path(scratch), filename=f"{stem}.tflite", options=options, pair=False,
+        flat = tflite_accuracy.export_int8(model, Path(scratch), filename=f"{stem}.tflite", options=options, pair=False,
                                 model_metadata=False, full_integer=True)
         data = Path(flat.path).read_bytes()
     ops = check_tflm_ops(data, model)

@@ -231,20 +231,12 @@ def export_float32(model, out_dir: Path, *, filename: str, options) -> Artifact:
 
 
 def export_int8(model, out_dir: Path, *, filename: str, options, pair: bool = True,
-                model_metadata: bool = True, full_integer: bool = False) -> Artifact:
+                model_metadata: bool = True) -> Artifact:
     """Full-integer int8: int8 weights, activations, input and output; calibrated on training images.
 
     ``pair=False`` keeps 1-channel convolutions as converted (``pair_columns`` is for XNNPACK's
     kernels; the microcontroller C array keeps the converter's graph). ``model_metadata=False``
-    leaves out the standard metadata and label zip (the C array: no app framework reads it).
-
-    With ``options.max_drop`` the accuracy loop (export.accuracy) picks the file; ``full_integer``
-    (the C array) limits it to the levers that keep every layer int8."""
-    if options.max_drop is not None:
-        from edgecnn.export.tflite_accuracy import export_controlled
-
-        return export_controlled(model, out_dir, filename, options, pair, model_metadata,
-                                 full_integer or options.full_integer)
+    leaves out the standard metadata and label zip (the C array: no app framework reads it)."""
     return _export(model, out_dir, filename, "int8", options, pair, model_metadata)
 
 

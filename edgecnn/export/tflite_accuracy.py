@@ -172,6 +172,19 @@ class TFLiteBackend:
         return sorted(scores, key=lambda item: -item[1])
 
 
+def export_int8(model, out_dir: Path, *, filename: str, options, pair: bool = True, model_metadata: bool = True,
+                full_integer: bool = False) -> Artifact:
+    """The int8 TFLite exporter: ``tflite.export_int8`` as asked, or with ``options.max_drop`` the file the
+    accuracy loop keeps; ``full_integer`` (the C array) or ``options.full_integer`` (a microcontroller
+    target) limits the loop to the levers that keep every layer int8."""
+    if options.max_drop is None:
+        from edgecnn.export.tflite import export_int8 as plain
+
+        return plain(model, out_dir, filename=filename, options=options, pair=pair, model_metadata=model_metadata)
+    return export_controlled(model, out_dir, filename, options, pair, model_metadata,
+                             full_integer or options.full_integer)
+
+
 def export_controlled(model, out_dir: Path, filename: str, options, pair: bool = True, model_metadata: bool = True,
                       full_integer: bool = False) -> Artifact:
     """The int8 TFLite file the accuracy loop keeps, written as ``export_int8`` writes one.
