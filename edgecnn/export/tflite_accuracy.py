@@ -209,7 +209,7 @@ def export_controlled(model, out_dir: Path, filename: str, options, pair: bool =
     outcome = control_loop(backend, judge, control, rank=lambda setting: backend.rank(setting, judge))
     log.info("%s: %s", filename, outcome.statement)
     if full_integer and not outcome.met:
-        raise ExportError(f"{filename}: {outcome.statement}; not written")
+        raise ExportError(f"{outcome.statement}; not written")  # export_models names the file
     record = {"quantization": quantization_record(outcome)}
     data = backend.build(outcome.setting, outcome.nodes, record)
     split = "training split" if outcome.setting.get("plain") else "training split less the judge images"
