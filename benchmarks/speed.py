@@ -304,7 +304,8 @@ def tflite_per_op_section(paths, work: Path, seconds, rounds) -> dict:
 
 # -- 5. int8 ONNX variants -----------------------------------------------------------------------------
 ONNX_VARIANTS = {  # name: (format, per_channel, activations, op types or None = all, ORT level)
-    "QDQ Gemm-only per-tensor s8 [exported]": ("QDQ", False, "int8", ("Gemm", "MatMul"), "all"),
+    "QOperator edgecnn rule per-channel u8 [exported]": ("QOperator", True, "uint8", "rule", "all"),
+    "QDQ Gemm-only per-tensor s8 [exported before #20]": ("QDQ", False, "int8", ("Gemm", "MatMul"), "all"),
     "QDQ all ops per-tensor s8 [previous]": ("QDQ", False, "int8", None, "all"),
     "QDQ all ops per-channel s8": ("QDQ", True, "int8", None, "all"),
     "QDQ all ops per-tensor u8": ("QDQ", False, "uint8", None, "all"),
@@ -323,7 +324,7 @@ def onnx_variant_section(paths, work: Path, images, x_test, y_test, seconds, rou
 
     from edgecnn.export import ExportOptions
     from edgecnn.export.common import calibration_images
-    from edgecnn.export.onnx import quantize_qdq
+    from edgecnn.export.onnx_int8 import quantize_int8, quantize_op_types
     from edgecnn.runtime import RuntimeOptions
     from edgecnn.runtime.onnx import session_options
     from edgecnn.parity import DEFAULT_TOLERANCES
@@ -335,7 +336,11 @@ def onnx_variant_section(paths, work: Path, images, x_test, y_test, seconds, rou
     sessions = {"float32": ort.InferenceSession(str(paths["onnx/float32"]), session_options(RuntimeOptions()),
                                                 providers=["CPUExecutionProvider"])}
     for name, (fmt, per_channel, act, ops, level) in ONNX_VARIANTS.items():
-        data = quantize_qdq(fp32, calibration, work, per_channel, act, op_types=ops, quant_format=fmt).SerializeToString()
+        if ops == "rule":  # what export ships
+            data = quantize_int8(fp32, calibration)[0].SerializeToString()
+        else:
+            data = quantize_op_types(fp32, calibration, ops, per_channel=per_channel, activations=act,
+                                     quant_format=fmt).SerializeToString()
         sessions[name] = ort.InferenceSession(data, session_options(RuntimeOptions(ort_optimization=level)),
                                               providers=["CPUExecutionProvider"])
     x_all = x_test.astype(np.float32)[..., None] / np.float32(255.0)
@@ -377,11 +382,11 @@ def _profile_all_ops(fp32, calibration, work: Path, x) -> None:
 
     import onnxruntime as ort
 
-    from edgecnn.export.onnx import quantize_qdq
+    from edgecnn.export.onnx_int8 import quantize_op_types
     from edgecnn.runtime import RuntimeOptions
     from edgecnn.runtime.onnx import session_options
 
-    data = quantize_qdq(fp32, calibration, work, False, "int8", op_types=None).SerializeToString()
+    data = quantize_op_types(fp32, calibration, None, per_channel=False).SerializeToString()
     so = session_options(RuntimeOptions())
     so.enable_profiling, so.profile_file_prefix = True, str(work / "ort-profile")
     session = ort.InferenceSession(data, so, providers=["CPUExecutionProvider"])

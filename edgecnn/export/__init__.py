@@ -33,7 +33,9 @@ class ExportOptions:
     opset: int = 17  # ONNX opset: supported by onnxruntime >= 1.14 and by mobile runtimes
     source_sha256: str = ""  # sha256 of the .keras file, embedded in every artifact
     data_path: Path | None = None  # where calibration images come from (None: the default MNIST)
-    onnx_per_channel: bool = False  # int8 ONNX: per-tensor weight scales (benchmarks/onnx_choice.py)
+    onnx_per_channel: bool = True  # int8 ONNX: a weight scale per output channel (export/onnx_int8.py)
+    onnx_calibrate_method: str = "MinMax"  # int8 ONNX: MinMax | Percentile | Entropy (ONNX Runtime's)
+    onnx_nodes_to_exclude: tuple[str, ...] = ()  # int8 ONNX: nodes kept float32 besides the rule's
     # Accuracy-controlled int8 (export.accuracy): None exports as asked; a number of points runs the loop
     # until agreement >= the int8 verify tolerance and the accuracy drop <= max_drop.
     max_drop: float | None = None

@@ -1,0 +1,328 @@
+"""int8 ONNX: which ops go to int8, in which format, and how much each quantized node costs.
+
+The rule (``plan``), measured on ONNX Runtime's CPU kernels (benchmarks/onnx_choice.py, on a
+MobileNetV2 and on the reference CNN):
+
+* format QOperator (QLinearConv, QLinearAdd, QGemm, …) with uint8 activations and int8 weights,
+  per-channel: the QDQ form of the same graph runs slower at batch 1 (ORT must fuse every
+  DequantizeLinear -> op -> QuantizeLinear back into the same kernels), and int8 activations in
+  QDQ were ~4x slower still;
+* ``reduce_range`` (7-bit weights): x86 CPUs without VNNI (AVX2, AVX-512 before Cascade Lake)
+  multiply uint8 x int8 pairs with ``vpmaddubsw``, whose int16 sums saturate; with full 8-bit
+  weights the MobileNetV2 agreed with Keras on 96.5 % of its test photos, with 7-bit ones 99.1 %;
+* every convolution (regular, depthwise, pointwise), Gemm/MatMul, Add, and pooling goes to int8
+  (``LAYER_OP_TYPES``: the "layers" a record counts), with the ops ONNX Runtime carries along
+  in int8 between them (``PASSENGER_OP_TYPES``: ReLU/ReLU6 fused into the convolution, reshapes);
+* except a convolution on a 1-channel input (``group == 1`` and one input channel): QLinearConv
+  has no kernel worth the name for it (on the reference CNN it took 80 % of the int8 file's
+  time), and Softmax: the file's output is float32 probabilities, and a uint8 softmax would
+  round them to steps of 1/256.
+
+``rank_onnx_nodes`` orders the quantized nodes by their own int8 error, for the accuracy loop
+that keeps the worst few in float32 (``nodes_to_exclude``).
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+# Ops with a quantized kernel that does the work: the "layers" of a QuantRecord's label.
+LAYER_OP_TYPES = ("Conv", "Gemm", "MatMul", "Add", "MaxPool", "AveragePool", "GlobalAveragePool")
+# Ops quantized only so that int8 flows through them (fused activations, data movement).
+PASSENGER_OP_TYPES = ("Relu", "Clip", "Reshape", "Squeeze", "Unsqueeze", "Flatten", "Transpose", "Concat")
+CALIBRATE_METHODS = ("MinMax", "Percentile", "Entropy")
+FORMAT, ACTIVATIONS, WEIGHTS = "QOperator", "uint8", "int8"
+
+
+@dataclass(frozen=True)
+class QuantRecord:
+    """What an int8 ONNX file quantized: the "quantization" record of its embedded metadata."""
+
+    format: str  # "QOperator" | "QDQ"
+    activations: str  # "uint8" | "int8"
+    weights: str  # "int8"
+    per_channel: bool
+    reduce_range: bool
+    calibrate_method: str
+    int8_nodes: tuple[str, ...]  # the layers (LAYER_OP_TYPES nodes) quantized
+    float_nodes: tuple[str, ...]  # the layers kept in float32 (the rule's and the caller's)
+    int8_op_types: tuple[tuple[str, int], ...]  # (op type, count) of int8_nodes
+    float_op_types: tuple[tuple[str, int], ...]
+
+    @property
+    def layers(self) -> int:
+        return len(self.int8_nodes) + len(self.float_nodes)
+
+    @property
+    def label(self) -> str:
+        """'int8', or 'int8, 3 of 52 layers float32' for a mixed file."""
+        return "int8" if not self.float_nodes else f"int8, {len(self.float_nodes)} of {self.layers} layers float32"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": self.format, "activations": self.activations, "weights": self.weights,
+            "per_channel": self.per_channel, "reduce_range": self.reduce_range,
+            "calibrate_method": self.calibrate_method, "label": self.label,
+            "op_types": dict(self.int8_op_types), "float_op_types": dict(self.float_op_types),
+            "int8_layers": len(self.int8_nodes), "float_nodes": list(self.float_nodes),
+        }
+
+
+def _initializers(graph) -> dict:
+    return {init.name: init for init in graph.initializer}
+
+
+def rule_excluded(proto) -> list[str]:
+    """The layer nodes the rule keeps in float32: convolutions on a 1-channel input (module docstring)."""
+    inits = _initializers(proto.graph)
+    excluded = []
+    for node in proto.graph.node:
+        if node.op_type != "Conv" or len(node.input) < 2 or node.input[1] not in inits:
+            continue
+        group = next((a.i for a in node.attribute if a.name == "group"), 1)
+        if group == 1 and inits[node.input[1]].dims[1] == 1:
+            excluded.append(node.name)
+    return excluded
+
+
+def layer_nodes(proto) -> list[str]:
+    """The names of ``proto``'s layer nodes (``LAYER_OP_TYPES``), in graph order."""
+    return [node.name for node in proto.graph.node if node.op_type in LAYER_OP_TYPES]
+
+
+def quantize_int8(fp32_proto, images: np.ndarray, *, calibrate_method: str = "MinMax", per_channel: bool = True,
+                  nodes_to_exclude=(), quant_format: str = FORMAT, activations: str = ACTIVATIONS,
+                  reduce_range: bool = True) -> tuple[Any, QuantRecord]:
+    """Static int8 quantization of ``fp32_proto`` calibrated on ``images`` (float32 NHWC, preprocessed).
+
+    Quantizes the layers of ``LAYER_OP_TYPES`` except the rule's (``rule_excluded``) and
+    ``nodes_to_exclude`` (names of ``fp32_proto``'s nodes), which stay float32. Returns the int8
+    ModelProto (without edgecnn metadata) and its QuantRecord. ``quant_format``, ``activations``
+    and ``reduce_range`` exist for the benchmarks; the defaults are what export ships.
+    """
+    if calibrate_method not in CALIBRATE_METHODS:
+        raise ValueError(f"calibrate_method {calibrate_method!r}: expected one of {', '.join(CALIBRATE_METHODS)}")
+    names = {node.name for node in fp32_proto.graph.node}
+    unknown = sorted(set(nodes_to_exclude) - names)
+    if unknown:
+        raise ValueError(f"nodes_to_exclude: no node named {', '.join(unknown)} in the graph")
+    layers = layer_nodes(fp32_proto)
+    excluded = set(rule_excluded(fp32_proto)) | set(nodes_to_exclude)
+    excluded |= {n.name for n in fp32_proto.graph.node if n.op_type == "Softmax"}
+    ops = [t for t in (*LAYER_OP_TYPES, *PASSENGER_OP_TYPES) if any(n.op_type == t for n in fp32_proto.graph.node)]
+    proto = _quantize_static(fp32_proto, images, ops, sorted(excluded), calibrate_method=calibrate_method,
+                             per_channel=per_channel, quant_format=quant_format, activations=activations,
+                             reduce_range=reduce_range)
+    quantized = set(quantized_nodes(fp32_proto, proto))
+    types = {node.name: node.op_type for node in fp32_proto.graph.node}
+    int8 = tuple(n for n in layers if n in quantized)
+    floats = tuple(n for n in layers if n not in quantized)
+    record = QuantRecord(
+        format=quant_format, activations=activations, weights=WEIGHTS, per_channel=per_channel,
+        reduce_range=reduce_range, calibrate_method=calibrate_method, int8_nodes=int8, float_nodes=floats,
+        int8_op_types=tuple(sorted(Counter(types[n] for n in int8).items())),
+        float_op_types=tuple(sorted(Counter(types[n] for n in floats).items())),
+    )
+    if not int8:
+        raise ValueError("nothing left to quantize: every layer is float32")
+    return proto, record
+
+
+def quantize_op_types(fp32_proto, images: np.ndarray, op_types: list[str] | tuple[str, ...] | None, *,
+                      per_channel: bool, activations: str = "int8", quant_format: str = "QDQ",
+                      reduce_range: bool = False):
+    """ONNX Runtime's static quantization of ``op_types`` (None: every op it can), MinMax, no rule:
+    the variants the benchmarks compare ``quantize_int8`` with."""
+    return _quantize_static(fp32_proto, images, list(op_types) if op_types is not None else None, [],
+                            calibrate_method="MinMax", per_channel=per_channel, quant_format=quant_format,
+                            activations=activations, reduce_range=reduce_range)
+
+
+def _quantize_static(fp32_proto, images: np.ndarray, op_types: list[str] | None, exclude: list[str], *,
+                     calibrate_method: str, per_channel: bool, quant_format: str, activations: str,
+                     reduce_range: bool):
+    """ONNX Runtime's ``quantize_static`` on a ModelProto (it works on files, in a private folder)."""
+    import onnx
+    from onnxruntime.quantization import (
+        CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static,
+    )
+
+    name = fp32_proto.graph.input[0].name
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self._it = iter(images[i: i + 1] for i in range(len(images)))
+
+        def get_next(self):
+            x = next(self._it, None)
+            return None if x is None else {name: x}
+
+    # quantize_static warns on the root logger to run its shape pre-processing; the cleaned
+    # graph already has static shapes, so that advice is noise in the CLI's output.
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(max(level, logging.ERROR))
+    try:
+        with tempfile.TemporaryDirectory(prefix="edgecnn-onnx-") as work:
+            src, dst = Path(work) / "fp32.onnx", Path(work) / "int8.onnx"
+            src.write_bytes(fp32_proto.SerializeToString())
+            quantize_static(
+                str(src), str(dst), Reader(), quant_format=getattr(QuantFormat, quant_format),
+                activation_type=QuantType.QUInt8 if activations == "uint8" else QuantType.QInt8,
+                weight_type=QuantType.QInt8, per_channel=per_channel, reduce_range=reduce_range,
+                op_types_to_quantize=op_types, nodes_to_exclude=exclude,
+                calibrate_method=getattr(CalibrationMethod, calibrate_method),
+            )
+            return onnx.load(str(dst))
+    finally:
+        root.setLevel(level)
+
+
+def quantized_nodes(fp32_proto, int8_proto) -> list[str]:
+    """The names of ``fp32_proto``'s nodes that run in int8 in ``int8_proto``, in graph order.
+
+    QOperator: ONNX Runtime names the quantized node ``<name>_quant``; QDQ: the node keeps its
+    name and reads its activations from DequantizeLinear.
+    """
+    produced_by = {out: node for node in int8_proto.graph.node for out in node.output}
+    by_name = {node.name: node for node in int8_proto.graph.node}
+    out = []
+    for node in fp32_proto.graph.node:
+        if f"{node.name}_quant" in by_name:
+            out.append(node.name)
+        elif node.name in by_name and by_name[node.name].op_type == node.op_type and any(
+                getattr(produced_by.get(i), "op_type", "") == "DequantizeLinear" for i in by_name[node.name].input):
+            out.append(node.name)
+    return out
+
+
+def rank_onnx_nodes(fp32_proto, int8_proto, images: np.ndarray, *, max_images: int = 64) -> list[tuple[str, float]]:
+    """The quantized layers of ``int8_proto``, worst first, with their own int8 error.
+
+    A node's own error: run the float32 node alone on the float32 graph's values of its inputs,
+    rounded to the int8 graph's quantization of those inputs, with the int8 graph's (dequantized)
+    weights, round its output the same way, and compare with the float32 graph's output:
+    ``|q - f|^2 / |f|^2`` (noise-to-signal power) over the first ``max_images`` of ``images``.
+    Comparing each node's output in the two whole graphs instead would blame every node after
+    the first bad one (the error accumulates); and a tensor rounded too coarsely is charged to
+    both its producer and its consumers, the nodes whose exclusion keeps it in float32.
+    """
+    import onnx
+
+    values = _float_values(fp32_proto, images[:max_images])
+    params = _tensor_params(int8_proto)
+    weights = _dequantized_weights(int8_proto)
+    fp_inits = _initializers(fp32_proto.graph)
+    nodes = {node.name: node for node in fp32_proto.graph.node}
+    # ONNX Runtime fuses ReLU/ReLU6 into the node before: that node's int8 output is the activation's.
+    int8_names = {node.name for node in int8_proto.graph.node}
+    fused = {node.input[0]: node.output[0] for node in fp32_proto.graph.node
+             if node.op_type in ("Relu", "Clip") and node.name not in int8_names and node.input[0] in params}
+    params.update({after: params[before] for before, after in fused.items()})
+    ranked = []
+    for name in quantized_nodes(fp32_proto, int8_proto):
+        node = nodes[name]
+        if node.op_type not in LAYER_OP_TYPES:
+            continue
+        feeds = {i: _fake_quant(values[i], params[i]) if i in params else values[i]
+                 for i in node.input if i and i not in fp_inits}
+        consts = [weights[i] if i in weights else onnx.numpy_helper.to_array(fp_inits[i])
+                  for i in node.input if i in fp_inits]
+        got = _run_node(fp32_proto, node, feeds, dict(zip([i for i in node.input if i in fp_inits], consts)))
+        out = node.output[0]
+        if out in params:
+            got = _fake_quant(got, params[out])  # a fused ReLU6's range clips as the activation would
+        want = values[fused.get(out, out)]
+        ranked.append((name, float(np.sum((got - want) ** 2) / max(float(np.sum(want ** 2)), 1e-30))))
+    return sorted(ranked, key=lambda item: -item[1])
+
+
+def _float_values(proto, images: np.ndarray) -> dict[str, np.ndarray]:
+    """Every tensor of the float32 graph on ``images``: the graph with each node output made an output."""
+    import onnx
+    import onnxruntime as ort
+
+    probe = onnx.ModelProto()
+    probe.CopyFrom(proto)
+    known = {o.name for o in probe.graph.output}
+    for node in probe.graph.node:
+        probe.graph.output.extend(onnx.ValueInfoProto(name=o) for o in node.output if o and o not in known)
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL  # keep every tensor as it is
+    session = ort.InferenceSession(probe.SerializeToString(), sess_options=so, providers=["CPUExecutionProvider"])
+    names = [o.name for o in session.get_outputs()]
+    got = session.run(names, {proto.graph.input[0].name: images.astype(np.float32)})
+    return {proto.graph.input[0].name: images.astype(np.float32), **dict(zip(names, got))}
+
+
+def _tensor_params(int8_proto) -> dict[str, tuple[float, int, Any]]:
+    """Activation tensor -> (scale, zero point, dtype) of the int8 graph (ONNX Runtime's ``<T>_scale``,
+    ``<T>_zero_point`` initializers; per-tensor only: the weights' are per channel)."""
+    from onnx import numpy_helper
+
+    inits = _initializers(int8_proto.graph)
+    out = {}
+    for name, init in inits.items():
+        if not name.endswith("_scale") or f"{name[:-6]}_quantized" in inits:
+            continue  # a weight's scale
+        zero = inits.get(f"{name[:-6]}_zero_point")
+        if zero is not None and not init.dims:
+            z = numpy_helper.to_array(zero)
+            out[name[:-6]] = (float(numpy_helper.to_array(init)), int(z), z.dtype)
+    return out
+
+
+def _dequantized_weights(int8_proto) -> dict[str, np.ndarray]:
+    """Float weight name -> its int8 values times their (per-channel) scales."""
+    from onnx import numpy_helper
+
+    inits = _initializers(int8_proto.graph)
+    out = {}
+    for name, init in inits.items():
+        base = name[: -len("_quantized")]
+        if not name.endswith("_quantized") or f"{base}_scale" not in inits or init.data_type == 6:  # int32 bias
+            continue
+        q = numpy_helper.to_array(init).astype(np.float32)
+        scale = numpy_helper.to_array(inits[f"{base}_scale"]).astype(np.float32)
+        zero = numpy_helper.to_array(inits[f"{base}_zero_point"]).astype(np.float32)
+        # per channel: the axis whose length is the scale's (the first such: Conv's output channels)
+        axis = next((a for a, n in enumerate(q.shape) if scale.size > 1 and n == scale.size), None)
+        shape = [1] * q.ndim
+        if axis is not None:
+            shape[axis] = scale.size
+        out[base] = (q - zero.reshape(shape)) * scale.reshape(shape)
+    return out
+
+
+def _fake_quant(x: np.ndarray, param: tuple[float, int, Any]) -> np.ndarray:
+    scale, zero, dtype = param
+    info = np.iinfo(dtype)
+    return ((np.clip(np.round(x / scale) + zero, info.min, info.max) - zero) * scale).astype(np.float32)
+
+
+def _run_node(fp32_proto, node, feeds: dict[str, np.ndarray], consts: dict[str, np.ndarray]) -> np.ndarray:
+    """``node`` alone (same opset) on ``feeds`` with ``consts`` as its initializers."""
+    import onnx
+    import onnxruntime as ort
+    from onnx import helper, numpy_helper
+
+    graph = helper.make_graph(
+        [node], "node",
+        [helper.make_tensor_value_info(n, onnx.TensorProto.FLOAT, list(v.shape)) for n, v in feeds.items()],
+        [onnx.ValueInfoProto(name=node.output[0])],
+        [numpy_helper.from_array(v.astype(np.float32), n) for n, v in consts.items()],
+    )
+    model = helper.make_model(graph, opset_imports=list(fp32_proto.opset_import))
+    model.ir_version = fp32_proto.ir_version
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    got: np.ndarray = session.run([node.output[0]], feeds)[0]
+    return got
