@@ -392,32 +392,41 @@ def test_run_benches_two_threads_on_two_cores():
 
 
 # -- which int8 ONNX variant is exported ----------------------------------------------------------
-def test_int8_onnx_quantizes_the_matrix_products_only(exported_dir):
+def test_int8_onnx_keeps_the_reference_cnns_convolutions_float32(exported_dir):
+    """The rule of export/onnx_int8.py on the reference CNN: the 1-channel convolution and the one
+    fed by tanh (an int8 island) stay float32, with their pools; the two Gemms run as QGemm."""
     import onnx
 
     from edgecnn.runtime import load
 
     model = onnx.load(exported_dir / "mnist_cnn_int8.onnx")
-    int8_weights = {i.name for i in model.graph.initializer if i.data_type == onnx.TensorProto.INT8}
-    dequantized_weights = {node.output[0] for node in model.graph.node
-                           if node.op_type == "DequantizeLinear" and node.input[0] in int8_weights}
-    with_int8_weights = [node.op_type for node in model.graph.node if dequantized_weights & set(node.input)]
-    assert with_int8_weights == ["Gemm", "Gemm"]  # the convolutions keep float32 weights
+    ops = [node.op_type for node in model.graph.node]
+    assert ops.count("QGemm") == 2 and ops.count("Conv") == 2 and "QLinearConv" not in ops
     float_weights = {i.name for i in model.graph.initializer if i.data_type == onnx.TensorProto.FLOAT}
     assert all(node.input[1] in float_weights for node in model.graph.node if node.op_type == "Conv")
-    meta = load(exported_dir / "mnist_cnn_int8.onnx").metadata
-    assert meta["quantization"] == {"format": "QDQ", "activations": "int8", "weights": "int8", "op_types": ["Gemm"]}
+    meta = load(exported_dir / "mnist_cnn_int8.onnx").metadata["quantization"]
+    assert (meta["format"], meta["activations"], meta["weights"]) == ("QOperator", "uint8", "int8")
+    assert meta["op_types"] == {"Gemm": 2} and meta["float_op_types"] == {"Conv": 2, "MaxPool": 2}
+    assert meta["label"] == "int8, 4 of 6 layers float32" and len(meta["float_nodes"]) == 4
 
 
-def test_int8_onnx_without_matrix_products_quantizes_everything():
-    from edgecnn.export.onnx import quantized_op_types
+def test_int8_onnx_rule_and_record_on_a_small_graph():
+    """A 3-channel convolution and a grouped one are quantized; excluding one by name keeps it
+    float32 and the record counts it."""
+    from edgecnn.export.onnx_int8 import layer_nodes, quantize_int8, rule_excluded
 
-    conv_only = _onnx_model()
-    for node in [n for n in conv_only.graph.node if n.op_type in ("Gemm", "MatMul")]:
-        conv_only.graph.node.remove(node)
-    assert quantized_op_types(_onnx_model()) == ["Gemm", "MatMul"]
-    assert quantized_op_types(conv_only) is None  # None = every op ONNX Runtime can quantize
-    assert quantized_op_types(_onnx_model(), None) is None
+    model = _onnx_model()
+    assert rule_excluded(model) == []
+    x = np.random.default_rng(0).random((16, 3, 10, 10), dtype=np.float32)
+    convs = [n for n in layer_nodes(model) if n.startswith("Conv_")]  # unnamed nodes: <OpType>_<index>
+    _, record = quantize_int8(model, x)
+    assert record.float_nodes == () and record.label == "int8"
+    assert dict(record.int8_op_types)["Conv"] == 2 and len(record.int8_nodes) == len(layer_nodes(model))
+    _, mixed = quantize_int8(model, x, nodes_to_exclude=convs[:1])
+    assert mixed.float_nodes == tuple(convs[:1]) and mixed.float_op_types == (("Conv", 1),)
+    assert mixed.label == f"int8, 1 of {len(layer_nodes(model))} layers float32"
+    with pytest.raises(ValueError, match="no node named"):
+        quantize_int8(model, x, nodes_to_exclude=["nope"])
 
 
 # -- the column-paired first convolution -------------------------------------------------------------

@@ -15,8 +15,11 @@ MobileNetV2 and on the reference CNN):
   in int8 between them (``PASSENGER_OP_TYPES``: ReLU/ReLU6 fused into the convolution, reshapes);
 * except a convolution on a 1-channel input (``group == 1`` and one input channel): QLinearConv
   has no kernel worth the name for it (on the reference CNN it took 80 % of the int8 file's
-  time), and Softmax: the file's output is float32 probabilities, and a uint8 softmax would
-  round them to steps of 1/256.
+  time); a convolution fed by an op with no int8 kernel (the reference CNN's second one, after
+  tanh): an int8 island that quantizes its input and dequantizes its output on every call
+  (reference CNN, batch 1: 1.04x float32's p50 with it in int8, 0.88x with it in float32; the
+  Gemms stay int8 even so: 0.83x, the measured choice before); and Softmax: the file's output is
+  float32 probabilities, which a uint8 softmax would round to steps of 1/256.
 
 ``rank_onnx_nodes`` orders the quantized nodes by their own int8 error, for the accuracy loop
 that keeps the worst few in float32 (``nodes_to_exclude``).
@@ -82,21 +85,40 @@ def _initializers(graph) -> dict:
 
 
 def rule_excluded(proto) -> list[str]:
-    """The layer nodes the rule keeps in float32: convolutions on a 1-channel input (module docstring)."""
+    """The layer nodes the rule keeps in float32 (module docstring): convolutions on a 1-channel
+    input, and convolutions fed by an op with no int8 kernel (tanh, sigmoid, …)."""
     inits = _initializers(proto.graph)
+    producer = {out: node for node in proto.graph.node for out in node.output}
+    int8_capable = (*LAYER_OP_TYPES, *PASSENGER_OP_TYPES)
     excluded = []
     for node in proto.graph.node:
         if node.op_type != "Conv" or len(node.input) < 2 or node.input[1] not in inits:
             continue
         group = next((a.i for a in node.attribute if a.name == "group"), 1)
-        if group == 1 and inits[node.input[1]].dims[1] == 1:
+        source = producer.get(node.input[0])
+        if (group == 1 and inits[node.input[1]].dims[1] == 1) or (source is not None
+                                                                  and source.op_type not in int8_capable):
             excluded.append(node.name)
     return excluded
 
 
+def named(proto):
+    """``proto`` itself when every node has a name, else a copy whose unnamed nodes are called
+    ``<OpType>_<index>`` (ONNX Runtime's quantizer and ``nodes_to_exclude`` go by names)."""
+    if all(node.name for node in proto.graph.node):
+        return proto
+    import onnx
+
+    copy = onnx.ModelProto()
+    copy.CopyFrom(proto)
+    for i, node in enumerate(copy.graph.node):
+        node.name = node.name or f"{node.op_type}_{i}"
+    return copy
+
+
 def layer_nodes(proto) -> list[str]:
     """The names of ``proto``'s layer nodes (``LAYER_OP_TYPES``), in graph order."""
-    return [node.name for node in proto.graph.node if node.op_type in LAYER_OP_TYPES]
+    return [node.name for node in named(proto).graph.node if node.op_type in LAYER_OP_TYPES]
 
 
 def quantize_int8(fp32_proto, images: np.ndarray, *, calibrate_method: str = "MinMax", per_channel: bool = True,
@@ -109,6 +131,7 @@ def quantize_int8(fp32_proto, images: np.ndarray, *, calibrate_method: str = "Mi
     ModelProto (without edgecnn metadata) and its QuantRecord. ``quant_format``, ``activations``
     and ``reduce_range`` exist for the benchmarks; the defaults are what export ships.
     """
+    fp32_proto = named(fp32_proto)
     if calibrate_method not in CALIBRATE_METHODS:
         raise ValueError(f"calibrate_method {calibrate_method!r}: expected one of {', '.join(CALIBRATE_METHODS)}")
     names = {node.name for node in fp32_proto.graph.node}
@@ -195,12 +218,16 @@ def quantized_nodes(fp32_proto, int8_proto) -> list[str]:
     """
     produced_by = {out: node for node in int8_proto.graph.node for out in node.output}
     by_name = {node.name: node for node in int8_proto.graph.node}
+    if any(node.name.endswith("_quant") for node in int8_proto.graph.node):  # QOperator
+        return [node.name for node in fp32_proto.graph.node if f"{node.name}_quant" in by_name]
+    inits = _initializers(fp32_proto.graph)
     out = []
-    for node in fp32_proto.graph.node:
-        if f"{node.name}_quant" in by_name:
-            out.append(node.name)
-        elif node.name in by_name and by_name[node.name].op_type == node.op_type and any(
-                getattr(produced_by.get(i), "op_type", "") == "DequantizeLinear" for i in by_name[node.name].input):
+    for node in fp32_proto.graph.node:  # QDQ: every input (activations and weights) dequantized
+        twin = by_name.get(node.name)
+        if twin is None or twin.op_type != node.op_type:
+            continue
+        inputs = [i for i in twin.input if i and i not in inits]
+        if inputs and all(getattr(produced_by.get(i), "op_type", "") == "DequantizeLinear" for i in inputs):
             out.append(node.name)
     return out
 
@@ -211,13 +238,15 @@ def rank_onnx_nodes(fp32_proto, int8_proto, images: np.ndarray, *, max_images: i
     A node's own error: run the float32 node alone on the float32 graph's values of its inputs,
     rounded to the int8 graph's quantization of those inputs, with the int8 graph's (dequantized)
     weights, round its output the same way, and compare with the float32 graph's output:
-    ``|q - f|^2 / |f|^2`` (noise-to-signal power) over the first ``max_images`` of ``images``.
+    ``|q - f|^2 / |f|^2`` (noise-to-signal power) per channel, averaged over the channels (a wide
+    channel must not hide the others it squeezes), over the first ``max_images`` of ``images``.
     Comparing each node's output in the two whole graphs instead would blame every node after
     the first bad one (the error accumulates); and a tensor rounded too coarsely is charged to
     both its producer and its consumers, the nodes whose exclusion keeps it in float32.
     """
     import onnx
 
+    fp32_proto = named(fp32_proto)
     values = _float_values(fp32_proto, images[:max_images])
     params = _tensor_params(int8_proto)
     weights = _dequantized_weights(int8_proto)
@@ -241,9 +270,16 @@ def rank_onnx_nodes(fp32_proto, int8_proto, images: np.ndarray, *, max_images: i
         out = node.output[0]
         if out in params:
             got = _fake_quant(got, params[out])  # a fused ReLU6's range clips as the activation would
-        want = values[fused.get(out, out)]
-        ranked.append((name, float(np.sum((got - want) ** 2) / max(float(np.sum(want ** 2)), 1e-30))))
+        ranked.append((name, _channel_nsr(got, values[fused.get(out, out)])))
     return sorted(ranked, key=lambda item: -item[1])
+
+
+def _channel_nsr(got: np.ndarray, want: np.ndarray) -> float:
+    """Noise-to-signal power of each channel (axis 1: NCHW or [N, K]), averaged over the channels."""
+    axes = tuple(a for a in range(want.ndim) if a != 1) if want.ndim > 1 else None
+    noise, power = np.sum((got - want) ** 2, axis=axes), np.sum(want.astype(np.float64) ** 2, axis=axes)
+    live = np.atleast_1d(power > 0)  # a dead channel (ReLU never on) carries no signal to lose
+    return float(np.mean(np.atleast_1d(noise)[live] / np.atleast_1d(power)[live])) if live.any() else 0.0
 
 
 def _float_values(proto, images: np.ndarray) -> dict[str, np.ndarray]:
