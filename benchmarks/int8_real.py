@@ -25,24 +25,24 @@ from pathlib import Path
 
 import numpy as np
 
-import _common  # noqa: F401  (the repo on sys.path)
+import _common  # the repo on sys.path
 
 BATCHES = {1: 40, 256: 2}  # calls per round
 
 
 @dataclass
 class Subject:
-    """One model's files and runners: name -> (bytes, run(x) -> probabilities)."""
+    """One model's files and runners: name -> (bytes, run(input) -> output, prepare(uint8 photos) -> input)."""
 
     name: str
-    x_test: np.ndarray  # preprocessed float32 NHWC
+    photos: np.ndarray  # the test images, uint8
     keras_top: np.ndarray
     runners: dict = field(default_factory=dict)
     sizes: dict = field(default_factory=dict)
 
 
-def openvino_runners(onnx_path: Path, calibration: np.ndarray, threads: int) -> dict:
-    """OpenVINO float32 and NNCF int8 from the float32 .onnx file: name -> (bytes, run)."""
+def openvino_runners(onnx_path: Path, calibration: np.ndarray, threads: int, prepare) -> dict:
+    """OpenVINO float32 and NNCF int8 from the float32 .onnx file: name -> (bytes, run, prepare)."""
     try:
         import nncf
         import openvino as ov
@@ -50,8 +50,10 @@ def openvino_runners(onnx_path: Path, calibration: np.ndarray, threads: int) -> 
         print('OpenVINO/NNCF not installed: pip install "edgecnn[bench]" (openvino, nncf); their rows are skipped')
         return {}
     core = ov.Core()
+    # One stream of ``threads`` threads, float32 arithmetic; no pinning: on a shared machine a thread
+    # pinned to a busy core waits (OpenVINO pins by default on Linux).
     config = {"INFERENCE_NUM_THREADS": threads, "NUM_STREAMS": 1, "PERFORMANCE_HINT": "LATENCY",
-              "INFERENCE_PRECISION_HINT": "f32"}
+              "INFERENCE_PRECISION_HINT": "f32", "ENABLE_CPU_PINNING": False}
     fp32 = core.read_model(str(onnx_path))
     int8 = nncf.quantize(fp32.clone(), nncf.Dataset([calibration[i: i + 1] for i in range(len(calibration))]),
                          subset_size=len(calibration))
@@ -67,13 +69,12 @@ def openvino_runners(onnx_path: Path, calibration: np.ndarray, threads: int) -> 
                 compiled[b] = core.compile_model(shaped, "CPU", config).create_infer_request()
 
             def run(x, compiled=compiled):
+                """A compiled batch size as it is; any other batch image by image (agreement only)."""
                 if len(x) in compiled:
                     return next(iter(compiled[len(x)].infer([x]).values()))
-                return np.concatenate([run(x[i: i + 256]) if len(x[i: i + 256]) == 256 else
-                                       np.concatenate([run(x[j: j + 1]) for j in range(i, len(x))])
-                                       for i in range(0, len(x), 256)])
+                return np.concatenate([next(iter(compiled[1].infer([x[j: j + 1]]).values())) for j in range(len(x))])
 
-            out[name] = (size, run)
+            out[name] = (size, run, prepare)
     return out
 
 
@@ -88,28 +89,30 @@ def edgecnn_subject(name: str, model_path: Path, out: Path, options, threads: in
     arts = export_models(model_path, out, STANDARD, options)
     model = load_model(model_path)
     opts = resolve_spec(model, model_path, options, needs_data=True)
-    x_test = preprocess(opts.dataset.x_test, opts.spec.preprocessing)
-    keras_top = np.concatenate([model.predict(x_test[i: i + 500], verbose=0) for i in range(0, len(x_test), 500)]).argmax(1)
-    subject = Subject(name, x_test, keras_top)
-    for art in arts:
+    photos = opts.dataset.x_test
+    keras_top = model.predict(preprocess(photos, opts.spec.preprocessing), verbose=0, batch_size=500).argmax(1)
+    subject = Subject(name, photos, keras_top)
+    for art in arts:  # timed: Predictor.run on prepared input (as bench times a file)
         predictor = load(art.path, RuntimeOptions(num_threads=threads))
-        subject.runners[f"edgecnn {art.format} {art.precision}"] = (art.bytes, predictor.run)
+        subject.runners[f"edgecnn {art.format} {art.precision}"] = (art.bytes, predictor.run, predictor.prepare)
     onnx32 = next(a.path for a in arts if a.format == "onnx" and a.precision == "float32")
-    subject.runners.update(openvino_runners(onnx32, calibration_images(opts)[:300], threads))
+    subject.runners.update(openvino_runners(onnx32, calibration_images(opts)[:300], threads,
+                                            lambda x: preprocess(x, opts.spec.preprocessing)))
     return subject
 
 
 def accuracy_loop_rows(subject: Subject, out: Path, options, threads: int) -> dict:
     """POINT 2 (accuracy-controlled int8, `export --max-drop`): the files its loop writes go here as
-    more rows, name -> (bytes, run), measured beside the others. Left to the accuracy loop's work."""
+    more rows, name -> (bytes, run, prepare), measured beside the others. Left to the accuracy loop."""
     return {}
 
 
-def measure(runners: dict, x_test: np.ndarray, rounds: int) -> dict[tuple[str, int], float]:
+def measure(runners: dict, photos: np.ndarray, rounds: int) -> dict[tuple[str, int], float]:
     """Median ns per call per (runner, batch), rounds interleaved (alternating order)."""
-    inputs = {b: np.ascontiguousarray(x_test[:b]) for b in BATCHES}
-    for _, run in runners.values():
-        for x in inputs.values():
+    inputs = {(n, b): np.ascontiguousarray(prepare(photos[:b])) for n, (_, _, prepare) in runners.items()
+              for b in BATCHES}
+    for name, (_, run, _) in runners.items():
+        for x in (inputs[(name, b)] for b in BATCHES):
             end = time.perf_counter() + 0.3
             while time.perf_counter() < end:
                 run(x)
@@ -119,24 +122,26 @@ def measure(runners: dict, x_test: np.ndarray, rounds: int) -> dict[tuple[str, i
             for b, calls in BATCHES.items():
                 for _ in range(calls):
                     t = time.perf_counter_ns()
-                    runners[name][1](inputs[b])
+                    runners[name][1](inputs[(name, b)])
                     samples[(name, b)].append(time.perf_counter_ns() - t)
     return {k: float(np.median(v)) for k, v in samples.items()}
 
 
 def report(subject: Subject, rounds: int) -> None:
-    med = measure(subject.runners, subject.x_test, rounds)
+    med = measure(subject.runners, subject.photos, rounds)
     load_after = open("/proc/loadavg").read().split()[:3]
     agree = {}
-    for name, (_, run) in subject.runners.items():
-        top = np.concatenate([run(subject.x_test[i: i + 256]) for i in range(0, len(subject.x_test), 256)]).argmax(1)
+    for name, (_, run, prepare) in subject.runners.items():  # raw outputs: argmax survives dequantization
+        x = subject.photos
+        top = np.concatenate([run(prepare(x[i: i + 256])) for i in range(0, len(x), 256)]).argmax(1)
         agree[name] = float(np.mean(top == subject.keras_top))
     base = "edgecnn onnx float32"
     size0, p0, t0 = subject.runners[base][0], med[(base, 1)], 256e9 / med[(base, 256)]
-    print(f"\n{subject.name}: {len(subject.x_test)} test images, 1 thread, {rounds} rounds, "
+    print(f"\n{subject.name}: {len(subject.photos)} test images, 1 thread, {rounds} rounds, "
           f"load average after timing {' '.join(load_after)}")
-    print(f"{'file':<24} {'KiB':>7} {'/f32':>5} {'b1 p50 us':>10} {'/f32':>5} {'b256 img/s':>11} {'/f32':>5} {'agree':>7}")
-    for name, (size, _) in subject.runners.items():
+    print(f"{'file':<24} {'KiB':>7} {'/f32':>5} {'b1 p50 us':>10} {'/f32':>5} {'b256 img/s':>11} {'/f32':>5} "
+          f"{'agree':>7}")
+    for name, (size, _, _) in subject.runners.items():
         tp = 256e9 / med[(name, 256)]
         print(f"{name:<24} {size / 1024:>7.0f} {size / size0:>5.2f} {med[(name, 1)] / 1e3:>10.1f} "
               f"{med[(name, 1)] / p0:>5.2f} {tp:>11,.0f} {tp / t0:>5.2f} {agree[name]:>7.2%}")

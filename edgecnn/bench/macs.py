@@ -96,9 +96,11 @@ def count_onnx(model: Any) -> dict[str, Any]:
         _, w_index = _ONNX_OPS[node.op_type]
         weight = shapes.get(node.input[w_index]) if len(node.input) > w_index else None
         out = shapes.get(node.output[0])
+        attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+        if out is None and weight and node.op_type == "QGemm":  # a com.microsoft op: ONNX infers no shape
+            out = [1, weight[0] if attrs.get("transB", 0) else weight[1]]
         if not weight or out is None:
             raise ValueError(f"{node.name or node.op_type}: shape unknown after shape inference")
-        attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
         if node.op_type == "ConvTranspose":  # weight [Cin, Cout/g, kh, kw]: every input element meets every tap
             source = shapes.get(node.input[0]) or []
             macs = math.prod(source) * math.prod(weight[1:])

@@ -60,7 +60,7 @@ OPSET_RANGE = (13, 18)  # 13: per-channel QDQ; 18: the newest tf2onnx 1.17 write
 @click.option(
     "--quantize", type=click.Choice(_QUANTIZE_CHOICES), is_flag=False, flag_value="int8", default=None,
     help="Bare --quantize: full-integer int8, calibrated (TFLite: int8 input/output too; "
-    "ONNX: static QDQ, float I/O). 'dynamic': int8 weights, float I/O. 'float16': half-size "
+    "ONNX: static, QOperator, float I/O). 'dynamic': int8 weights, float I/O. 'float16': half-size "
     "weights. 'int8_app' / 'float32_app' (TFLite): what MediaPipe Tasks and ML Kit take (RGB uint8 or float32 "
     "in, float32 out). Omitted: float32.",
 )
