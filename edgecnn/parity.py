@@ -140,7 +140,7 @@ def _bounds(lo: float, hi: float, limit: float, scale: float = 100.0) -> str:
     while digits < 4 and any(round(scale * b, digits) == round(scale * limit, digits) and b != limit
                              for b in (lo, hi)):
         digits += 1
-    return f"{scale * lo:.{digits}f}–{scale * hi:.{digits}f}"
+    return "–".join(f"{scale * b:.{digits}f}".replace("-", "−") for b in (lo, hi))  # a minus sign, not a dash
 
 
 def percent(fraction: float) -> str:
@@ -324,36 +324,47 @@ def compare(
 
 # -- parity of a run elsewhere, as one verify.json platform entry -----------------------------
 
-# A device reproduces a lossy file's host output when every image keeps its top-1 class and no
-# probability moves more than this. Measured: TFLite Micro's reference kernels against LiteRT's
-# XNNPACK on the reference CNN's int8 file differ by at most 6 LSB of the 1/256 output scale
-# (0.023) on 1,000 MNIST images; 0.05 leaves twice that, still far below what int8 moves
-# against Keras (0.1-0.9).
+# A device reproduces a lossy file's host output when no probability moves more than this, and the
+# top-1 class changes only on near-ties of the host output (its top two within 2x this: a tie
+# such a difference can flip). Measured: TFLite Micro's reference kernels against LiteRT's XNNPACK
+# on the reference CNN's int8 file, at most 6 LSB of the 1/256 output scale (0.023) on 1,000
+# MNIST images; ONNX Runtime on an emulated Cortex-A72 against this machine's, int8 ONNX: max
+# |Δp| 0.032 and one near-tie of 1,000 resolved the other way. 0.05 leaves room above both and
+# stays far below what int8 moves against Keras (0.1-0.9).
 REPRODUCTION_MAX_ABS_DIFF = 0.05
 
 
 def reproduces(probs: np.ndarray, host_probs: np.ndarray, host: str = "the host runtime",
                max_abs_diff: float = REPRODUCTION_MAX_ABS_DIFF) -> dict[str, Any]:
-    """Whether a device's probabilities reproduce the same file's on ``host``: the same top-1 on
-    every image and max |Δp| within ``max_abs_diff`` (deterministic: no sampling involved)."""
+    """Whether a device's probabilities reproduce the same file's on ``host`` (deterministic: no
+    sampling involved): max |Δp| within ``max_abs_diff``, and the same top-1 on every image but
+    near-ties of the host output (top two within 2 x ``max_abs_diff``), which are counted."""
     probs, host_probs = np.asarray(probs, np.float64), np.asarray(host_probs, np.float64)
     if probs.shape != host_probs.shape:
         raise InputError(f"probabilities {probs.shape} and {host}'s {host_probs.shape} differ in shape")
     n = len(probs)
-    differ = int((probs.argmax(1) != host_probs.argmax(1)).sum()) if n else 0
+    top, host_top = (probs.argmax(1), host_probs.argmax(1)) if n else (np.zeros(0, int), np.zeros(0, int))
+    changed = top != host_top
+    rows = np.arange(n)
+    margin = host_probs[rows, host_top] - host_probs[rows, top]  # how far the host put the device's choice below
+    ties = int((changed & (margin <= 2 * max_abs_diff)).sum())
+    differ = int(changed.sum())
     finite = bool(np.isfinite(probs).all())
     worst = float(np.abs(probs - host_probs).max()) if n and finite else float("nan") if n else 0.0
     reasons = []
     if not finite:
         reasons.append("probabilities hold NaN or inf")
-    if differ:
-        reasons.append(f"top-1 differs from {host} on {differ} of {n:,} images")
+    if differ > ties:
+        reasons.append(f"top-1 differs from {host} on {differ - ties} of {n:,} images that were no near-tie")
     if finite and worst > max_abs_diff:
         reasons.append(f"max |Δ| against {host} {worst:.2e} > {max_abs_diff:g}")
+    if not n:
+        reasons.append("no test images")
     return {"against": host, "agreement": 1.0 - differ / n if n else 0.0, "differing_images": differ,
-            "max_abs_diff": worst if finite else None, "max_abs_diff_limit": max_abs_diff,
-            "rule": f"same top-1 on every image and max |Δp| <= {max_abs_diff:g}",
-            "passed": not reasons and n > 0, "reasons": reasons or ([] if n else ["no test images"])}
+            "near_ties": ties, "max_abs_diff": worst if finite else None, "max_abs_diff_limit": max_abs_diff,
+            "rule": f"max |Δp| <= {max_abs_diff:g}; the same top-1 but on near-ties (top two within "
+                    f"{2 * max_abs_diff:g})",
+            "passed": not reasons, "reasons": reasons}
 
 
 def compare_with_keras(
@@ -401,7 +412,7 @@ def platform_summary(entry: dict[str, Any]) -> str:
     if not host or entry.get("judged_against") == "Keras":
         return f"against {keras}"
     n = int(entry.get("samples") or 0)
-    same = n - int(host.get("differing_images") or 0)
+    same, ties = n - int(host.get("differing_images") or 0), int(host.get("near_ties") or 0)
     worst = host.get("max_abs_diff")
-    return (f"against {host['against']}: same top-1 on {same:,}/{n:,}, max |Δ| "
-            f"{'-' if worst is None else f'{worst:.1e}'}; {keras}, for information")
+    return (f"against {host['against']}: same top-1 on {same:,}/{n:,}{f' ({ties} near-tie)' if ties else ''}, "
+            f"max |Δ| {'-' if worst is None else f'{worst:.1e}'}; {keras}, for information")
