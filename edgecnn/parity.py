@@ -143,6 +143,11 @@ def _bounds(lo: float, hi: float, limit: float, scale: float = 100.0) -> str:
     return "–".join(f"{scale * b:.{digits}f}".replace("-", "−") for b in (lo, hi))  # a minus sign, not a dash
 
 
+def interval_text(lo: float, hi: float) -> str:
+    """"87.7–99.6": a 95 % interval of fractions, in percent with one decimal."""
+    return _bounds(lo, hi, 2.0)
+
+
 def percent(fraction: float) -> str:
     """99.5 %, 99.99 %: a tolerance in the words of the statements (no float noise)."""
     return f"{100 * fraction:.6g} %"
@@ -401,18 +406,3 @@ def compare_with_keras(
                      keras_reasons=list(parity.reasons), passed=vs_host["passed"],
                      status=PASS if vs_host["passed"] else FAIL, reasons=list(vs_host["reasons"]))
     return entry
-
-
-def platform_summary(entry: dict[str, Any]) -> str:
-    """What a platform entry compared, in a few words: "vs host: same top-1 on 300/300, max |Δ| 3.9e-03;
-    vs Keras 99.67 % (98.1–99.9 %)"."""
-    lo, hi = entry.get("agreement_interval") or (0.0, 1.0)
-    keras = f"Keras {100 * entry.get('agreement', 0.0):.2f} % ({_bounds(lo, hi, 2.0)} %)"
-    host = entry.get("vs_host")
-    if not host or entry.get("judged_against") == "Keras":
-        return f"against {keras}"
-    n = int(entry.get("samples") or 0)
-    same, ties = n - int(host.get("differing_images") or 0), int(host.get("near_ties") or 0)
-    worst = host.get("max_abs_diff")
-    return (f"against {host['against']}: same top-1 on {same:,}/{n:,}{f' ({ties} near-tie)' if ties else ''}, "
-            f"max |Δ| {'-' if worst is None else f'{worst:.1e}'}; {keras}, for information")

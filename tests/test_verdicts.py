@@ -189,3 +189,23 @@ def test_verify_exits_3_when_the_test_set_is_too_small(exported_dir, mnist, tmp_
     warn = CliRunner().invoke(cli, ["verify", int8, "--output-dir", str(out), "--data", str(small),
                                                     "--warn-only"])
     assert warn.exit_code == 0 and "INCONCLUSIVE" in warn.stderr and "--warn-only: exit 0" in warn.stderr
+
+
+def test_the_report_shows_the_interval_and_the_inconclusive_line(tmp_path):
+    from edgecnn import report
+
+    probs, keras, labels = _set(42, disagree=1)
+    row = compare(probs, keras, labels, "int8", INT8, float((keras.argmax(1) == labels).mean())).to_json()
+    entry = {**row, "path": "m_int8.tflite", "format": "tflite", "reason": "; ".join(row["reasons"])}
+    (tmp_path / "verify.json").write_text(json.dumps({"artifacts": [entry], "keras_accuracy": 0.9}))
+    (tmp_path / "manifest.json").write_text(json.dumps({"artifacts": [
+        {"path": "m_int8.tflite", "format": "tflite", "precision": "int8", "bytes": 1000}]}))
+    (cells,) = report.summary_rows(tmp_path)
+    assert cells["verdict"] == "INCONCLUSIVE" and cells["agreement"] == "97.62 %"
+    assert "97.62 % (87.7–99.6 %)" in report.markdown_table([cells])
+    lines = report.verdict_lines(tmp_path)
+    # No discordant pairs, 37 of 42 right for both: Wilson 75.0–94.8 % each, phi = 1, so the interval is
+    # ±(0.13096 - 0.06710) = ±6.4 points (by hand).
+    assert lines[1] == ("- m_int8.tflite: INCONCLUSIVE; accuracy drop 0.00 points (95 % interval −6.4–6.4 points); "
+                        "not enough test images to establish 99.5 % agreement (n = 42; 1 disagreement; "
+                        "95 % interval 87.7–99.6 %)")
