@@ -144,7 +144,11 @@ def test_verify_platform_mediapipe(app_dir, trained_model_path):
         row = rows[name]
         assert row["status"] == "PASS" and row["category_names"]["from_file"], row
         assert row["category_names"]["names"] == [str(i) for i in range(10)]
-        assert row["agreement"] >= (0.9999 if "float32" in name else 0.995)
+        if "float32" in name:  # a float file reproduces Keras on every image
+            assert row["agreement"] >= 0.9999 and row["judged_against"] == "Keras"
+        else:  # int8 (#20 point 4): 300 images cannot establish 99.5 %; MediaPipe must reproduce the same file here
+            assert row["judged_against"].startswith("the same file in edgecnn's runtime") and row["vs_host"]["passed"]
+            assert row["vs_host"]["max_abs_diff"] <= 0.05 and row["keras_status"] in ("PASS", "INCONCLUSIVE"), row
     assert rows["mnist_cnn_float32_app.tflite"]["max_abs_diff"] < 1e-4
 
 
