@@ -28,8 +28,7 @@ def _display_path(path: Path, root: Path | None) -> str:
 def _interval(bounds: Any, scale: float = 100.0, digits: int = 1) -> str:
     if not bounds:
         return "-"
-    lo, hi = bounds
-    return f"{scale * lo:.{digits}f}–{scale * hi:.{digits}f}"
+    return "–".join(f"{scale * b:.{digits}f}".replace("-", "−") for b in bounds)  # a minus sign, not a dash
 
 
 def format_table(report: VerifyReport, root: Path | None = None) -> str:

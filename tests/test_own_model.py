@@ -64,7 +64,9 @@ def own(tmp_path_factory):
 
     # (b) an .npz with x, y and labels
     names_b = own_models.SHAPES[:3]
-    x, y = own_models.make_shapes(5000, 20, 3, seed=1, channels=1)  # the seeded split: 1000 to test
+    # The seeded split: 1,600 to test, so that 99.5 % agreement can be shown with a disagreement or two
+    # (#20 point 4: on 1,000 images one disagreement leaves the Wilson lower bound at 99.44 %).
+    x, y = own_models.make_shapes(8000, 20, 3, seed=1, channels=1)
     npz = root / "shapes_grey.npz"
     np.savez(npz, x=x, y=y, labels=np.array(names_b))
     ds = load_data(npz, (20, 20, 1))
@@ -175,15 +177,21 @@ def test_mediapipe_runs_the_app_files_from_their_metadata_alone(own, kind):
     info = own[kind]
     images, labels = info["dataset"].x_test[:300], info["dataset"].y_test[:300]
     keras = keras_predict(load_model(info["model"]), images, preprocessing=info["preprocessing"], head=info["head"])
-    rows = {precision: check_file(info["out"] / f"{info['name']}_{precision}.tflite", rgb_pictures(images), keras,
-                                  labels, precision, None)
-            for precision in ("float32", "int8", "float32_app", "int8_app")}
+    # As `verify --platform mediapipe` judges them: a lossy file must reproduce the same file here (#20 point 4).
+    rows = {}
+    for precision in ("float32", "int8", "float32_app", "int8_app"):
+        path = info["out"] / f"{info['name']}_{precision}.tflite"
+        host = runtime.load(path).predict(images) if precision.startswith("int8") else None
+        rows[precision] = check_file(path, rgb_pictures(images), keras, labels, precision, None, host_probs=host)
     assert rows["int8"]["status"] == "REFUSED" and "got INT8" in rows["int8"]["refused"]
     assert rows["float32"]["status"] == ("PASS" if kind == "a" else "REFUSED")
     for precision in ("float32_app", "int8_app"):
         row = rows[precision]
         assert row["status"] == "PASS" and row["category_names"]["names"] == list(info["names"]), row
-        assert row["agreement"] >= (0.9999 if precision == "float32_app" else 0.995)
+        if precision == "float32_app":
+            assert row["agreement"] >= 0.9999
+        else:  # 300 images can never establish 99.5 % against Keras: INCONCLUSIVE there, for information
+            assert row["vs_host"]["passed"] and row["keras_status"] == "INCONCLUSIVE", row
     assert rows["float32_app"]["max_abs_diff"] < 1e-4
     app = runtime.load(info["out"] / f"{info['name']}_int8_app.tflite")
     standard = read_model_metadata(app.path.read_bytes()).input
@@ -446,8 +454,11 @@ def test_normalization_transposed_conv_and_global_max_pooling(tmp_path):
     convolution and global max pooling: every file is written with one input and passes verify."""
     import keras
 
-    x, y = own_models.make_shapes(1200, 20, 4, seed=3)  # learnable: the int8 files are judged at 99.5 % agreement
-    np.savez(tmp_path / "data.npz", x=x, y=y)
+    # Learnable, 960 to train and 1,600 of its own to test: 99.5 % agreement needs 765 test images or more
+    # to be shown at all (#20 point 4), a seeded 20 % of 1,200 would be 240.
+    x, y = own_models.make_shapes(2560, 20, 4, seed=3)
+    np.savez(tmp_path / "data.npz", x_train=x[:960], y_train=y[:960], x_test=x[960:], y_test=y[960:])
+    x, y = x[:960], y[:960]  # what the model trains on
     keras.utils.set_random_seed(0)
     norm = keras.layers.Normalization(axis=-1)
     norm.adapt(x[:200].astype("float32"))
