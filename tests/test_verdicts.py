@@ -118,6 +118,18 @@ def test_an_accuracy_drop_fails_only_when_its_interval_is_above_the_tolerance():
                                     "(n = 10,000; drop 0.40 points; 95 % interval 0.2")
 
 
+def test_a_tolerance_built_by_hand_keeps_the_point_rules():
+    """by_interval is verify's (the lossy defaults'); a stop rule on a few hundred held-out images (the int8
+    accuracy loop's) builds its own Tolerance and keeps point values: 500/500 could never establish 99.5 %."""
+    from edgecnn.parity import Tolerance
+
+    assert INT8.by_interval and "by_interval" not in INT8.to_json()
+    probs, keras, labels = _set(500)
+    point = compare(probs, keras, labels, "int8", Tolerance(min_agreement=0.995, max_accuracy_drop=0.3), None)
+    assert point.verdict == "PASS" and point.judged_by == "point values"
+    assert compare(probs, keras, labels, "int8", INT8, None).verdict == "INCONCLUSIVE"
+
+
 def test_float_files_keep_their_point_rules_and_carry_the_interval():
     probs, keras, labels = _set(42)
     r = compare(keras, keras, labels, "float32", DEFAULT_TOLERANCES["float32"], None)
