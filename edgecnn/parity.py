@@ -79,7 +79,7 @@ def override_tolerances(
     wanted = {"max_abs_diff": max_abs_diff, "min_agreement": min_agreement, "max_accuracy_drop": max_accuracy_drop}
     out = {}
     for precision, tol in table.items():
-        changes = {k: v for k, v in wanted.items() if v is not None and getattr(tol, k) is not None}
+        changes: dict[str, Any] = {k: v for k, v in wanted.items() if v is not None and getattr(tol, k) is not None}
         out[precision] = replace(tol, **changes)
     return out
 
