@@ -451,14 +451,17 @@ def test_train_on_a_folder_then_run_with_your_own_model(own, tmp_path):
 def test_normalization_transposed_conv_and_global_max_pooling(tmp_path):
     """A functional model with a Normalization layer (its mean and variance are captured by value
     when traced: they must stay inside the ONNX graph, not become two extra inputs), a transposed
-    convolution and global max pooling: every file is written with one input and passes verify."""
+    convolution and global max pooling: every file is written with one input; the float files pass verify,
+    the int8 ones sit at the tolerance (INCONCLUSIVE, exit 3: #20 point 4)."""
     import keras
 
-    # Learnable, 960 to train and 1,600 of its own to test: 99.5 % agreement needs 765 test images or more
-    # to be shown at all (#20 point 4), a seeded 20 % of 1,200 would be 240.
-    x, y = own_models.make_shapes(2560, 20, 4, seed=3)
-    np.savez(tmp_path / "data.npz", x_train=x[:960], y_train=y[:960], x_test=x[960:], y_test=y[960:])
-    x, y = x[:960], y[:960]  # what the model trains on
+    x, y = own_models.make_shapes(1200, 20, 4, seed=3)  # learnable: the int8 files are judged at 99.5 % agreement
+    # ... on 1,600 test images of their own (#20 point 4; a seeded 20 % of the 1,200 would be 240, on which
+    # 99.5 % cannot be shown at all). This model's int8 files sit at the tolerance: on 12,000 such images
+    # 99.48 % (TFLite) and 99.59 % (ONNX) agreement, both INCONCLUSIVE; on these 1,600 the TFLite file is
+    # 99.62 % (6 disagreements, 95 % interval 99.2-99.8 %): INCONCLUSIVE is the truth, and verify exits 3.
+    x_test, y_test = own_models.make_shapes(1600, 20, 4, seed=4)
+    np.savez(tmp_path / "data.npz", x_train=x, y_train=y, x_test=x_test, y_test=y_test)
     keras.utils.set_random_seed(0)
     norm = keras.layers.Normalization(axis=-1)
     norm.adapt(x[:200].astype("float32"))
@@ -483,6 +486,10 @@ def test_normalization_transposed_conv_and_global_max_pooling(tmp_path):
     for name in ("normnet_float32.onnx", "normnet_int8.onnx"):
         assert [i.name for i in onnx.load(str(out / name)).graph.input] == ["image"]
     result = CliRunner().invoke(cli, ["verify", *common])
-    assert result.exit_code == 0, result.output
-    rows = json.loads((out / "verify.json").read_text())["artifacts"]
-    assert len(rows) == 4 and all(row["passed"] for row in rows)
+    assert result.exit_code == 3, result.output
+    rows = {Path(row["path"]).name: row for row in json.loads((out / "verify.json").read_text())["artifacts"]}
+    assert len(rows) == 4 and not any(row["status"] == "FAIL" for row in rows.values())
+    assert rows["normnet_float32.tflite"]["passed"] and rows["normnet_float32.onnx"]["passed"]
+    tflite = rows["normnet_int8.tflite"]
+    assert tflite["status"] == "INCONCLUSIVE" and tflite["reason"].startswith(
+        "not enough test images to establish 99.5 % agreement (n = 1,600;"), tflite
