@@ -109,6 +109,8 @@ class RunResult:
     advice: tuple[str, ...] = ()  # "which file to ship" for the terminal: the choice in ~8 notes
     report_notes: tuple[str, ...] = ()  # the same plus each bulk row's share of the GEMM ceiling (report, -v)
     errors: tuple[str, ...] = ()  # platform checks that could not finish (e.g. a native crash), one line each
+    verdict: str = "PASS"  # verify's: PASS, FAIL or INCONCLUSIVE (the exit status follows parity.EXIT_CODES)
+    failure: str | None = None  # verify's one line when the verdict is not PASS
 
 
 def run_bench_config(quick: bool, cores: int | None = None, test_images: int | None = None,
@@ -178,7 +180,8 @@ def run_pipeline(config: RunConfig, echo: Callable[[str], None] = print) -> RunR
 
     errors = tuple(platform_errors(verified.platforms))
     rows = report.summary_rows(workspace.root)
-    return RunResult(rows, verified.failure is None, retrained, dict(stages.seconds), paths, advice, notes, errors)
+    return RunResult(rows, verified.failure is None, retrained, dict(stages.seconds), paths, advice, notes, errors,
+                     verified.verdict, verified.failure)
 
 
 def _data_stage(stages: StageLog, config: RunConfig, workspace: Workspace) -> tuple[RunConfig, Dataset]:

@@ -97,10 +97,42 @@ def summary_rows(out_dir: Path) -> list[dict[str, str]]:
             "format": entry["format"], "precision": mixed_label(entry) or entry["precision"],
             "size": format_kib(int(entry["bytes"])),
             "accuracy": pct(check.get("accuracy")), "agreement": pct(check.get("agreement")),
-            "verdict": ("PASS" if check.get("passed") else "FAIL") if check else "–",
+            "agreement_interval": _interval(check.get("agreement_interval")),
+            "verdict": verdict_of(check) if check else "–",
             "p50_b1": _num(b1, "p50_us"), "ips_b256": _num(b256, "throughput"), "speedup": speedup,
         })
     return rows
+
+
+def verdict_of(entry: dict) -> str:
+    """PASS / FAIL / INCONCLUSIVE of a verify.json entry (entries of an older edgecnn: from ``passed``)."""
+    return str(entry.get("status") or ("PASS" if entry.get("passed") else "FAIL"))
+
+
+def _interval(bounds: Any, scale: float = 100.0, unit: str = " %") -> str:
+    """"99.6–100.0 %": a 95 % interval of verify.json, or "" when it has none."""
+    if not bounds or len(bounds) != 2:
+        return ""
+    return "–".join(f"{scale * b:.1f}".replace("-", "−") for b in bounds) + unit
+
+
+def verdict_lines(out_dir: Path) -> list[str]:
+    """Under the results table: what the intervals are, and each file's INCONCLUSIVE or FAIL line."""
+    verify = _load(Path(out_dir) / VERIFY_JSON) or {}
+    entries = [e for e in verify.get("artifacts", []) if isinstance(e, dict)]
+    if not entries:
+        return []
+    lines = ["Agreement with Keras is shown with its 95 % interval (Wilson); float files are judged on every "
+             "image (max |Δ|), int8 and dynamic files by the intervals: PASS when the interval shows the "
+             "tolerance holds, FAIL when it shows it does not, INCONCLUSIVE when the test set is too small to tell."]
+    for e in entries:
+        drop = e.get("accuracy_drop_interval")
+        if verdict_of(e) != "PASS" or drop:
+            name = Path(str(e.get("path", ""))).name
+            what = (f"accuracy drop {-(e.get('accuracy_delta') or 0.0) + 0.0:.2f} points "  # + 0.0: never -0.00
+                    f"(95 % interval {_interval(drop, 1.0, ' points')})") if drop else "accuracy unknown"
+            lines.append(f"- {name}: {verdict_of(e)}; {what}" + (f"; {e['reason']}" if e.get("reason") else ""))
+    return lines
 
 
 def _num(row: dict | None, key: str) -> str:
@@ -108,8 +140,13 @@ def _num(row: dict | None, key: str) -> str:
 
 
 def markdown_table(rows: Sequence[dict[str, str]]) -> str:
-    """A GitHub-flavoured Markdown table of ``summary_rows``."""
-    return markdown([title for _, title in COLUMNS], [[row[key] for key, _ in COLUMNS] for row in rows])
+    """A GitHub-flavoured Markdown table of ``summary_rows`` (agreement with its 95 % interval)."""
+    def cell(row: dict[str, str], key: str) -> str:
+        if key == "agreement" and row.get("agreement_interval"):
+            return f"{row[key]} ({row['agreement_interval']})"
+        return row[key]
+
+    return markdown([title for _, title in COLUMNS], [[cell(row, key) for key, _ in COLUMNS] for row in rows])
 
 
 def console_table(rows: Sequence[dict[str, str]]) -> str:
@@ -152,7 +189,7 @@ def write_report(out_dir: Path, inputs: ReportInputs) -> tuple[Path, Path]:
     out_dir = Path(out_dir)
     rows = summary_rows(out_dir)
     sections: list[tuple[str, list[str]]] = []
-    sections.append(("Results", [markdown_table(rows)]))
+    sections.append(("Results", [markdown_table(rows), "", *verdict_lines(out_dir)]))
     data = data_lines(out_dir)
     if data:
         sections.append(("Data", data))
@@ -236,13 +273,18 @@ def mcu_lines(platforms: dict[str, Any]) -> list[str]:
 def platform_lines(platforms: dict[str, Any]) -> list[str]:
     """verify.json's ``platforms`` section as a Markdown table (outputs only: emulation says nothing of speed)."""
     lines = ["The Pi bundle's own `classify.py`, run under qemu with the board's CPU model; "
-             "emulated timings are not performance figures.", "",
-             "| platform | file | agreement with Keras | max abs diff | verdict |", "|---|---|---|---|---|"]
+             "emulated timings are not performance figures. A float file is judged against Keras on every "
+             "image; an int8 file must reproduce the same file's output in edgecnn's runtime on this machine "
+             "(its agreement with Keras and the 95 % interval beside it, for information).", "",
+             "| platform | file | agreement with Keras (95 %) | max abs diff | judged against | verdict |",
+             "|---|---|---|---|---|---|"]
     for key, entry in platforms.items():
         for name, row in entry.get("artifacts", {}).items():
             verdict = f"ERROR: {row['error']}" if row.get("error") else row.get("status", "–")
-            lines.append(f"| {key} | {name} | {pct(row.get('agreement'))} | {row.get('max_abs_diff', 0):.1e} "
-                         f"| {verdict} |")
+            interval = _interval(row.get("agreement_interval"))
+            against = "Keras" if row.get("judged_against", "Keras") == "Keras" else "same file here"
+            lines.append(f"| {key} | {name} | {pct(row.get('agreement'))}{f' ({interval})' if interval else ''} "
+                         f"| {row.get('max_abs_diff', 0):.1e} | {against} | {verdict} |")
     return lines
 
 

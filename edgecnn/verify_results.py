@@ -25,20 +25,29 @@ def _display_path(path: Path, root: Path | None) -> str:
     return fileio.relative_posix(path, root) or str(path)
 
 
+def _interval(bounds: Any, scale: float = 100.0, digits: int = 1) -> str:
+    if not bounds:
+        return "-"
+    return "–".join(f"{scale * b:.{digits}f}".replace("-", "−") for b in bounds)  # a minus sign, not a dash
+
+
 def format_table(report: VerifyReport, root: Path | None = None) -> str:
-    """The console table: one line per artifact, then the Keras reference and the verdict."""
-    header = ("artifact", "precision", "accuracy", "Δ pts", "agreement", "disagree", "max|Δ|", "mean|Δ|", "result")
-    lines = [header]
+    """The console table: one line per artifact (point values and their 95 % intervals), then the
+    Keras reference, the verdict and, under it, the line of every INCONCLUSIVE file."""
+    header = ("artifact", "precision", "accuracy", "Δ pts", "drop 95 %", "agreement", "agree 95 %", "disagree",
+              "max|Δ|", "mean|Δ|", "result")
+    lines: list[tuple[str, ...]] = [header]
     for row in report.rows:
         name = _display_path(row.path, root)
         p = row.parity
         if p is None:
-            lines.append((name, row.precision or "-", "-", "-", "-", "-", "-", "-", f"FAIL: {row.reason}"))
+            lines.append((name, row.precision or "-", *["-"] * 8, f"FAIL: {row.reason}"))
             continue
-        result = "PASS" if row.passed else f"FAIL: {row.reason}"
+        result = {"PASS": "PASS", "INCONCLUSIVE": "INCONCLUSIVE"}.get(row.verdict, f"FAIL: {row.reason}")
         lines.append((
             name, row.label or p.precision, "unknown" if p.accuracy is None else f"{p.accuracy:.2%}",
-            "-" if p.accuracy_delta is None else f"{p.accuracy_delta:+.2f}", f"{p.agreement:.2%}",
+            "-" if p.accuracy_delta is None else f"{p.accuracy_delta:+.2f}",
+            _interval(p.accuracy_drop_interval, 1.0, 2), f"{p.agreement:.2%}", _interval(p.agreement_interval),
             str(p.disagreements), f"{p.max_abs_diff:.1e}", f"{p.mean_abs_diff:.1e}", result,
         ))
     widths = [max(len(line[i]) for line in lines) for i in range(len(header) - 1)]
@@ -50,12 +59,65 @@ def format_table(report: VerifyReport, root: Path | None = None) -> str:
         return "\n".join(text)
     accuracy = ("accuracy unknown (the data has no labels; agreement and |Δ| are checked)"
                 if report.keras_accuracy is None else f"accuracy {report.keras_accuracy:.2%}")
+    unsure = [row for row in report.rows if row.verdict == "INCONCLUSIVE"]
     text.append(
         f"Keras {accuracy} on {report.samples:,} test images "
-        f"(model sha256 {report.model_sha256[:12]}…); {n_pass} of {len(report.rows)} artifacts pass "
-        f"({report.seconds:.1f} s)"
+        f"(model sha256 {report.model_sha256[:12]}…); {n_pass} of {len(report.rows)} artifacts pass"
+        + (f", {len(unsure)} inconclusive" if unsure else "") + f" ({report.seconds:.1f} s)"
     )
+    text += [f"{row.path.name}: INCONCLUSIVE: {row.reason}" for row in unsure]
+    text.append("95 % intervals: Wilson (agreement), Newcombe's paired method (accuracy drop, points); "
+                "float files are judged on every image, int8/dynamic by the intervals")
     return "\n".join(text)
+
+
+def split_note(data) -> str | None:
+    """verify's header line when the test images are a seeded share of data without its own split,
+    e.g. "test split: 42 of 200 images, 20 % seeded; give x_train/x_test or a test/ folder to choose"."""
+    if not str(getattr(data, "split", "")).startswith("seeded split"):
+        return None
+    from edgecnn.data.split import TEST_FRACTION
+
+    n, total = len(data.x_test), len(data.x_test) + len(data.x_train)
+    how = {"npz": "x_train/x_test in the .npz", "folder": "a test/ folder"}.get(
+        data.kind, "x_train/x_test or a test/ folder")
+    return f"test split: {n:,} of {total:,} images, {round(100 * TEST_FRACTION)} % seeded; give {how} to choose"
+
+
+def run_verdict(report: VerifyReport, platforms: dict[str, Any] | None) -> str:
+    """PASS, FAIL or INCONCLUSIVE over the files and the platform sections (a section that did
+    not pass is FAIL unless its every entry that did not pass is INCONCLUSIVE)."""
+    from edgecnn.parity import overall
+
+    verdicts = [report.verdict]
+    for section in (platforms or {}).values():
+        if section.get("passed"):
+            continue
+        statuses = {row.get("status") for row in (section.get("artifacts") or {}).values()
+                    if isinstance(row, dict) and row.get("passed") is False}
+        verdicts.append("INCONCLUSIVE" if statuses == {"INCONCLUSIVE"} else "FAIL")
+    return overall(verdicts)
+
+
+def failure_line(report: VerifyReport, platforms: dict[str, Any] | None) -> str | None:
+    """One line saying what failed or could not be judged, or None when everything passed."""
+    verdict = run_verdict(report, platforms)
+    if verdict == "PASS":
+        return None
+    failed = sum(row.verdict == "FAIL" for row in report.rows)
+    unsure = [row for row in report.rows if row.verdict == "INCONCLUSIVE"]
+    parts = []
+    if failed:
+        parts.append(f"{failed} of {len(report.rows)} artifact(s) FAILED parity with Keras")
+    if unsure:
+        parts.append(f"{len(unsure)} of {len(report.rows)} artifact(s) INCONCLUSIVE: {unsure[0].reason}")
+    bad = [key for key, section in (platforms or {}).items() if not section.get("passed")]
+    if bad:
+        parts.append(f"FAILED on {', '.join(bad)}")
+    # The first check that could not finish (a native crash, a failed build), in its one line.
+    errors = [row["error"] for section in (platforms or {}).values()
+              for row in (section.get("artifacts") or {}).values() if isinstance(row, dict) and row.get("error")]
+    return "; ".join(parts + errors[:1])
 
 
 def format_quant_debug(table: dict[str, Any]) -> str:

@@ -144,7 +144,11 @@ def test_verify_platform_mediapipe(app_dir, trained_model_path):
         row = rows[name]
         assert row["status"] == "PASS" and row["category_names"]["from_file"], row
         assert row["category_names"]["names"] == [str(i) for i in range(10)]
-        assert row["agreement"] >= (0.9999 if "float32" in name else 0.995)
+        if "float32" in name:  # a float file reproduces Keras on every image
+            assert row["agreement"] >= 0.9999 and row["judged_against"] == "Keras"
+        else:  # int8 (#20 point 4): 300 images cannot establish 99.5 %; MediaPipe must reproduce the same file here
+            assert row["judged_against"].startswith("the same file in edgecnn's runtime") and row["vs_host"]["passed"]
+            assert row["vs_host"]["max_abs_diff"] <= 0.05 and row["keras_status"] == "INCONCLUSIVE", row
     assert rows["mnist_cnn_float32_app.tflite"]["max_abs_diff"] < 1e-4
 
 
@@ -164,11 +168,12 @@ def test_the_category_names_are_the_files_own(app_dir, mnist, tmp_path):
     keras = load(source).predict(images)  # stands in for Keras: exactly the file's decisions
     relabelled = tmp_path / "relabelled.tflite"
     relabelled.write_bytes(with_label_file(data[:start], tuple("abcdefghij")))
-    row = check_file(relabelled, rgb_pictures(images), keras, mnist.y_test[:50], "int8_app", None)
+    # An int8 file must reproduce its own output here (#20 point 4): ``keras`` is exactly that.
+    row = check_file(relabelled, rgb_pictures(images), keras, mnist.y_test[:50], "int8_app", None, host_probs=keras)
     assert row["agreement"] == 1.0 and row["category_names"]["names"] == list("abcdefghij")
     assert not row["category_names"]["from_file"] and row["status"] == "FAIL"  # the file says 0-9 elsewhere
-    row = check_file(source, rgb_pictures(images), keras, mnist.y_test[:50], "int8_app", None)
-    assert row["status"] == "PASS" and row["max_abs_diff"] == 0.0
+    row = check_file(source, rgb_pictures(images), keras, mnist.y_test[:50], "int8_app", None, host_probs=keras)
+    assert row["status"] == "PASS" and row["max_abs_diff"] == 0.0 and row["vs_host"]["max_abs_diff"] == 0.0
     cut = tmp_path / "cut.tflite"
     cut.write_bytes(data[:start])
     row = check_file(cut, rgb_pictures(images), keras, mnist.y_test[:50], "int8_app", None)
@@ -224,8 +229,12 @@ def test_the_android_readme_names_one_file_and_says_what_its_metadata_says(app_d
     assert f"float32 `[1, {len(record.labels)}]`" in readme and ", ".join(record.labels) in readme
     images = mnist.x_test[:300]
     keras = keras_reference(trained_model_path, images, spec=predictor.spec)
-    row = check_file(path, rgb_pictures(images), keras, mnist.y_test[:300], predictor.precision, None)
-    assert row["status"] == "PASS" and row["category_names"]["from_file"] and row["agreement"] >= 0.995
+    # As `verify --platform mediapipe` judges it: a reproduction of the same file here; Keras beside it
+    # (300 images can never establish 99.5 %, #20 point 4: INCONCLUSIVE against Keras).
+    row = check_file(path, rgb_pictures(images), keras, mnist.y_test[:300], predictor.precision, None,
+                     host_probs=predictor.predict(images))
+    assert row["status"] == "PASS" and row["category_names"]["from_file"] and row["vs_host"]["passed"]
+    assert row["keras_status"] == "INCONCLUSIVE", row
 
 
 def test_inspect_says_what_the_file_carries_and_who_takes_it_without_tensorflow(app_dir):

@@ -346,14 +346,15 @@ def test_faster_and_slower_only_beyond_the_runs_own_noise():
     assert entry["p50_verdict"] == "faster" and entry["throughput_verdict"] == "same"
     assert entry["int8_slower"] is False and entry["int8_smaller"] is False
     text = "\n".join(recommendation_text(recommend(rows)))
-    assert "onnx 0.81× the p50, 1.00× the throughput: faster at batch 1, within noise in bulk" in text
-    assert "within noise in bulk, 100 % of float32's size" in text and "size matters" not in text
+    assert ("onnx 0.81× the p50, 1.00× the throughput: faster at batch 1, as fast (within the noise of ±4 %) "
+            "in bulk") in text
+    assert "in bulk, 100 % of float32's size" in text and "size matters" not in text
     assert "SLOWER" not in text
     # No faster either way and no smaller: float32 is the file to ship, never int8 "where size matters".
     same = [{**r, "p50_us": 100.5, "throughput": 1e6 / 100.5} if r["precision"] == "int8" and r["batch"] == 1 else r
             for r in rows]
     text = "\n".join(recommendation_text(recommend(same)))
-    assert "1.00× the throughput: within noise, 100 % of float32's size: ship float32" in text
+    assert "1.00× the throughput: as fast (within the noise of ±4 %), 100 % of float32's size: ship float32" in text
     # Slower by 5 % with rounds spread 1 % each: beyond the noise. With spreads of 4 %: within it.
     slow = [_row("tflite", "float32", 1, 100.0, spread=0.01), _row("tflite", "int8", 1, 105.0, spread=0.01)]
     assert recommend(slow)["int8_vs_float32"][0]["p50_verdict"] == "slower"

@@ -219,9 +219,14 @@ def test_verify_platform_mcu_runs_the_real_tflm_interpreter(exported_dir, tmp_pa
     section = json.loads((out / "verify.json").read_text())["platforms"]["mcu"]
     assert section["samples"] == 300 and section["passed"] and section["kind"] == "tflm"
     entry = section["artifacts"]["mnist_cnn_int8.tflite"]
-    assert entry["precision"] == "int8" and entry["agreement"] >= 0.995
+    # Judged as a reproduction of LiteRT's output of the same file (#20 point 4); against Keras 300 images
+    # can never establish 99.5 % (Wilson's lower bound is at most 98.7 %): INCONCLUSIVE, for information.
+    assert entry["precision"] == "int8" and entry["status"] == "PASS" and entry["judged_against"].startswith("LiteRT")
+    assert entry["keras_status"] == "INCONCLUSIVE" and entry["keras_reasons"][0].startswith(
+        "not enough test images to establish 99.5 % agreement (n = 300;")
+    assert entry["keras_reasons"][0].endswith("; 9,700 more test images available: --samples 10000")
     vs = entry["vs_litert"]
-    assert vs["images"] == 300 and vs["top1_agreement"] >= 0.995
+    assert vs["images"] == 300 and vs["top1_agreement"] >= 0.995 and vs["passed"] and vs["max_abs_diff"] <= 0.05
     assert sum(vs["images_by_max_lsb_diff"].values()) == 300
     assert vs["max_lsb_diff"] == max(int(k) for k in vs["images_by_max_lsb_diff"])
     # The arena is the interpreter's own answer: it works there and not one byte below.

@@ -64,7 +64,9 @@ def own(tmp_path_factory):
 
     # (b) an .npz with x, y and labels
     names_b = own_models.SHAPES[:3]
-    x, y = own_models.make_shapes(5000, 20, 3, seed=1, channels=1)  # the seeded split: 1000 to test
+    # The seeded split: 1,600 to test, so that 99.5 % agreement can be shown with a disagreement or two
+    # (#20 point 4: on 1,000 images one disagreement leaves the Wilson lower bound at 99.44 %).
+    x, y = own_models.make_shapes(8000, 20, 3, seed=1, channels=1)
     npz = root / "shapes_grey.npz"
     np.savez(npz, x=x, y=y, labels=np.array(names_b))
     ds = load_data(npz, (20, 20, 1))
@@ -175,15 +177,21 @@ def test_mediapipe_runs_the_app_files_from_their_metadata_alone(own, kind):
     info = own[kind]
     images, labels = info["dataset"].x_test[:300], info["dataset"].y_test[:300]
     keras = keras_predict(load_model(info["model"]), images, preprocessing=info["preprocessing"], head=info["head"])
-    rows = {precision: check_file(info["out"] / f"{info['name']}_{precision}.tflite", rgb_pictures(images), keras,
-                                  labels, precision, None)
-            for precision in ("float32", "int8", "float32_app", "int8_app")}
+    # As `verify --platform mediapipe` judges them: a lossy file must reproduce the same file here (#20 point 4).
+    rows = {}
+    for precision in ("float32", "int8", "float32_app", "int8_app"):
+        path = info["out"] / f"{info['name']}_{precision}.tflite"
+        host = runtime.load(path).predict(images) if precision.startswith("int8") else None
+        rows[precision] = check_file(path, rgb_pictures(images), keras, labels, precision, None, host_probs=host)
     assert rows["int8"]["status"] == "REFUSED" and "got INT8" in rows["int8"]["refused"]
     assert rows["float32"]["status"] == ("PASS" if kind == "a" else "REFUSED")
     for precision in ("float32_app", "int8_app"):
         row = rows[precision]
         assert row["status"] == "PASS" and row["category_names"]["names"] == list(info["names"]), row
-        assert row["agreement"] >= (0.9999 if precision == "float32_app" else 0.995)
+        if precision == "float32_app":
+            assert row["agreement"] >= 0.9999
+        else:  # 300 images can never establish 99.5 % against Keras: INCONCLUSIVE there, for information
+            assert row["vs_host"]["passed"] and row["keras_status"] == "INCONCLUSIVE", row
     assert rows["float32_app"]["max_abs_diff"] < 1e-4
     app = runtime.load(info["out"] / f"{info['name']}_int8_app.tflite")
     standard = read_model_metadata(app.path.read_bytes()).input
@@ -443,11 +451,17 @@ def test_train_on_a_folder_then_run_with_your_own_model(own, tmp_path):
 def test_normalization_transposed_conv_and_global_max_pooling(tmp_path):
     """A functional model with a Normalization layer (its mean and variance are captured by value
     when traced: they must stay inside the ONNX graph, not become two extra inputs), a transposed
-    convolution and global max pooling: every file is written with one input and passes verify."""
+    convolution and global max pooling: every file is written with one input; the float files pass verify,
+    the int8 ones sit at the tolerance (INCONCLUSIVE, exit 3: #20 point 4)."""
     import keras
 
     x, y = own_models.make_shapes(1200, 20, 4, seed=3)  # learnable: the int8 files are judged at 99.5 % agreement
-    np.savez(tmp_path / "data.npz", x=x, y=y)
+    # ... on 1,600 test images of their own (#20 point 4; a seeded 20 % of the 1,200 would be 240, on which
+    # 99.5 % cannot be shown at all). This model's int8 files sit at the tolerance: on 12,000 such images
+    # 99.48 % (TFLite) and 99.59 % (ONNX) agreement, both INCONCLUSIVE; on these 1,600 the TFLite file is
+    # 99.62 % (6 disagreements, 95 % interval 99.2-99.8 %): INCONCLUSIVE is the truth, and verify exits 3.
+    x_test, y_test = own_models.make_shapes(1600, 20, 4, seed=4)
+    np.savez(tmp_path / "data.npz", x_train=x, y_train=y, x_test=x_test, y_test=y_test)
     keras.utils.set_random_seed(0)
     norm = keras.layers.Normalization(axis=-1)
     norm.adapt(x[:200].astype("float32"))
@@ -472,6 +486,10 @@ def test_normalization_transposed_conv_and_global_max_pooling(tmp_path):
     for name in ("normnet_float32.onnx", "normnet_int8.onnx"):
         assert [i.name for i in onnx.load(str(out / name)).graph.input] == ["image"]
     result = CliRunner().invoke(cli, ["verify", *common])
-    assert result.exit_code == 0, result.output
-    rows = json.loads((out / "verify.json").read_text())["artifacts"]
-    assert len(rows) == 4 and all(row["passed"] for row in rows)
+    assert result.exit_code == 3, result.output
+    rows = {Path(row["path"]).name: row for row in json.loads((out / "verify.json").read_text())["artifacts"]}
+    assert len(rows) == 4 and not any(row["status"] == "FAIL" for row in rows.values())
+    assert rows["normnet_float32.tflite"]["passed"] and rows["normnet_float32.onnx"]["passed"]
+    tflite = rows["normnet_int8.tflite"]
+    assert tflite["status"] == "INCONCLUSIVE" and tflite["reason"].startswith(
+        "not enough test images to establish 99.5 % agreement (n = 1,600;"), tflite

@@ -140,11 +140,16 @@ def test_compare_counts_agreement_and_max_diff():
     assert result["agreement"] == pytest.approx(0.996)
     assert result["accuracy"] == pytest.approx(0.996) and result["keras_accuracy"] == 1.0
     assert result["max_abs_diff"] == pytest.approx(0.9, abs=1e-6)
-    # int8 is judged on decisions, not on max|Δ|: agreement 99.6 % passes, a 0.40-point drop does not.
-    assert result["status"] == "FAIL" and result["reasons"] == ["accuracy drop 0.40 points > 0.3"]
-    three = labels.copy()
-    three[:3] = (three[:3] + 1) % 10  # exactly the 0.3-point tolerance: passes
-    assert compare_with_keras(_probs(three), keras, labels, "int8")["status"] == "PASS"
+    # int8 is judged on decisions, not on max|Δ|, and without the same file's host output by the 95 %
+    # intervals (#20 point 4): 1,000 images show neither 99.5 % agreement nor a drop above 0.3 points.
+    assert result["status"] == "INCONCLUSIVE" and result["passed"] is False and result["reasons"] == [
+        "not enough test images to establish 99.5 % agreement (n = 1,000; 4 disagreements; 95 % interval 99.0–99.8 %)",
+        "not enough test images to establish an accuracy drop of at most 0.3 points (n = 1,000; drop 0.40 points; "
+        "95 % interval −0.1–1.0 points)"]
+    many = np.tile(labels, 10)
+    three = many.copy()
+    three[:30] = (three[:30] + 1) % 10  # exactly the 0.3-point tolerance on 10,000 images: passes
+    assert compare_with_keras(_probs(three), _probs(many), many, "int8")["status"] == "PASS"
     near = compare_with_keras(keras + 1e-5, keras, labels, "float32")
     assert near["agreement"] == 1.0 and near["max_abs_diff"] == pytest.approx(1e-5, rel=1e-2)
     assert near["status"] == "PASS"
@@ -234,8 +239,9 @@ def test_standard_artifacts_pass_on_emulated_pi4_and_pi5(exported_dir, mnist, tr
             assert result["status"] == "PASS", (key, name, result)
             if result["precision"] == "float32":
                 assert result["agreement"] == 1.0 and result["max_abs_diff"] < 1e-5, (key, name, result)
-            else:
+            else:  # judged as a reproduction of the same file in edgecnn's runtime here (#20 point 4)
                 assert result["agreement"] >= 0.99, (key, name, result)
+                assert result["vs_host"]["passed"] and result["keras_status"] != "FAIL", (key, name, result)
             if "vs_native" in result:  # the same file on the Pi's core vs on this machine
                 assert result["vs_native"]["agreement"] >= 0.998, (key, name, result)
                 bound = 1e-5 if result["precision"] == "float32" else 0.02

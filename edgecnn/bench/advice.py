@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from edgecnn.bench.recommend import SMALLER
 from edgecnn.formatting import format_kib
 
 
@@ -17,16 +18,22 @@ def _end_to_end(best: dict[str, Any], e2e: dict[str, Any], figure: str) -> str:
     return f"; from uint8 pixels: {other}, {figure}"
 
 
-_VERDICT = {"faster": "faster", "slower": "SLOWER", "same": "within noise"}
+def _word(verdict: str, noise: float | None) -> str:
+    """"faster", "SLOWER", or "as fast (within the noise of ±x %)": the run's own noise, in words."""
+    if verdict == "same":
+        return "as fast" + (f" (within the noise of ±{100 * noise:.0f} %)" if noise else " (within the noise)")
+    return {"faster": "faster", "slower": "SLOWER"}[verdict]
 
 
 def _int8_verdict(e: dict[str, Any]) -> str:
-    """"faster", "SLOWER", "within noise" (of this run's rounds), or both halves when batch 1 and bulk differ."""
+    """"faster", "SLOWER", "as fast (within the noise of ±x %)" (of this run's rounds), or both halves
+    when batch 1 and bulk differ."""
     small = e.get("p50_verdict") or ("slower" if e.get("int8_slower") else "faster")  # older bench.json
     bulk = e.get("throughput_verdict", small)
-    if small == bulk:
-        return _VERDICT[small]
-    return f"{_VERDICT[small]} at batch 1, {_VERDICT[bulk]} in bulk"
+    small_noise, bulk_noise = e.get("p50_noise"), e.get("throughput_noise", e.get("p50_noise"))
+    if small == bulk:  # one word for both; "as fast" within the larger of the two noises
+        return _word(small, max((x for x in (small_noise, bulk_noise) if x), default=None))
+    return f"{_word(small, small_noise)} at batch 1, {_word(bulk, bulk_noise)} in bulk"
 
 
 def int8_line(entries: list[dict[str, Any]]) -> str | None:
@@ -43,9 +50,9 @@ def int8_line(entries: list[dict[str, Any]]) -> str | None:
         if "throughput_ratio" in e:
             figures += f", {e['throughput_ratio']:.2f}×{' ' + what[1] if what[1] else ''}"
         size = e.get("size_ratio")
-        if size is None:
-            advice = ": pick float32 for speed, int8 only for size" if e["int8_slower"] else ""
-        elif size >= 0.9:
+        if size is None:  # an older bench.json: the size is not known, so nothing is said of it
+            advice = ": pick float32 for speed" if e["int8_slower"] else ""
+        elif size >= SMALLER:
             advice = f", {100 * size:.0f} % of float32's size" + ("" if e.get("int8_faster") else ": ship float32")
         else:
             advice = f", {100 * size:.0f} % of the size" + (

@@ -138,7 +138,8 @@ def run(output_dir: Path, epochs: int, seed: int, quick: bool, retrain: bool,
     """The whole job (full install): train, export, verify, bench, report; one results table.
 
     Reuses a trained model when one with the same configuration and data exists; with
-    --model, uses that model and trains nothing. Exits 1 if any exported file fails verification.
+    --model, uses that model and trains nothing. Exits as verify does: 1 if an exported file
+    FAILs verification, 3 if none fails but one is INCONCLUSIVE (too few test images), else 0.
     """
     from edgecnn.formatting import TERMINAL_WIDTH, wrap_notes
     from edgecnn.pipeline import RunConfig, run_pipeline
@@ -157,6 +158,10 @@ def run(output_dir: Path, epochs: int, seed: int, quick: bool, retrain: bool,
     if advice:
         click.echo("\nWhich file to ship (also in the report):")
         click.echo(wrap_notes(list(advice), TERMINAL_WIDTH))
+    if result.verdict == "INCONCLUSIVE":  # exit 3, as verify: a too-small test set is not a pass
+        from edgecnn.parity import EXIT_CODES
+
+        raise UserError(f"verification INCONCLUSIVE: {result.failure} (see verify.json)", EXIT_CODES["INCONCLUSIVE"])
     if not result.passed:
         raise UserError("verification FAILED for at least one artifact (see verify.json)"
                         + "".join(f"; {error}" for error in result.errors[:1]))

@@ -31,7 +31,7 @@ import numpy as np
 from edgecnn.errors import PlatformError
 from edgecnn.names import MODELS_JSON
 from edgecnn.platforms.registry import Platform
-from edgecnn.parity import DEFAULT_TOLERANCES, Tolerance, compare, compare_with_keras
+from edgecnn.parity import DEFAULT_TOLERANCES, Tolerance, compare, compare_with_keras, reproduces
 
 log = logging.getLogger(__name__)
 
@@ -220,9 +220,15 @@ def _page_drawing(page: Any, key: str) -> dict[str, Any]:
             "status": page.locator("#status").inner_text()}
 
 
+PYTHON = "the same file in Python"  # the browser's reference for a lossy file
+
+
 def _vs_python(probs: np.ndarray, ref: np.ndarray, precision: str, tol: Tolerance) -> dict[str, Any]:
-    """The browser's probabilities against the same file's in Python: verify's own comparison,
-    with the Python ones as reference and no labels (agreement and |Δ| only)."""
+    """The browser's probabilities against the same file's in Python: a lossy file must reproduce
+    them (parity.reproduces), a float one meet verify's point rules with the Python ones as
+    reference and no labels (agreement and |Δ| only)."""
+    if tol.lossy:
+        return reproduces(probs, ref, PYTHON)
     parity = compare(probs, ref, None, precision, tol, None)
     return {"agreement": parity.agreement, "max_abs_diff": parity.max_abs_diff, "max_abs_diff_limit": tol.max_abs_diff,
             "min_agreement": tol.min_agreement, "passed": parity.passed}
@@ -265,11 +271,12 @@ def litert_variants_for(report, tmp: Path, echo: Callable[[str], None],
 
 def _artifact_entry(path: Path, result: dict[str, Any], precision: str, keras: np.ndarray, labels: np.ndarray,
                     ref: np.ndarray, table: Mapping[str, Tolerance], runtime: str, standard: Path | None,
-                    standard_ref: np.ndarray | None) -> dict[str, Any]:
+                    standard_ref: np.ndarray | None, available: int | None = None) -> dict[str, Any]:
     """One file's entry: against Keras (verify's rules), the same file in Python, its standard twin."""
     probs = result["probs"]  # precision: from the file's metadata, never its name
     entry = {"format": path.suffix.lstrip("."), "precision": precision, "runtime": runtime,
-             **compare_with_keras(probs, keras, labels, precision, table)}
+             **compare_with_keras(probs, keras, labels, precision, table, host_probs=ref, host=PYTHON,
+                                  available=available)}
     entry["vs_python"] = _vs_python(probs, ref, precision, table.get(precision, Tolerance()))
     if standard is not None and standard_ref is not None:
         entry["variant_of"] = standard.name
@@ -336,7 +343,8 @@ def check_browser(
     artifacts = {path.name: _artifact_entry(path, got["per_model"][path], predictors[path].precision,
                                             report.keras_probabilities[:n], labels, refs[path], table,
                                             "litert.js" if path in litert else "onnxruntime-web",
-                                            standard.get(path.name), standard_refs.get(path.name))
+                                            standard.get(path.name), standard_refs.get(path.name),
+                                            len(data.x_test))
                  for path in [*paths, *litert] if path in got["per_model"]}
     problems = [*got["errors"], *(f"request outside 127.0.0.1: {u}" for u in got["outside_requests"])]
     section: dict[str, Any] = {

@@ -25,12 +25,13 @@ from edgecnn.errors import InputError, ModelError, PlatformError
 from edgecnn.platforms.registry import NATIVE, Platform, checker, resolve
 from edgecnn.platforms.root import CLASSIFY, WORK, RootConfig, ensure_root
 from edgecnn.isolation import signal_name
-from edgecnn.parity import Tolerance, compare_with_keras
+from edgecnn.parity import Tolerance, compare_with_keras, interval_text
 
 log = logging.getLogger(__name__)
 
 RUN_TIMEOUT = 900.0  # seconds per classify.py call; 1,000 images take well under a minute emulated
 NOTE = "emulated with qemu-user: proves outputs only; emulated timings are not performance figures"
+HOST = "the same file in edgecnn's runtime on this machine"  # what a lossy file's run must reproduce
 
 
 # -- running classify.py ----------------------------------------------------------------------
@@ -123,10 +124,15 @@ def verify_platforms(
     runner: Callable[..., dict[Path, np.ndarray]] = run_on_platform,
     tolerances: Mapping[str, Tolerance] | None = None,
     precisions: Mapping[Path, str] | None = None,
+    host_probs: Mapping[Path, np.ndarray] | None = None,
+    available: int | None = None,
 ) -> dict[str, dict[str, Any]]:
     """The ``platforms`` section of verify.json: per platform, per artifact, parity with Keras.
 
     ``precisions`` (e.g. from the verify rows) saves loading the files again to read theirs.
+    ``host_probs``: each file's own output on these images in edgecnn's runtime here (verify's
+    rows; computed when missing): a lossy file must reproduce it (parity.compare_with_keras),
+    its agreement with Keras is reported beside. ``available``: test images there are in all.
 
     This machine (``x86_64-native``) always comes first, so every emulated artifact is also
     compared with the native result of the same file (``vs_native``).
@@ -134,6 +140,12 @@ def verify_platforms(
     paths = [Path(p) for p in model_paths]
     # Precision from the file (its metadata, then the manifest), never from its name.
     precisions = {path: (dict(precisions or {}).get(path) or file_precision(path)) for path in paths}
+    host = {path: probs for path, probs in dict(host_probs or {}).items() if path in precisions}
+    for path in paths:
+        if path not in host and path.is_file():  # the same file in edgecnn's runtime here
+            from edgecnn.runtime import load
+
+            host[path] = load(path).predict(images_uint8)
     wanted = [NATIVE, *[p for p in platforms if p != NATIVE]]
     section: dict[str, dict[str, Any]] = {}
     native: dict[Path, np.ndarray] = {}
@@ -146,7 +158,8 @@ def verify_platforms(
         for path in paths:
             precision = precisions[path]
             entry = {"format": path.suffix.lstrip("."), "precision": precision,
-                     **compare_with_keras(probs[path], keras_probs, labels, precision, tolerances)}
+                     **compare_with_keras(probs[path], keras_probs, labels, precision, tolerances,
+                                          host_probs=host.get(path), host=HOST, available=available)}
             if plat.emulated and path in native:
                 entry["vs_native"] = {
                     "agreement": float(np.mean(probs[path].argmax(1) == native[path].argmax(1))),
@@ -177,7 +190,14 @@ def check_pi(
          f"bundle's classify.py ({n:,} test images; emulated: outputs only, never timings)")
     return verify_platforms(platforms, paths, mnist.x_test[:n], None if mnist.y_test is None else mnist.y_test[:n],
                             report.keras_probabilities[:n], tolerances=tolerances,
-                            precisions={row.path: row.precision for row in rows})
+                            precisions={row.path: row.precision for row in rows},
+                            host_probs=host_outputs(rows, n), available=len(mnist.x_test))
+
+
+def host_outputs(rows, n: int) -> dict[Path, np.ndarray]:
+    """Each verify row's own probabilities on the first ``n`` test images (where it kept them)."""
+    return {Path(row.path): np.asarray(row.probabilities[:n]) for row in rows
+            if getattr(row, "probabilities", None) is not None}
 
 
 def check_verified(
@@ -206,7 +226,8 @@ def platform_errors(section: dict[str, dict[str, Any]] | None) -> list[str]:
 
 
 def format_platforms(section: dict[str, dict[str, Any]]) -> str:
-    """The platforms section as a console table: platform, file, agreement, max |Δ|, verdict."""
+    """The platforms section as a console table: platform, file, agreement with Keras, max |Δ|, verdict,
+    and what the verdict compared (a lossy file: the same file's output here; a float file: Keras)."""
     lines = [f"{'platform':30s}  {'file':26s}  {'agreement':>9s}  {'max |Δ|':>8s}  verdict"]
     for key, entry in section.items():
         for name, row in entry["artifacts"].items():
@@ -217,4 +238,20 @@ def format_platforms(section: dict[str, dict[str, Any]]) -> str:
                 lines.append(f"{key:30s}  {name:26s}  {'-':>9s}  {'-':>8s}  {row['status']}: {row.get('refused', '')}")
                 continue
             lines.append(f"{key:30s}  {name:26s}  {row['agreement']:9.2%}  {row['max_abs_diff']:8.1e}  {row['status']}")
+            lines.append(f"{'':30s}  {platform_summary(row)}")
     return "\n".join(lines)
+
+
+def platform_summary(entry: dict[str, Any]) -> str:
+    """What a platform entry compared, in a few words: "vs host: same top-1 on 300/300, max |Δ| 3.9e-03;
+    vs Keras 99.67 % (98.1–99.9 %)"."""
+    lo, hi = entry.get("agreement_interval") or (0.0, 1.0)
+    keras = f"Keras {100 * entry.get('agreement', 0.0):.2f} % ({interval_text(lo, hi)} %)"
+    host = entry.get("vs_host")
+    if not host or entry.get("judged_against") == "Keras":
+        return f"against {keras}"
+    n = int(entry.get("samples") or 0)
+    same, ties = n - int(host.get("differing_images") or 0), int(host.get("near_ties") or 0)
+    worst = host.get("max_abs_diff")
+    return (f"against {host['against']}: same top-1 on {same:,}/{n:,}{f' ({ties} near-tie)' if ties else ''}, "
+            f"max |Δ| {'-' if worst is None else f'{worst:.1e}'}; {keras}, for information")

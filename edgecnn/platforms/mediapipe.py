@@ -112,9 +112,14 @@ def _child(model: str, images: str, out: str) -> None:
     np.savez(out, record=json.dumps(record), scores=scores)
 
 
+HOST = "the same file in edgecnn's runtime on this machine"  # what MediaPipe must reproduce (lossy files)
+
+
 def check_file(path: Path, pictures: np.ndarray, keras: np.ndarray, labels, precision: str,
-               tolerances: Mapping[str, Tolerance] | None) -> dict[str, Any]:
-    """One file through MediaPipe: parity with Keras and where the category names came from."""
+               tolerances: Mapping[str, Tolerance] | None, host_probs: np.ndarray | None = None,
+               available: int | None = None) -> dict[str, Any]:
+    """One file through MediaPipe: parity with Keras (a lossy file: with ``host_probs``, the same
+    file's own output here, which it must reproduce) and where the category names came from."""
     from edgecnn.runtime import load
     from edgecnn.runtime.model_metadata import read_model_metadata
 
@@ -126,7 +131,8 @@ def check_file(path: Path, pictures: np.ndarray, keras: np.ndarray, labels, prec
     if scores.shape[1] != keras.shape[1]:
         raise PlatformError(f"{path.name}: MediaPipe returned {scores.shape[1]} categories, the model has "
                             f"{keras.shape[1]}")
-    entry = compare_with_keras(scores, keras, labels, precision, tolerances)
+    entry = compare_with_keras(scores, keras, labels, precision, tolerances, host_probs=host_probs, host=HOST,
+                               available=available)
     standard = read_model_metadata(path.read_bytes())
     file_labels = list(standard.labels) if standard is not None else []
     names = result["names"]
@@ -157,8 +163,9 @@ def check_mediapipe(
         artifacts = {}
         for row in rows:
             echo(f"{plat.name}: {Path(row.path).name} in MediaPipe Tasks ImageClassifier {version}, {n:,} images")
+            host = None if getattr(row, "probabilities", None) is None else np.asarray(row.probabilities[:n])
             artifacts[Path(row.path).name] = check_file(Path(row.path), pictures, keras, labels, row.precision,
-                                                        tolerances)
+                                                        tolerances, host, len(data.x_test))
         ran = [a for a in artifacts.values() if a["passed"] is not None]
         sections[plat.name] = {
             **plat.to_json(), "runner": f"MediaPipe Tasks ImageClassifier (PyPI mediapipe {version}), from the "

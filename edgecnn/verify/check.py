@@ -78,8 +78,9 @@ def check_artifact(
     row = ArtifactCheck(
         path, fmt, precision, parity=parity, sha256=sha, seconds=seconds, predictions=predicted,
         disagreement_indices=np.flatnonzero(predicted != keras_probs.argmax(axis=1)), label=declared.get("label"),
+        probabilities=probs,
     )
-    log.info("%s: %s in %.2f s", path.name, "PASS" if parity.passed else "FAIL", seconds)
+    log.info("%s: %s in %.2f s", path.name, parity.verdict, seconds)
     return row
 
 

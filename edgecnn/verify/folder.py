@@ -30,18 +30,24 @@ class VerifyRun:
 
     @property
     def failure(self) -> str | None:
-        """One line saying what failed, or None when every artifact (and platform) passed."""
-        failed_platforms = [key for key, section in (self.platforms or {}).items() if not section["passed"]]
-        if self.report.passed and not failed_platforms:
-            return None
-        failed = sum(not row.passed for row in self.report.rows)
-        message = f"{failed} of {len(self.report.rows)} artifact(s) FAILED parity with Keras"
-        if failed_platforms:
-            message += f"; FAILED on {', '.join(failed_platforms)}"
-        from edgecnn.platforms.check import platform_errors
+        """One line saying what failed or could not be judged, or None when everything passed."""
+        from edgecnn.verify_results import failure_line
 
-        message += "".join(f"; {error}" for error in platform_errors(self.platforms)[:1])
-        return message
+        return failure_line(self.report, self.platforms)
+
+    @property
+    def verdict(self) -> str:
+        """PASS, FAIL or INCONCLUSIVE over the files and the platform sections."""
+        from edgecnn.verify_results import run_verdict
+
+        return run_verdict(self.report, self.platforms)
+
+    @property
+    def exit_code(self) -> int:
+        """verify's exit status: 0 PASS, 1 FAIL, 3 INCONCLUSIVE (parity.EXIT_CODES)."""
+        from edgecnn.parity import EXIT_CODES
+
+        return EXIT_CODES[self.verdict]
 
 
 @dataclass(frozen=True)
@@ -91,6 +97,11 @@ def verify_folder(request: VerifyRequest, echo: Callable[[str], None] = print) -
         data = load_data(choice.path, spec.input_shape if spec is not None else None)
         warnings = [w for w in [changed_since_export(data, choice)] if w]
     echo(f"Verifying {len(targets)} artifact(s) against {model} on {len(data.x_test):,} test images")
+    from edgecnn.verify_results import split_note
+
+    note = split_note(data)  # a seeded share of data without its own split: say which
+    if note:
+        echo(note)
     report = verify(model, targets, data, request.tolerances, request.options, spec=spec)
     source = workspace.manifest().get("source_model", {}).get("sha256") if not request.artifacts else None
     if source and report.ran_keras and source != report.model_sha256:

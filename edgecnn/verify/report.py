@@ -29,10 +29,17 @@ class ArtifactCheck:
     disagreement_indices: np.ndarray | None = field(default=None, repr=False, compare=False)  # vs Keras
     quant_debug: dict[str, Any] | None = None  # per-layer table (--debug-quant)
     label: str | None = None  # a mixed int8 file: "int8, 3 of 65 layers float32" (artifact.mixed_label)
+    # The file's own probabilities (N x K): what a platform check of a lossy file must reproduce.
+    probabilities: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     @property
     def passed(self) -> bool:
         return self.error is None and self.parity is not None and self.parity.passed
+
+    @property
+    def verdict(self) -> str:
+        """PASS, FAIL or INCONCLUSIVE (a lossy file the test set cannot judge either way)."""
+        return self.parity.verdict if self.error is None and self.parity is not None else "FAIL"
 
     @property
     def reason(self) -> str:
@@ -45,7 +52,8 @@ class ArtifactCheck:
                 keras_predictions: np.ndarray | None = None, model_sha256: str | None = None) -> dict[str, Any]:
         """verify.json's entry for this artifact; with ``labels``/``keras_predictions`` the first
         ``max_indices`` disagreements carry the true, Keras' and the artifact's class (for the picture)."""
-        keys = ("accuracy", "accuracy_delta", "agreement", "disagreements", "max_abs_diff", "mean_abs_diff")
+        keys = ("accuracy", "accuracy_delta", "agreement", "disagreements", "max_abs_diff", "mean_abs_diff",
+                "agreement_interval", "accuracy_drop_interval")
         metrics = self.parity.to_json() if self.parity else {}
         out: dict[str, Any] = {
             "path": _display_path(self.path, root),
@@ -56,6 +64,8 @@ class ArtifactCheck:
             **{k: _json_number(metrics.get(k)) for k in keys},
             "samples": metrics.get("samples"),
             "passed": self.passed,
+            "status": self.verdict,
+            "judged_by": metrics.get("judged_by"),
             "reason": self.reason,
             "reasons": metrics.get("reasons", [self.error] if self.error else []),
             "tolerance": metrics.get("tolerance"),
@@ -101,6 +111,13 @@ class VerifyReport:
         return all(row.passed for row in self.rows)
 
     @property
+    def verdict(self) -> str:
+        """FAIL if a file fails, else INCONCLUSIVE if the test set cannot judge one, else PASS."""
+        from edgecnn.parity import overall
+
+        return overall(row.verdict for row in self.rows)
+
+    @property
     def ran_keras(self) -> bool:
         """False for a report of files that could not even be found (Keras was not run)."""
         return self.samples > 0
@@ -120,6 +137,7 @@ class VerifyReport:
             "keras_accuracy": self.keras_accuracy,
             "tolerances": {p: t.to_json() for p, t in self.tolerances.items()},
             "passed": self.passed,
+            "status": self.verdict,
             "seconds": round(self.seconds, 3),
             "artifacts": self.entries(root),
             # Checks on other platforms (e.g. an emulated Raspberry Pi: `verify --platform pi`).
