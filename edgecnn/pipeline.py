@@ -18,6 +18,7 @@ from edgecnn import fileio, names
 from edgecnn.progress import Ticker, ticking_echo
 from edgecnn.bench.config import BenchConfig
 from edgecnn.model import MODEL_FILENAME, TRAIN_JSON, TrainConfig
+from edgecnn.stagechild import StageCrashed, in_child
 from edgecnn.workspace import Workspace
 
 if TYPE_CHECKING:
@@ -170,10 +171,16 @@ def run_pipeline(config: RunConfig, echo: Callable[[str], None] = print) -> RunR
         raise ModelError(f"{config.model}: model not found")
     workspace = Workspace(Path(config.output_dir)).ensure()
     stages = StageLog(echo)
+    # TensorFlow never loads here: each stage that needs it runs in a child (edgecnn.stagechild).
     config, data = _data_stage(stages, config, workspace)
-    model_path, record, retrained = _train_stage(stages, config, workspace, data)
-    _export_stage(stages, config, workspace, model_path, data)
-    verified = _verify_stage(stages, config, workspace, model_path, data)
+    record = None
+    try:
+        model_path, record, retrained = _train_stage(stages, config, workspace, data)
+        _export_stage(stages, config, workspace, model_path, data)
+        verified = _verify_stage(stages, config, workspace, model_path, data)
+    except StageCrashed:  # one Error: line; what the stages before it wrote is still reported
+        _report_stage(stages, config, workspace, record, None, data)
+        raise
     _bench_stage(stages, config, workspace, data)
     paths, advice, notes = _report_stage(stages, config, workspace, record, verified.report, data)
     from edgecnn.platforms.check import platform_errors
@@ -191,29 +198,34 @@ def _data_stage(stages: StageLog, config: RunConfig, workspace: Workspace) -> tu
     """
     from edgecnn.data import load_data
     from edgecnn.datasource import choose_data
-    from edgecnn.model import image_classifier_shapes, load_model
 
     echo = stages.say  # lines inside a stage share the terminal with its status line
-    shape = None
-    if config.model is not None:
-        shape, _ = image_classifier_shapes(load_model(config.model, unsafe=config.unsafe), str(config.model))
     choice = choose_data(workspace.root, config.data)  # --data, else what an earlier export here recorded
     if choice.path is not None and config.data is None:
         config = replace(config, data=choice.path)
     with stages.stage("data", "loading the data" if config.data else "loading MNIST"):
+        # --model's input shape sizes the images; reading it takes Keras, so a child reads it.
+        shape = None if config.model is None else in_child("data", _model_shape, config.model, config.unsafe, say=echo)
         echo(f"    {choice.note}")
         data = load_data(config.data, shape, config.seed)
         echo(f"    {len(data.x_train):,} training and {len(data.x_test):,} test images from {data.source}")
     return config, data
 
 
+def _model_shape(model: Path, unsafe: bool, say: Callable[[str], None]) -> tuple[int, int, int]:
+    """(In the data stage's child) the input shape of the user's Keras image classifier."""
+    from edgecnn.model import image_classifier_shapes, load_model
+
+    return image_classifier_shapes(load_model(model, unsafe=unsafe), str(model))[0]
+
+
 def _train_stage(stages: StageLog, config: RunConfig, workspace: Workspace,
                  data: Dataset) -> tuple[Path, dict[str, Any] | None, bool]:
-    """Train, reuse a model trained with this configuration and data, or take --model.
+    """Train (in a child), reuse a model trained with this configuration and data, or take --model.
 
     Returns (the model's path, its train.json record or None for --model, whether it trained).
     """
-    from edgecnn.model import data_model_name, train
+    from edgecnn.model import data_model_name
 
     echo, out = stages.say, workspace.root
     if config.model is not None:
@@ -232,52 +244,78 @@ def _train_stage(stages: StageLog, config: RunConfig, workspace: Workspace,
         if record is not None:
             echo(f"    reusing {model_path} (same configuration and data; --retrain to train again)")
         else:
-            result = train(train_config, data, out)
-            record, model_path = result.record, result.model_path
+            record, model_path = in_child("train", _train, train_config, data, out, say=echo)
         echo(f"    test accuracy {record['test_accuracy']:.2%}")
     return model_path, record, retrained
 
 
+def _train(train_config: TrainConfig, data: Dataset, out: Path,
+           say: Callable[[str], None]) -> tuple[dict[str, Any], Path]:
+    """(In the train stage's child) train and save; (the train.json record, the model's path)."""
+    from edgecnn.model import train
+
+    result = train(train_config, data, out)
+    return result.record, result.model_path
+
+
 def _export_stage(stages: StageLog, config: RunConfig, workspace: Workspace, model_path: Path,
                   data: Dataset) -> None:
-    """The standard files (and the app variants when --platform mediapipe checks them)."""
-    from edgecnn.export import APP, STANDARD, ExportOptions, export_models
+    """The standard files (and the app variants when --platform mediapipe checks them), in a child."""
+    from edgecnn.export import APP, STANDARD
     from edgecnn.platforms.registry import resolve
 
     with stages.stage("export", "TFLite float32 + int8, ONNX float32 + int8"):
-        kinds = {p.kind for p in resolve(config.platforms)}
-        # A microcontroller target needs every layer int8: only the full-integer levers there.
-        options = ExportOptions(seed=config.seed, data_path=config.data, labels=config.labels,
-                                preprocessing=config.preprocessing, dataset=data, max_drop=config.max_drop,
-                                full_integer=bool(kinds & {"tflm", "cortex-m"}))
         # --platform mediapipe checks the files an app framework takes: the app variants (export/app.py).
-        apps = APP if "mediapipe" in kinds else []
-        artifacts = export_models(model_path, workspace.root, STANDARD + apps, options, unsafe=config.unsafe)
-        for artifact in artifacts:
-            stages.say(f"    {artifact.path.name:28s} {artifact.bytes / 1024:7.0f} KiB")
-            control = (artifact.extra.get("quantization") or {}).get("accuracy_control") or {}
-            if len(control.get("steps", [])) > 1:  # the loop repaired it: its steps, as export prints them
-                from edgecnn.export.accuracy import step_lines
+        apps = APP if any(p.kind == "mediapipe" for p in resolve(config.platforms)) else []
+        in_child("export", _export, config, workspace, model_path, data, STANDARD + apps, say=stages.say)
 
-                for line in step_lines(artifact.extra["quantization"]):
-                    stages.say(f"      {line}")
+
+def _export(config: RunConfig, workspace: Workspace, model_path: Path, data: Dataset, keys: list[tuple[str, str]],
+            say: Callable[[str], None]) -> None:
+    """(In the export stage's child) export ``keys``; a line per file (and the int8 loop's steps, if it repaired)."""
+    from edgecnn.export import ExportOptions, export_models
+    from edgecnn.platforms.registry import resolve
+
+    kinds = {p.kind for p in resolve(config.platforms)}
+    # A microcontroller target needs every layer int8: only the full-integer levers there.
+    options = ExportOptions(seed=config.seed, data_path=config.data, labels=config.labels,
+                            preprocessing=config.preprocessing, dataset=data, max_drop=config.max_drop,
+                            full_integer=bool(kinds & {"tflm", "cortex-m"}))
+    for artifact in export_models(model_path, workspace.root, keys, options, unsafe=config.unsafe):
+        say(f"    {artifact.path.name:28s} {artifact.bytes / 1024:7.0f} KiB")
+        control = (artifact.extra.get("quantization") or {}).get("accuracy_control") or {}
+        if len(control.get("steps", [])) > 1:  # the loop repaired it: its steps, as export prints them
+            from edgecnn.export.accuracy import step_lines
+
+            for line in step_lines(artifact.extra["quantization"]):
+                say(f"      {line}")
 
 
 def _verify_stage(stages: StageLog, config: RunConfig, workspace: Workspace, model_path: Path,
                   data: Dataset) -> VerifyRun:
-    """``verify_folder`` on the data already loaded; its warnings as indented lines."""
-    from edgecnn import verify as verify_lib
+    """``verify_folder`` on the data already loaded, in a child; its warnings as indented lines."""
+    from edgecnn.parity import DEFAULT_TOLERANCES
 
     echo = stages.say
     with stages.stage("verify", f"parity with Keras on all {len(data.x_test):,} test images"):
-        request = verify_lib.VerifyRequest(
-            workspace, model=model_path, options=verify_lib.VerifyOptions(unsafe=config.unsafe),
-            platforms=config.platforms, dataset=data,
-        )
-        verified = verify_lib.verify_folder(request, echo=_indented(echo))
+        # The tolerances are this process's (a spawned child would read the module's defaults afresh).
+        verified = in_child("verify", _verify, config, workspace, model_path, data, dict(DEFAULT_TOLERANCES),
+                            say=echo)
         for warning in verified.warnings:
             echo(f"    Warning: {warning}")
     return verified
+
+
+def _verify(config: RunConfig, workspace: Workspace, model_path: Path, data: Dataset,
+            tolerances: dict[str, Any], say: Callable[[str], None]) -> VerifyRun:
+    """(In the verify stage's child) ``verify_folder`` with the run's tolerances."""
+    from edgecnn import verify as verify_lib
+
+    request = verify_lib.VerifyRequest(
+        workspace, model=model_path, options=verify_lib.VerifyOptions(unsafe=config.unsafe),
+        platforms=config.platforms, dataset=data, tolerances=tolerances,
+    )
+    return verify_lib.verify_folder(request, echo=_indented(say))
 
 
 def _bench_stage(stages: StageLog, config: RunConfig, workspace: Workspace, data: Dataset) -> None:
@@ -292,8 +330,11 @@ def _bench_stage(stages: StageLog, config: RunConfig, workspace: Workspace, data
 
 
 def _report_stage(stages: StageLog, config: RunConfig, workspace: Workspace, record: dict[str, Any] | None,
-                  checked: VerifyReport, data: Dataset) -> tuple[tuple[Path, Path], tuple[str, ...], tuple[str, ...]]:
-    """The pictures and report.md/html. Returns (the report's paths, the terminal's advice, the report's notes)."""
+                  checked: VerifyReport | None,
+                  data: Dataset) -> tuple[tuple[Path, Path], tuple[str, ...], tuple[str, ...]]:
+    """The pictures and report.md/html (``checked`` None: verify did not finish).
+
+    Returns (the report's paths, the terminal's advice, the report's notes)."""
     from edgecnn import report
     from edgecnn.env import library_versions, machine_info
 
@@ -301,13 +342,14 @@ def _report_stage(stages: StageLog, config: RunConfig, workspace: Workspace, rec
     with stages.stage("report", "report.md, report.html and pictures"):
         if record is not None:
             report.plot_training(record, out / names.TRAINING_PNG)
-        int8 = next((row for row in checked.rows if row.format == "tflite" and row.precision == "int8"
+        rows = checked.rows if checked is not None else []
+        int8 = next((row for row in rows if row.format == "tflite" and row.precision == "int8"
                      and row.predictions is not None), None)
         if (int8 is not None and int8.predictions is not None and data.y_test is not None
                 and int8.parity is not None and int8.parity.accuracy is not None):
             report.plot_confusion(data.y_test, int8.predictions, out / names.CONFUSION_PNG,
                                   f"int8 TFLite: {int8.parity.accuracy:.2%} on the test set",
-                                  labels=checked.class_names)
+                                  labels=checked.class_names if checked is not None else None)
         advice, notes = tuple(report.ship_advice(out, verbose=False)), tuple(report.ship_advice(out))
         paths = report.write_report(out, report.ReportInputs(
             commands=_commands(config, out), stage_seconds=dict(stages.seconds), machine=machine_info(),

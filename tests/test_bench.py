@@ -145,6 +145,20 @@ def test_bench_child_that_crashes_is_one_error_naming_the_signal(tmp_path):
     assert str(info.value) == "edgecnn bench failed: its process ended without a result (killed by SIGSEGV)"
 
 
+def test_cli_bench_measures_in_a_child_so_a_native_crash_is_one_error_line(tmp_path, monkeypatch):
+    """`edgecnn bench` runs LiteRT/ONNX Runtime on the user's files in a spawned child: a crash there is one
+    Error: line naming the signal (exit 1), not the end of the CLI (exit 139)."""
+    from edgecnn.bench import folder
+
+    monkeypatch.setattr(folder, "_bench", _segfault_after_one_line)  # the child dies as a native crash would
+    result = CliRunner().invoke(cli, ["bench", "--output-dir", str(tmp_path), "--no-cold-start"])
+    assert result.exit_code == 1, result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("Error:")]
+    assert errors == ["Error: edgecnn bench failed: its process ended without a result (killed by SIGSEGV)"]
+    assert "  timing" in result.stderr  # its progress line was forwarded before it died
+    assert not (tmp_path / "bench.json").exists()
+
+
 def test_cli_default_run_writes_every_output(bench_copy):
     (bench_copy / "verify.json").write_text(json.dumps({
         "keras_accuracy": 0.97, "artifacts": [{"path": "mnist_cnn_int8.tflite", "accuracy": 0.99}],

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from edgecnn.bench import ceiling, load, macs
+from edgecnn.bench import ceiling, folder, load, macs
 from edgecnn.bench.run import _add_ceiling_shares
 from edgecnn.cli import cli
 
@@ -280,6 +280,8 @@ def test_cli_rows_carry_gmacs_and_share(exported_dir, tmp_path, monkeypatch):
     monkeypatch.setattr(ceiling, "GEMM_SECONDS", 0.05)  # a real but short measurement: this test checks arithmetic
     monkeypatch.setattr(ceiling, "COPY_BYTES", 2**20)
     monkeypatch.setattr(load, "read", quiet_probe())  # this shared machine may be busy: the cache needs quiet
+    # These stubs live in this process: the CLI's bench measures here, not in its spawned child.
+    monkeypatch.setattr(folder, "_in_child", lambda request, progress, **_: folder._bench(request, progress))
     out = tmp_path / "out"
     args = ["bench", str(exported_dir / "mnist_cnn_int8.tflite"), "--output-dir", str(out), "--batch-sizes", "1,4",
             "--runs", "20", "--warmup", "0.01", "--no-cold-start", "--no-keras", "--remeasure-ceiling"]

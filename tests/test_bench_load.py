@@ -81,6 +81,10 @@ def test_bench_rows_carry_the_load_of_their_block(exported_dir, tmp_path, monkey
 
     from edgecnn.cli import cli
 
+    from edgecnn.bench import folder
+
+    # The stubs below live in this process: the CLI's bench measures here, not in its spawned child.
+    monkeypatch.setattr(folder, "_in_child", lambda request, progress, **_: folder._bench(request, progress))
     loads = iter([0.4, 0.6, 5.0, 5.5] + [0.5] * 100)  # block 1 quiet, block 2 busy (load > 2 cores)
     monkeypatch.setattr(load, "cores", lambda: 2)
     monkeypatch.setattr(load, "read", lambda path=load.PROC_STAT: load.Reading(

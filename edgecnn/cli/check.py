@@ -130,7 +130,7 @@ def bench(artifacts: tuple[Path, ...], output_dir: Path, data: Path | None, batc
         warmup_seconds=warmup, xnnpack={"on": (True,), "off": (False,), "both": (True, False)}[xnnpack],
         keras=not no_keras, cold_start=not no_cold_start, unsafe=unsafe, ceiling=ceiling,
     )
-    done = bench_folder(BenchRequest(Workspace(output_dir), artifacts, data, config),
+    done = bench_folder(BenchRequest(Workspace(output_dir), artifacts, data, config, isolated=True),
                         progress=lambda msg: click.echo(f"  {msg}", err=True))
     for note in done.notes:
         click.echo(f"Note: {note}", err=True)
