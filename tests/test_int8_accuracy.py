@@ -142,3 +142,29 @@ def test_the_c_array_and_the_mcu_bundle_refuse_what_needs_float_layers(sensitive
     with pytest.raises(ModelError, match=r"layers float32: a microcontroller needs every layer int8") as caught:
         write_mcu_bundle(tmp_path / "mobilenet_v2_035_int8.tflite", tmp_path / "bundle")
     assert "\n" not in str(caught.value)
+
+
+@pytest.mark.slow
+def test_onnx_loop_recovers_the_sensitive_layer_and_names_it(sensitive, tmp_path):
+    """The same repair in ONNX: levers first, then ranked nodes kept float32 (nodes_to_exclude)."""
+    model, npz = sensitive
+    result = _export(["--model", str(model), "--data", str(npz), "--preprocess", "symmetric", "--format", "onnx",
+                      "--quantize", "int8", "--max-drop", "0.3", "--output-dir", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    entry = next(e for e in json.loads((tmp_path / "manifest.json").read_text())["artifacts"]
+                 if e["precision"] == "int8")
+    q = entry["quantization"]
+    steps = q["accuracy_control"]["steps"]
+    assert not steps[0]["passed"] and steps[0]["agreement"] < 0.995
+    assert steps[-1]["passed"] and steps[-1]["agreement"] >= 0.995 > steps[0]["agreement"]
+    assert q["float_nodes"] and mixed_label(entry) == q["label"] and "float32" in q["label"]
+    from edgecnn.data import load_data
+    from edgecnn.runtime import load
+
+    predictor = load(tmp_path / "mobilenet_v2_035_int8.onnx")
+    assert mixed_label(predictor.metadata) == q["label"]
+    data = load_data(npz, (96, 96, 3), 0)
+    keras_model = __import__("keras").models.load_model(model)
+    keras_top = keras_model.predict(data.x_test / 127.5 - 1, verbose=0, batch_size=100).argmax(1)
+    agreement = float((predictor.predict(data.x_test).argmax(1) == keras_top).mean())
+    assert agreement >= 0.99, agreement

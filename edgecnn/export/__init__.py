@@ -84,7 +84,7 @@ REGISTRY: dict[tuple[str, str], ExportTarget] = {
         # tflite_accuracy: the plain exporter, or the accuracy loop with --max-drop (export.accuracy)
         ExportTarget("tflite", "int8", "mnist_cnn_int8.tflite", "tflite_accuracy:export_int8"),
         ExportTarget("onnx", "float32", "mnist_cnn_float32.onnx", "onnx:export_float32"),
-        ExportTarget("onnx", "int8", "mnist_cnn_int8.onnx", "onnx:export_int8"),
+        ExportTarget("onnx", "int8", "mnist_cnn_int8.onnx", "onnx_accuracy:export_int8"),
         # TensorFlow Lite Micro: the int8 TFLite model as mnist_cnn_int8.cc + .h
         ExportTarget("c", "int8", "mnist_cnn_int8.cc", "c_array:export_int8"),
         ExportTarget("tflite", "dynamic", "mnist_cnn_dynamic.tflite", "tflite:export_dynamic"),

@@ -124,3 +124,14 @@ def export_controlled(model, out_dir: Path, filename: str, options) -> Artifact:
     return write_artifact(data, Path(out_dir) / filename, "onnx", "int8", started, spec=options.spec,
                           opset=options.opset, calibration=calibration, per_channel=outcome.setting["per_channel"],
                           quantization={**quant.to_json(), **record})
+
+
+def export_int8(model, out_dir: Path, *, filename: str, options) -> Artifact:
+    """The int8 ONNX exporter: ``onnx.export_int8`` as asked, or with ``options.max_drop`` the file the
+    accuracy loop keeps. The switch lives here, not in ``export.onnx``, so that no module imports back
+    the one that imports it (tests/test_layering.py)."""
+    if options.max_drop is None:
+        from edgecnn.export.onnx import export_int8 as plain
+
+        return plain(model, out_dir, filename=filename, options=options)
+    return export_controlled(model, out_dir, filename, options)

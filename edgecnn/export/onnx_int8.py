@@ -186,9 +186,13 @@ def _quantize_static(fp32_proto, images: np.ndarray, op_types: list[str] | None,
 
     name = fp32_proto.graph.input[0].name
 
+    # MinMax's moving average wants batches; the histogram methods (Entropy, Percentile) stack every
+    # batch's outputs into one array, which fails on a shorter last batch: one image at a time there.
+    step = CALIBRATION_BATCH if calibrate_method == "MinMax" else 1
+
     class Reader(CalibrationDataReader):
         def __init__(self):
-            self._it = iter(images[i: i + CALIBRATION_BATCH] for i in range(0, len(images), CALIBRATION_BATCH))
+            self._it = iter(images[i: i + step] for i in range(0, len(images), step))
 
         def get_next(self):
             x = next(self._it, None)
