@@ -8,7 +8,13 @@ measured in its own child (2.3 GiB), so the run's peak was the sum, 5.45-5.98 Gi
 (benchmarks/results/memory_scaling.txt). With each stage in its own child, the peak is the
 largest stage, and a native crash in a converter or TensorFlow ends that child, not the run.
 
-Why one child per stage rather than one for all three: see :data:`GROUPING`.
+Why one child per stage rather than one for train+export+verify (which loads TensorFlow once):
+the peak of a 224x224 MobileNetV2 run is the export stage either way (3.3 GiB: TensorFlow, the
+model, the converters), but in one child verify runs on top of export's leftovers, which grew the
+old single process from 3.31 to 3.65 GiB between 1,000 and 5,000 photos; a fresh child per stage
+frees them, and a crash names its stage. The price is one TensorFlow start per stage: measured
++25 s per stage child at load 4-5 on 2 cores (a tiny model's export 3.9 -> 28.6 s, verify 1.1 ->
+28.0 s), a few percent of a real run (700-1,600 s). Figures: benchmarks/results/memory_scaling.txt.
 
 The child gets the parent's logging levels and format and edgecnn's Python-warning filter, so it
 prints what the parent printed; its ``say`` lines are forwarded to the parent's stage log as they
@@ -24,8 +30,6 @@ from typing import Any, TypeVar
 from edgecnn.errors import EdgeCnnError
 
 T = TypeVar("T")
-
-GROUPING = "per-stage"  # measured choice (benchmarks/results/memory_scaling.txt, "grouping")
 
 _LOGGERS = ("", "tensorflow", "tf2onnx", "absl", "edgecnn")
 
