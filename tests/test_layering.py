@@ -17,7 +17,7 @@ from import_graph import PACKAGE_DIR, arrows_up, circles, closure, floors, house
 
 # The bottom of the house: each may import the others, nothing else of edgecnn.
 FOUNDATIONS = ("names", "fileio", "formatting", "results", "errors", "quiet", "progress", "env", "artifact",
-               "manifest", "spec", "parity")
+               "manifest", "spec", "parity", "verdicts")
 ALLOWED = {"edgecnn"} | {f"edgecnn.{name}" for name in FOUNDATIONS}
 
 
