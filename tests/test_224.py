@@ -82,7 +82,11 @@ def test_the_web_bundle_runs_the_224_model_and_reports_its_times(exported):
     root, photos, out = exported
     result = CliRunner().invoke(cli, ["verify", "--output-dir", str(out), "--model", str(root / "mnv2_224.keras"),
                                       "--platform", "browser", "--samples", "6"])
-    assert result.exit_code == 0, result.output
+    # 6 test images cannot establish the int8 files' 99.5 % agreement with Keras: verify exits 3
+    # (INCONCLUSIVE, docs/verify.md); the browser check is a reproduction of the same files and passes.
+    assert result.exit_code == 3, result.output
+    assert "mnv2_224_int8.onnx: INCONCLUSIVE: not enough test images to establish 99.5 % agreement (n = 6;" \
+        in result.output
     section = json.loads((out / "verify.json").read_text())["platforms"]["browser-chromium-wasm"]
     assert section["passed"] and section["page_load_ms"] > 0
     onnx = section["artifacts"]["mnv2_224_float32.onnx"]

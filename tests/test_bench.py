@@ -76,7 +76,11 @@ def test_what_actually_runs(paths):
         assert g["nodes"] >= 8 and 0 < g["delegated_nodes"] <= g["nodes"]  # the CNN has ≥ 8 layers' ops
         assert g["partial"] == (g["delegated_nodes"] < g["nodes"])
         assert g["delegated_nodes"] + sum(g["not_delegated"].values()) == g["nodes"]
-    assert sum(onnx_i8["ops"].values()) == onnx_i8["nodes"] <= onnx_i8["nodes_in_file"]
+    assert sum(onnx_i8["ops"].values()) == onnx_i8["nodes"]
+    # ORT's fusions only remove nodes; what it adds is its NCHWc layout reorders around the float32
+    # convolutions the int8 graph rule keeps (measured: 16 nodes in the file, 18 with 2 ReorderOutput).
+    reorders = onnx_i8["ops"].get("ReorderInput", 0) + onnx_i8["ops"].get("ReorderOutput", 0)
+    assert onnx_i8["nodes"] - reorders <= onnx_i8["nodes_in_file"]
     assert any(op.startswith(("QLinear", "QGemm")) for op in onnx_i8["ops"])  # ORT fused QDQ into integer kernels
     off = bench.make_subjects([paths["tflite/float32"]], bench.BenchConfig(xnnpack=(False,)), {})[0]
     bench.load_subject(off, config, threads=1)
