@@ -28,22 +28,6 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 
-def sensitive_copy(model_path: Path, out: Path, scale: float = 300.0) -> Path:
-    import keras
-
-    model = keras.models.load_model(model_path)
-    bn, conv = model.get_layer("block_16_project_BN"), model.get_layer("Conv_1")
-    gamma, beta, mean, var = (w.copy() for w in bn.get_weights())
-    gamma[0] *= scale
-    beta[0] *= scale
-    bn.set_weights([gamma, beta, mean, var])
-    weights = conv.get_weights()
-    weights[0][:, :, 0, :] /= scale
-    conv.set_weights(weights)
-    model.save(out)
-    return out
-
-
 def case(model_path: Path, npz: Path, fmt: str, samples: int, out: Path) -> None:
     import keras
 
@@ -83,7 +67,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         models = {"few": (model_path, 8)}
         if "sensitive" in args.cases:
-            models["sensitive"] = (sensitive_copy(model_path, Path(tmp) / "mobilenet_v2_035.keras"), 500)
+            models["sensitive"] = (real_models.sensitive_copy(model_path, Path(tmp) / "mobilenet_v2_035.keras"), 500)
         for name in args.cases.split(","):
             for fmt in args.formats.split(","):
                 path, samples = models[name]

@@ -39,21 +39,11 @@ def test_a_mixed_file_is_labelled_from_its_record():
 @pytest.fixture(scope="module")
 def sensitive(mobilenet, tmp_path_factory) -> tuple[Path, Path]:
     """(the sensitive copy of the MobileNetV2 model, photos.npz)."""
-    import keras
+    import real_models
 
     model_path, npz = mobilenet
-    model = keras.models.load_model(model_path)
-    bn, conv = model.get_layer("block_16_project_BN"), model.get_layer("Conv_1")
-    gamma, beta, mean, var = (w.copy() for w in bn.get_weights())
-    gamma[0] *= SCALE
-    beta[0] *= SCALE
-    bn.set_weights([gamma, beta, mean, var])
-    weights = conv.get_weights()
-    weights[0][:, :, 0, :] /= SCALE
-    conv.set_weights(weights)
     out = tmp_path_factory.mktemp("sensitive") / "mobilenet_v2_035.keras"
-    model.save(out)
-    return out, npz
+    return real_models.sensitive_copy(model_path, out, SCALE), npz
 
 
 def _export(args: list[str]):
@@ -62,14 +52,33 @@ def _export(args: list[str]):
     return CliRunner().invoke(cli, ["export", *args], catch_exceptions=False)
 
 
+def _repaired(model: Path, npz: Path, fmt: str, out: Path):
+    """``export --quantize int8 --max-drop 0.3`` of ``fmt``: (the CLI result, the manifest's int8 entry)."""
+    result = _export(["--model", str(model), "--data", str(npz), "--preprocess", "symmetric", "--format", fmt,
+                      "--quantize", "int8", "--max-drop", "0.3", "--output-dir", str(out)])
+    assert result.exit_code == 0, result.output
+    entry = next(e for e in json.loads((out / "manifest.json").read_text())["artifacts"] if e["precision"] == "int8")
+    return result, entry
+
+
+def _on_the_test_split(model: Path, npz: Path, path: Path) -> tuple[str | None, float]:
+    """(the file's own mixed label, its agreement with Keras on the test split verify uses): an
+    independent check of what the loop judged on held-out training images."""
+    import keras
+
+    from edgecnn.data import load_data
+    from edgecnn.runtime import load
+
+    predictor = load(path)
+    data = load_data(npz, (96, 96, 3), 0)
+    keras_top = keras.models.load_model(model).predict(data.x_test / 127.5 - 1, verbose=0, batch_size=100).argmax(1)
+    return mixed_label(predictor.metadata), float((predictor.predict(data.x_test).argmax(1) == keras_top).mean())
+
+
 @pytest.mark.slow
 def test_tflite_loop_recovers_the_sensitive_layer_and_names_it(sensitive, tmp_path):
     model, npz = sensitive
-    result = _export(["--model", str(model), "--data", str(npz), "--preprocess", "symmetric", "--format", "tflite",
-                      "--quantize", "int8", "--max-drop", "0.3", "--output-dir", str(tmp_path)])
-    assert result.exit_code == 0, result.output
-    entry = next(e for e in json.loads((tmp_path / "manifest.json").read_text())["artifacts"]
-                 if e["precision"] == "int8")
+    result, entry = _repaired(model, npz, "tflite", tmp_path)
     q = entry["quantization"]
     steps = q["accuracy_control"]["steps"]
     assert steps[0]["agreement"] < 0.6 and not steps[0]["passed"]  # measured: 29.8 % on 500 judge images
@@ -81,16 +90,8 @@ def test_tflite_loop_recovers_the_sensitive_layer_and_names_it(sensitive, tmp_pa
     assert "held-out training images" in q["accuracy_control"]["judge"]
     assert "+ float32: block_16_project_BN" in result.output and "meets" in result.output
     # The file itself says so, and it holds on the test split verify uses (an independent check).
-    from edgecnn.data import load_data
-    from edgecnn.runtime import load
-
-    predictor = load(tmp_path / "mobilenet_v2_035_int8.tflite")
-    assert mixed_label(predictor.metadata) == q["label"]
-    data = load_data(npz, (96, 96, 3), 0)
-    keras_model = __import__("keras").models.load_model(model)
-    keras_top = keras_model.predict(data.x_test / 127.5 - 1, verbose=0, batch_size=100).argmax(1)
-    agreement = float((predictor.predict(data.x_test).argmax(1) == keras_top).mean())
-    assert agreement >= 0.99, agreement
+    label, agreement = _on_the_test_split(model, npz, tmp_path / "mobilenet_v2_035_int8.tflite")
+    assert label == q["label"] and agreement >= 0.99, agreement
 
 
 @pytest.mark.slow
@@ -148,23 +149,11 @@ def test_the_c_array_and_the_mcu_bundle_refuse_what_needs_float_layers(sensitive
 def test_onnx_loop_recovers_the_sensitive_layer_and_names_it(sensitive, tmp_path):
     """The same repair in ONNX: levers first, then ranked nodes kept float32 (nodes_to_exclude)."""
     model, npz = sensitive
-    result = _export(["--model", str(model), "--data", str(npz), "--preprocess", "symmetric", "--format", "onnx",
-                      "--quantize", "int8", "--max-drop", "0.3", "--output-dir", str(tmp_path)])
-    assert result.exit_code == 0, result.output
-    entry = next(e for e in json.loads((tmp_path / "manifest.json").read_text())["artifacts"]
-                 if e["precision"] == "int8")
+    result, entry = _repaired(model, npz, "onnx", tmp_path)
     q = entry["quantization"]
     steps = q["accuracy_control"]["steps"]
     assert not steps[0]["passed"] and steps[0]["agreement"] < 0.995
     assert steps[-1]["passed"] and steps[-1]["agreement"] >= 0.995 > steps[0]["agreement"]
     assert q["float_nodes"] and mixed_label(entry) == q["label"] and "float32" in q["label"]
-    from edgecnn.data import load_data
-    from edgecnn.runtime import load
-
-    predictor = load(tmp_path / "mobilenet_v2_035_int8.onnx")
-    assert mixed_label(predictor.metadata) == q["label"]
-    data = load_data(npz, (96, 96, 3), 0)
-    keras_model = __import__("keras").models.load_model(model)
-    keras_top = keras_model.predict(data.x_test / 127.5 - 1, verbose=0, batch_size=100).argmax(1)
-    agreement = float((predictor.predict(data.x_test).argmax(1) == keras_top).mean())
-    assert agreement >= 0.99, agreement
+    label, agreement = _on_the_test_split(model, npz, tmp_path / "mobilenet_v2_035_int8.onnx")
+    assert label == q["label"] and agreement >= 0.99, agreement
