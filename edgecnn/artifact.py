@@ -14,14 +14,30 @@ RUNNABLE_FORMATS = ("tflite", "onnx")  # what edgecnn.runtime loads; "c" is the 
 PRECISIONS = ("float32", "int8", "dynamic", "float16", "float32_app", "int8_app")  # *_app: export/app.py
 
 
-def mixed_label(record: Any) -> str | None:
+def layer_label(float_layers: int, total: int, short: bool = False) -> str:
+    """``int8`` or ``int8, 3 of 65 layers float32`` (short, for a terminal's column: ``int8 (3/65 f32)``):
+    what a file is, everywhere it is shown."""
+    if not float_layers:
+        return "int8"
+    return f"int8 ({float_layers}/{total} f32)" if short else f"int8, {float_layers} of {total} layers float32"
+
+
+def mixed_label(record: Any, short: bool = False) -> str | None:
     """``int8, 3 of 65 layers float32`` for a file with float32 layers (its metadata or manifest entry), else None.
 
-    The accuracy loop (export.accuracy) records ``quantization`` = {label, layers, float_layers, …}.
+    The accuracy loop (export.accuracy) records ``quantization`` = {label, layers, float_layers, …} for
+    TFLite; the ONNX exporter {label, int8_layers, float_nodes, …} (export.onnx_int8.QuantRecord).
     """
     q = record.get("quantization") if isinstance(record, dict) else None
-    mixed = isinstance(q, dict) and (q.get("float_layers") or q.get("float_nodes"))  # TFLite's / ONNX's record
-    return str(q.get("label")) if mixed and isinstance(q, dict) and q.get("label") else None
+    if not isinstance(q, dict):
+        return None
+    floats = q.get("float_layers") or q.get("float_nodes")
+    if not floats or not q.get("label"):
+        return None
+    if not short:
+        return str(q.get("label"))
+    total = q.get("layers") or int(q.get("int8_layers") or 0) + len(floats)
+    return layer_label(len(floats), int(total), short=True)
 
 
 @dataclass(frozen=True)

@@ -95,6 +95,7 @@ def summary_rows(out_dir: Path) -> list[dict[str, str]]:
         speedup = times(keras_b1["p50_us"] / b1["p50_us"]) if b1 and keras_b1 and b1.get("p50_us") else "–"
         rows.append({
             "format": entry["format"], "precision": mixed_label(entry) or entry["precision"],
+            "precision_short": mixed_label(entry, short=True) or entry["precision"],
             "size": format_kib(int(entry["bytes"])),
             "accuracy": pct(check.get("accuracy")), "agreement": pct(check.get("agreement")),
             "agreement_interval": _interval(check.get("agreement_interval")),
@@ -152,10 +153,13 @@ def markdown_table(rows: Sequence[dict[str, str]]) -> str:
 def console_table(rows: Sequence[dict[str, str]]) -> str:
     """The same table for a terminal: short titles, numbers right-aligned, at most 100 columns."""
     titles = [CONSOLE_TITLES[key] for key, _ in COLUMNS]
-    text = align(titles, [[row[key] for key, _ in COLUMNS] for row in rows],
+    # A mixed file's full label ("int8, 4 of 6 layers float32") would push the table past 100 columns.
+    text = align(titles, [[row.get(f"{key}_short", row[key]) for key, _ in COLUMNS] for row in rows],
                  right=[key in RIGHT_ALIGNED for key, _ in COLUMNS])
     legend = ("agree: top-1 agreement with Keras; p50 µs b1: median latency at batch 1; "
               f"img/s b256: throughput at batch 256; {VS_KERAS}: how many times faster than Keras at batch 1")
+    if any(row.get("precision_short", row["precision"]) != row["precision"] for row in rows):
+        legend += "; int8 (3/65 f32): an int8 file with 3 of its 65 layers kept float32"
     return text + "\n" + wrap_notes([legend], TERMINAL_WIDTH, bullet="")
 
 

@@ -182,11 +182,6 @@ def schedule(budget: int, available: int) -> list[int]:
     return counts
 
 
-def layer_label(float_layers: int, total: int) -> str:
-    """``int8`` or ``int8, 3 of 65 layers float32``: what a file is, everywhere it is shown."""
-    return "int8" if not float_layers else f"int8, {float_layers} of {total} layers float32"
-
-
 @dataclass(frozen=True)
 class Control:
     """What the loop aims at and may spend."""

@@ -26,8 +26,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from edgecnn.artifact import Artifact
-from edgecnn.export.accuracy import JUDGE_MAX, RANK_IMAGES, Judge, layer_label, probabilities
+from edgecnn.artifact import Artifact, layer_label
+from edgecnn.export.accuracy import JUDGE_MAX, RANK_IMAGES, Judge, probabilities
 
 log = logging.getLogger(__name__)
 
