@@ -134,6 +134,34 @@ def _drop_counts(predicted: np.ndarray, expected: np.ndarray, labels: np.ndarray
             int((~keras_ok & file_ok).sum()), int((~keras_ok & ~file_ok).sum()))
 
 
+def _checked(probs: Any, keras_probs: Any, labels: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """The three as arrays, or InputError when their shapes do not line up."""
+    probs, keras_probs = np.asarray(probs), np.asarray(keras_probs)
+    if probs.ndim != 2 or probs.shape != keras_probs.shape:
+        k = keras_probs.shape[-1] if keras_probs.ndim == 2 else "K"
+        raise InputError(f"probabilities {probs.shape} and Keras' {keras_probs.shape} must both be (N, {k})")
+    if labels is not None:
+        labels = np.asarray(labels)
+        if labels.shape != (len(probs),):
+            raise InputError(f"labels {labels.shape} do not match {len(probs)} probability rows")
+    return probs, keras_probs, labels
+
+
+def _point_reasons(tolerance: Tolerance, max_abs: float | None, agreement: float,
+                   delta: float | None) -> list[str]:
+    """Why point values miss ``tolerance`` (float files, and lossy ones without ``by_interval``)."""
+    reasons = []
+    if tolerance.max_abs_diff is not None and max_abs is not None and max_abs > tolerance.max_abs_diff:
+        reasons.append(f"max |Δ| {max_abs:.2e} > {tolerance.max_abs_diff:.0e}")
+    if tolerance.min_agreement is not None and agreement < tolerance.min_agreement:
+        reasons.append(f"agreement {agreement:.2%} < {tolerance.min_agreement:.2%}")
+    # Rounded to 1e-9 points (far below one image's 100 / N), as judge_rates does.
+    drop_limit = tolerance.max_accuracy_drop
+    if drop_limit is not None and delta is not None and round(-delta, 9) > drop_limit:
+        reasons.append(f"accuracy drop {-delta:.2f} points > {drop_limit:g}")
+    return reasons
+
+
 def compare(
     probs: np.ndarray,
     keras_probs: np.ndarray,
@@ -155,14 +183,7 @@ def compare(
     INCONCLUSIVE. ``available``: test images
     there are beyond these N (an INCONCLUSIVE line then says how many more ``--samples`` gives).
     """
-    probs, keras_probs = np.asarray(probs), np.asarray(keras_probs)
-    if probs.ndim != 2 or probs.shape != keras_probs.shape:
-        k = keras_probs.shape[-1] if keras_probs.ndim == 2 else "K"
-        raise InputError(f"probabilities {probs.shape} and Keras' {keras_probs.shape} must both be (N, {k})")
-    if labels is not None:
-        labels = np.asarray(labels)
-        if labels.shape != (len(probs),):
-            raise InputError(f"labels {labels.shape} do not match {len(probs)} probability rows")
+    probs, keras_probs, labels = _checked(probs, keras_probs, labels)
     n = len(probs)
     predicted, expected = probs.argmax(axis=1), keras_probs.argmax(axis=1)
     accuracy = None if labels is None else (float((predicted == labels).mean()) if n else 0.0)
@@ -191,14 +212,7 @@ def compare(
                                           tolerance, available)
             reasons.extend(judged)
     else:
-        if tolerance.max_abs_diff is not None and finite and max_abs > tolerance.max_abs_diff:
-            reasons.append(f"max |Δ| {max_abs:.2e} > {tolerance.max_abs_diff:.0e}")
-        if tolerance.min_agreement is not None and agreement < tolerance.min_agreement:
-            reasons.append(f"agreement {agreement:.2%} < {tolerance.min_agreement:.2%}")
-        # Rounded to 1e-9 points (far below one image's 100 / N), as judge_rates does.
-        drop_limit = tolerance.max_accuracy_drop
-        if drop_limit is not None and delta is not None and round(-delta, 9) > drop_limit:
-            reasons.append(f"accuracy drop {-delta:.2f} points > {tolerance.max_accuracy_drop:g}")
+        reasons.extend(_point_reasons(tolerance, max_abs if finite else None, agreement, delta))
         verdict = FAIL if reasons else PASS
     return ParityResult(
         precision=precision, samples=n, accuracy=accuracy, accuracy_delta=delta, agreement=agreement,

@@ -307,6 +307,33 @@ def _preparation(photos: list[np.ndarray], prepared: list[Any]) -> dict[str, Any
             "note": "edgecnn.js toMnist vs edgecnn/images.py to_mnist on synthetic photos"}
 
 
+def _section(platforms: list[Platform], got: dict[str, Any], n: int, artifacts: dict[str, Any],
+             photos: list) -> dict[str, Any]:
+    """verify.json's browser section from what the page answered (``got``) and the artifacts' entries."""
+    problems = [*got["errors"], *(f"request outside 127.0.0.1: {u}" for u in got["outside_requests"])]
+    section: dict[str, Any] = {
+        "name": "browser", "kind": "browser", "description": platforms[0].description if platforms else "",
+        "browser": got["browser"], "runtime": f"{got['runtime']['package']} {got['runtime']['version']} (WebAssembly)",
+        "runtimes": {k: f"{v['package']} {v['version']}" for k, v in got.get("runtimes", {}).items()},
+        "threads": THREADS, "cross_origin_isolated": got["cross_origin_isolated"],
+        "page_load_ms": round(got["page_load_ms"], 1),
+        "runner": "web bundle edgecnn.js (the page's own functions)", "samples": n,
+        "artifacts": artifacts, "page_errors": got["errors"], "outside_requests": got["outside_requests"],
+    }
+    if photos:
+        section["preparation"] = _preparation(photos, got["prepared"])
+        same = section["preparation"]["identical"]
+        if same != len(photos):
+            problems.append(f"image preparation differs from images.py on {len(photos) - same} of {len(photos)} photos")
+    if "drawn" in got:
+        section["drawn"] = got["drawn"]
+    if got.get("screenshot"):
+        section["screenshot"] = SCREENSHOT
+    section["problems"] = problems
+    section["passed"] = bool(artifacts) and all(a["passed"] for a in artifacts.values()) and not problems
+    return section
+
+
 def check_browser(
     platforms: list[Platform], report, data, samples: int = 1000,
     tolerances: Mapping[str, Tolerance] | None = None, echo: Callable[[str], None] = log.info,
@@ -346,25 +373,4 @@ def check_browser(
                                             standard.get(path.name), standard_refs.get(path.name),
                                             len(data.x_test))
                  for path in [*paths, *litert] if path in got["per_model"]}
-    problems = [*got["errors"], *(f"request outside 127.0.0.1: {u}" for u in got["outside_requests"])]
-    section: dict[str, Any] = {
-        "name": "browser", "kind": "browser", "description": platforms[0].description if platforms else "",
-        "browser": got["browser"], "runtime": f"{got['runtime']['package']} {got['runtime']['version']} (WebAssembly)",
-        "runtimes": {k: f"{v['package']} {v['version']}" for k, v in got.get("runtimes", {}).items()},
-        "threads": THREADS, "cross_origin_isolated": got["cross_origin_isolated"],
-        "page_load_ms": round(got["page_load_ms"], 1),
-        "runner": "web bundle edgecnn.js (the page's own functions)", "samples": n,
-        "artifacts": artifacts, "page_errors": got["errors"], "outside_requests": got["outside_requests"],
-    }
-    if photos:
-        section["preparation"] = _preparation(photos, got["prepared"])
-        same = section["preparation"]["identical"]
-        if same != len(photos):
-            problems.append(f"image preparation differs from images.py on {len(photos) - same} of {len(photos)} photos")
-    if "drawn" in got:
-        section["drawn"] = got["drawn"]
-    if got.get("screenshot"):
-        section["screenshot"] = SCREENSHOT
-    section["problems"] = problems
-    section["passed"] = bool(artifacts) and all(a["passed"] for a in artifacts.values()) and not problems
-    return {SECTION: section}
+    return {SECTION: _section(platforms, got, n, artifacts, photos)}

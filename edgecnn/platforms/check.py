@@ -113,6 +113,20 @@ def run_on_platform(
         shutil.rmtree(host, ignore_errors=True)
 
 
+def _entry(path: Path, probs: np.ndarray, precision: str, keras_probs: np.ndarray, labels: np.ndarray | None,
+           tolerances: Mapping[str, Tolerance] | None, host: np.ndarray | None, native: np.ndarray | None,
+           available: int | None) -> dict[str, Any]:
+    """One artifact's entry on one platform: parity with Keras (a reproduction of ``host`` for a lossy
+    file) and, on an emulated platform, ``vs_native``: against the same file on this machine."""
+    entry = {"format": path.suffix.lstrip("."), "precision": precision,
+             **compare_with_keras(probs, keras_probs, labels, precision, tolerances,
+                                  host_probs=host, host=HOST, available=available)}
+    if native is not None:
+        entry["vs_native"] = {"agreement": float(np.mean(probs.argmax(1) == native.argmax(1))),
+                              "max_abs_diff": float(np.max(np.abs(probs - native)))}
+    return entry
+
+
 def verify_platforms(
     platforms: Iterable[Platform],
     model_paths: Iterable[str | Path],
@@ -154,18 +168,9 @@ def verify_platforms(
         probs = runner(plat, paths, images_uint8, config=config)
         if not plat.emulated:
             native = probs
-        artifacts: dict[str, Any] = {}
-        for path in paths:
-            precision = precisions[path]
-            entry = {"format": path.suffix.lstrip("."), "precision": precision,
-                     **compare_with_keras(probs[path], keras_probs, labels, precision, tolerances,
-                                          host_probs=host.get(path), host=HOST, available=available)}
-            if plat.emulated and path in native:
-                entry["vs_native"] = {
-                    "agreement": float(np.mean(probs[path].argmax(1) == native[path].argmax(1))),
-                    "max_abs_diff": float(np.max(np.abs(probs[path] - native[path]))),
-                }
-            artifacts[path.name] = entry
+        artifacts = {path.name: _entry(path, probs[path], precisions[path], keras_probs, labels, tolerances,
+                                       host.get(path), native.get(path) if plat.emulated else None, available)
+                     for path in paths}
         section[plat.key] = {
             **plat.to_json(),
             "runner": "Pi bundle classify.py",
