@@ -64,8 +64,13 @@ def test_network_through_export_c_verify_mcu_and_cortex_m(name, macs, cache, tmp
     n = 4
     result = runner.invoke(cli, ["verify", "--output-dir", str(out), "--model", str(model), "--platform", "mcu",
                                  "--platform", "cortex-m4", "--platform", "cortex-m7", "--samples", str(n)])
-    assert result.exit_code == 0, result.output
+    # 120 test images cannot establish 99.5 % agreement for the int8 file (edgecnn/verdicts.py): verify says
+    # INCONCLUSIVE (exit 3); every platform check, a reproduction of the host's result, passes.
+    assert result.exit_code == 3, result.output
+    assert result.output.strip().splitlines()[-1].startswith(
+        "Error: 1 of 2 artifact(s) INCONCLUSIVE: not enough test images to establish 99.5 % agreement (n = 120;")
     platforms = json.loads((out / "verify.json").read_text())["platforms"]
+    assert all(platforms[target]["passed"] for target in ("mcu", "cortex-m4", "cortex-m7")), platforms
     host_arena = platforms["mcu"]["artifacts"][f"{name}_int8.tflite"]["arena"]["smallest_working_bytes"]
     for target in ("cortex-m4", "cortex-m7"):
         entry = platforms[target]["artifacts"][f"{name}_int8.tflite"]

@@ -115,9 +115,14 @@ def test_run_never_imports_tensorflow_in_its_own_process(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     done = subprocess.run([sys.executable, "-c", _PROBE, *args], capture_output=True, text=True, env=env,
                           timeout=900, cwd=tmp_path)
-    assert done.returncode == 0, done.stdout + done.stderr
+    # 60 test images cannot establish 99.5 % agreement for an int8 file (edgecnn/verdicts.py): the run
+    # ends INCONCLUSIVE, exit 3, with every stage done and every file written.
+    assert done.returncode == 3, done.stdout + done.stderr
     lines = done.stdout.splitlines()
     assert lines[-1] == "tensorflow in run's process: False False", done.stdout
+    assert done.stderr.strip().splitlines()[-1].startswith(
+        "Error: verification INCONCLUSIVE: 2 of 4 artifact(s) INCONCLUSIVE: not enough test images to establish "
+        "99.5 % agreement (n = 60;"), done.stderr
     # The children's lines reached the terminal, in each stage's place, and every file was written.
     export = lines.index("[3] export: TFLite float32 + int8, ONNX float32 + int8")
     assert [line.split()[0] for line in lines[export + 1:export + 5]] == [
@@ -127,5 +132,7 @@ def test_run_never_imports_tensorflow_in_its_own_process(tmp_path):
     assert set(seconds) == {"data", "train", "export", "verify", "bench", "report"}
     assert seconds["export"] > 1.0 and seconds["verify"] > 1.0  # each child's work is inside its stage's time
     report = json.loads((out / "verify.json").read_text())
-    assert report["passed"] and len(report["artifacts"]) == 4
+    assert {Path(a["path"]).name: a["status"] for a in report["artifacts"]} == {
+        "tiny_float32.tflite": "PASS", "tiny_int8.tflite": "INCONCLUSIVE",
+        "tiny_float32.onnx": "PASS", "tiny_int8.onnx": "INCONCLUSIVE"}
     assert (out / "bench.json").is_file() and (out / "report.md").is_file()
