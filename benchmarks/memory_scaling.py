@@ -9,6 +9,7 @@ Peak RSS is sampled every 0.2 s over the whole process tree (the CLI, its bench 
 isolated children) and summed: what the machine must hold at once. The kernel's ru_maxrss (the
 largest single process) is printed beside it. The load average is recorded with every figure.
 
+    pip install -e ".[bench]"   # psutil
     python benchmarks/memory_scaling.py [--sizes 1000,2000,5000] [--code DIR] [--quick]
 
 --code DIR runs another checkout's edgecnn (e.g. a worktree at main) on the same photos and model.
