@@ -47,6 +47,7 @@ class RunConfig:
     # int8 under accuracy control (export.accuracy): the int8 verify tolerance's drop, so that an int8 file
     # that would FAIL verify is repaired first (a file that already meets it is the one export writes).
     max_drop: float | None = 0.3
+    max_float_layers: int = 16  # the int8 repair's budget (export.accuracy.DEFAULT_MAX_FLOAT_LAYERS)
 
     @property
     def train_config(self) -> TrainConfig:
@@ -280,14 +281,17 @@ def _export(config: RunConfig, workspace: Workspace, model_path: Path, data: Dat
     # A microcontroller target needs every layer int8: only the full-integer levers there.
     options = ExportOptions(seed=config.seed, data_path=config.data, labels=config.labels,
                             preprocessing=config.preprocessing, dataset=data, max_drop=config.max_drop,
+                            max_float_layers=config.max_float_layers,
                             full_integer=bool(kinds & {"tflm", "cortex-m"}))
-    for artifact in export_models(model_path, workspace.root, keys, options, unsafe=config.unsafe):
+    from edgecnn.export.accuracy import step_lines, watching
+
+    with watching(lambda line: say(f"    {line}")):  # the int8 loop's steps as they are judged
+        artifacts = export_models(model_path, workspace.root, keys, options, unsafe=config.unsafe)
+    for artifact in artifacts:
         say(f"    {artifact.path.name:28s} {artifact.bytes / 1024:7.0f} KiB")
         control = (artifact.extra.get("quantization") or {}).get("accuracy_control") or {}
-        if len(control.get("steps", [])) > 1:  # the loop repaired it: its steps, as export prints them
-            from edgecnn.export.accuracy import step_lines
-
-            for line in step_lines(artifact.extra["quantization"]):
+        if len(control.get("steps", [])) > 1:  # the loop repaired it: the judge and its verdict
+            for line in step_lines(artifact.extra["quantization"], table=False):
                 say(f"      {line}")
 
 

@@ -62,3 +62,29 @@ def test_train_command_writes_model_and_record(tmp_path, mnist):
     assert record["epochs"] == 2 and record["seed"] == 1
     assert record["test_accuracy"] > 0.8  # 2,560 images, 2 epochs
     assert (out / "mnist_cnn.keras").stat().st_size > 100_000
+
+
+def test_the_int8_repair_budget_reaches_export_and_run(monkeypatch, tmp_path):
+    """--max-float-layers N is the accuracy loop's budget in export's options and run's config."""
+    from edgecnn import pipeline
+    from edgecnn.export import folder
+
+    seen = {}
+
+    def fake_export(request):
+        seen["export"] = request.options
+        raise SystemExit(0)
+
+    def fake_run(config, echo):
+        seen["run"] = config
+        raise SystemExit(0)
+
+    monkeypatch.setattr(folder, "export_folder", fake_export)
+    monkeypatch.setattr(pipeline, "run_pipeline", fake_run)
+    CliRunner().invoke(cli, ["export", "--quantize", "int8", "--max-drop", "0.5", "--max-float-layers", "3",
+                             "--output-dir", str(tmp_path)])
+    CliRunner().invoke(cli, ["run", "--max-float-layers", "0", "--output-dir", str(tmp_path)])
+    assert (seen["export"].max_drop, seen["export"].max_float_layers) == (0.5, 3)
+    assert (seen["run"].max_drop, seen["run"].max_float_layers) == (0.3, 0)
+    bad = CliRunner().invoke(cli, ["export", "--max-float-layers", "-1", "--output-dir", str(tmp_path)])
+    assert bad.exit_code == 2 and "--max-float-layers" in bad.output

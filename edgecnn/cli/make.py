@@ -70,6 +70,8 @@ OPSET_RANGE = (13, 18)  # 13: per-channel QDQ; 18: the newest tf2onnx 1.17 write
 @click.option("--max-drop", type=click.FloatRange(min=0), default=None, metavar="POINTS",
               help="int8: repair until agreement with Keras meets the int8 verify tolerance and accuracy drops at "
                    "most POINTS (more calibration, then the fewest layers float32; docs/int8.md). Omitted: as asked.")
+@click.option("--max-float-layers", type=click.IntRange(min=0), default=16, show_default=True, metavar="N",
+              help="With --max-drop: the most layers the int8 repair may keep float32 (0: only the cheap levers).")
 @click.option("--opset", type=click.IntRange(*OPSET_RANGE), default=17, show_default=True, help="ONNX opset.")
 @click.option("--model", "model_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Trained .keras model, any Keras image classifier [default: the one train.json in "
@@ -81,7 +83,8 @@ OPSET_RANGE = (13, 18)  # 13: per-channel QDQ; 18: the newest tf2onnx 1.17 write
 @preprocess_option
 @prepare_option
 @unsafe_option
-def export(fmt: str, quantize: str | None, calibration_samples: int, seed: int, max_drop: float | None, opset: int,
+def export(fmt: str, quantize: str | None, calibration_samples: int, seed: int, max_drop: float | None,
+           max_float_layers: int, opset: int,
            model_path: Path | None, author: str | None, output_dir: Path, data: Path | None,
            labels: tuple[str, ...] | None, preprocess, prepare: str | None, unsafe: bool) -> None:
     """Export the trained model to TFLite / ONNX / C (full install); updates manifest.json.
@@ -93,14 +96,16 @@ def export(fmt: str, quantize: str | None, calibration_samples: int, seed: int, 
     from edgecnn.formatting import format_kib
 
     options = ExportOptions(calibration_samples=calibration_samples, seed=seed, opset=opset, data_path=data,
-                            labels=labels, preprocessing=preprocess, prepare=prepare, author=author, max_drop=max_drop)
-    done = export_folder(ExportRequest(Workspace(output_dir), fmt, quantize, model_path, options, unsafe))
-    for a in done.artifacts:  # the accuracy loop's steps (--max-drop)
-        if isinstance(a.extra.get("quantization"), dict):
-            from edgecnn.export.accuracy import step_lines
+                            labels=labels, preprocessing=preprocess, prepare=prepare, author=author, max_drop=max_drop,
+                            max_float_layers=max_float_layers)
+    from edgecnn.export.accuracy import step_lines, watching
 
+    with watching(lambda line: click.echo(f"  {line}")):  # --max-drop: each step as it is judged
+        done = export_folder(ExportRequest(Workspace(output_dir), fmt, quantize, model_path, options, unsafe))
+    for a in done.artifacts:  # the accuracy loop's verdict (--max-drop)
+        if isinstance((a.extra.get("quantization") or {}).get("accuracy_control"), dict):
             click.echo(f"{a.path.name}: int8 under accuracy control")
-            click.echo("\n".join(f"  {line}" for line in step_lines(a.extra["quantization"])))
+            click.echo("\n".join(f"  {line}" for line in step_lines(a.extra["quantization"], table=False)))
     width = max(len(a.path.name) for a in done.artifacts)
     click.echo(f"{'file':<{width}}  {'precision':<9}  {'size':>11}  {'seconds':>7}")
     for a in done.artifacts:
@@ -129,11 +134,14 @@ def export(fmt: str, quantize: str | None, calibration_samples: int, seed: int, 
 @click.option("--max-drop", type=click.FloatRange(min=0), default=0.3, show_default=True, metavar="POINTS",
               help="int8 files that miss the int8 verify tolerance are repaired first (more calibration, then the "
                    "fewest layers float32; full integer only with --platform mcu/cortex-m*): docs/int8.md.")
+@click.option("--max-float-layers", type=click.IntRange(min=0), default=16, show_default=True, metavar="N",
+              help="With --max-drop: the most layers the int8 repair may keep float32 (0: only the cheap levers).")
 @labels_option
 @preprocess_option
 @unsafe_option
 def run(output_dir: Path, epochs: int, seed: int, quick: bool, retrain: bool,
         platform_names: tuple[str, ...], data: Path | None, model_path: Path | None, max_drop: float,
+        max_float_layers: int,
         labels: tuple[str, ...] | None, preprocess, unsafe: bool) -> None:
     """The whole job (full install): train, export, verify, bench, report; one results table.
 
@@ -147,7 +155,8 @@ def run(output_dir: Path, epochs: int, seed: int, quick: bool, retrain: bool,
 
     config = RunConfig(output_dir=output_dir, epochs=epochs, seed=seed, quick=quick, retrain=retrain, data=data,
                        platforms=platform_names, model=model_path, labels=labels, preprocessing=preprocess,
-                       unsafe=unsafe, max_drop=max_drop)
+                       unsafe=unsafe, max_drop=max_drop,
+                       max_float_layers=max_float_layers)
     result = run_pipeline(config, echo=click.echo)
     total = sum(result.stage_seconds.values())
     click.echo(f"\nResults ({total:.0f} s in all; report: {result.report_paths[0]}, {result.report_paths[1]})\n")
