@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from edgecnn.artifact import mixed_label
-from edgecnn.export.accuracy import layer_label, schedule
+from edgecnn.artifact import layer_label, mixed_label
+from edgecnn.export.accuracy import schedule
 
 SCALE = 300.0
 
@@ -34,6 +34,11 @@ def test_a_mixed_file_is_labelled_from_its_record():
     assert mixed_label(mixed) == "int8, 2 of 65 layers float32"
     assert mixed_label({"quantization": {"label": "int8", "float_layers": []}}) is None
     assert mixed_label({"precision": "int8"}) is None
+    # The terminal's short form, from either format's record (TFLite: layers; ONNX: int8_layers + float_nodes).
+    assert layer_label(3, 65, short=True) == "int8 (3/65 f32)"
+    assert mixed_label(mixed | {"quantization": {**mixed["quantization"], "layers": 65}}, short=True) == "int8 (2/65 f32)"
+    onnx = {"quantization": {"label": "int8, 1 of 3 layers float32", "int8_layers": 2, "float_nodes": ["pool"]}}
+    assert mixed_label(onnx, short=True) == "int8 (1/3 f32)"
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +93,12 @@ def test_tflite_loop_recovers_the_sensitive_layer_and_names_it(sensitive, tmp_pa
     assert q["float_layers"][:2] == ["block_16_project_BN", "out_relu"] and len(q["float_layers"]) <= 16
     assert q["label"] == f"int8, {len(q['float_layers'])} of 65 layers float32" == mixed_label(entry)
     assert "held-out training images" in q["accuracy_control"]["judge"]
-    assert "+ float32: block_16_project_BN" in result.output and "meets" in result.output
+    # Each step was printed as it was judged, in order, before the verdict.
+    live = [line.strip() for line in result.output.splitlines() if line.strip().startswith("int8 TFLite step ")]
+    assert len(live) == len(steps) and live[0].startswith("int8 TFLite step 0, as asked: ")
+    assert live[1].startswith("int8 TFLite step 1, + float32: block_16_project_BN, out_relu: agreement "
+                              f"{100 * steps[1]['agreement']:.2f} %")
+    assert live[-1].endswith("(meets the tolerance)") and "int8 meets" in result.output
     # The file itself says so, and it holds on the test split verify uses (an independent check).
     label, agreement = _on_the_test_split(model, npz, tmp_path / "mobilenet_v2_035_int8.tflite")
     assert label == q["label"] and agreement >= 0.99, agreement
@@ -102,7 +112,7 @@ def test_a_budget_that_cannot_be_met_says_so_in_one_line_and_keeps_the_best(sens
     import keras
 
     from edgecnn.export import ExportOptions, resolve_spec
-    from edgecnn.export.accuracy import Control, control_loop, judge_set
+    from edgecnn.export.accuracy import Control, control_loop, judge_set, step_line, watching
     from edgecnn.export.tflite_accuracy import TFLiteBackend
     from edgecnn.spec import Preprocessing
 
@@ -115,9 +125,14 @@ def test_a_budget_that_cannot_be_met_says_so_in_one_line_and_keeps_the_best(sens
     ranked = backend.rank(backend.initial(), judge)
     assert set(ranked[0][0]) == {n for n in backend.layers(backend.initial())
                                  if backend.display(n) in ("block_16_project_BN", "out_relu")}
-    outcome = control_loop(backend, judge, Control(0.3, 0.995, max_float_layers=1),
-                           rank=lambda setting: ranked)
+    seen: list[str] = []
+    with watching(seen.append):
+        outcome = control_loop(backend, judge, Control(0.3, 0.995, max_float_layers=1),
+                               rank=lambda setting: ranked)
     assert not outcome.met and len(outcome.steps) == 1
+    step = outcome.steps[0]
+    assert seen == [step_line(0, step, ".tflite")]  # handed to the watcher as it was judged
+    assert seen[0].startswith("int8 TFLite step 0, as asked: ") and f"agreement {100 * step.agreement:.2f} %" in seen[0]
     assert outcome.statement.count("\n") == 0
     assert outcome.statement.startswith("int8 cannot meet agreement >= 99.50%, drop <= 0.3 points within 1 float32")
     assert f"agreement {outcome.steps[0].agreement:.2%}" in outcome.statement
@@ -157,3 +172,18 @@ def test_onnx_loop_recovers_the_sensitive_layer_and_names_it(sensitive, tmp_path
     assert q["float_nodes"] and mixed_label(entry) == q["label"] and "float32" in q["label"]
     label, agreement = _on_the_test_split(model, npz, tmp_path / "mobilenet_v2_035_int8.onnx")
     assert label == q["label"] and agreement >= 0.99, agreement
+
+
+@pytest.mark.slow
+def test_the_app_file_gets_the_same_repair(sensitive, tmp_path):
+    """`--quantize int8_app --max-drop`: the loop's file (its float32 layers and record), as MediaPipe takes it."""
+    model, npz = sensitive
+    result = _export(["--model", str(model), "--data", str(npz), "--preprocess", "symmetric", "--format", "tflite",
+                      "--quantize", "int8_app", "--max-drop", "0.3", "--output-dir", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    entry = next(e for e in json.loads((tmp_path / "manifest.json").read_text())["artifacts"])
+    assert entry["precision"] == "int8_app"
+    q = entry["quantization"]
+    assert q["float_layers"][:2] == ["block_16_project_BN", "out_relu"] and q["accuracy_control"]["steps"][-1]["passed"]
+    label, agreement = _on_the_test_split(model, npz, tmp_path / "mobilenet_v2_035_int8_app.tflite")
+    assert label == q["label"] and agreement >= 0.99, agreement  # without the repair: ~30 %

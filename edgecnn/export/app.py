@@ -212,10 +212,21 @@ def _export_app(model, out_dir: Path, filename: str, core: str, options) -> Arti
     from edgecnn.export.tflite import convert_checked, finalize_flatbuffer
 
     started = time.perf_counter()
-    extra = {"calibration": calibration_record(options)} if core == "int8" else {}
-    # The plain file's bytes first (what export writes for `core`), then its app variant.
-    meta = embedded_metadata("tflite", core, options, **extra)
-    plain = finalize_flatbuffer(convert_checked(model, core, options), meta)
+    if core == "int8" and options.max_drop is not None:
+        # --max-drop: the file the accuracy loop keeps (float32 layers and all), then its app variant.
+        import tempfile
+
+        from edgecnn.export.tflite_accuracy import export_controlled
+
+        with tempfile.TemporaryDirectory(prefix="edgecnn-app-") as tmp:
+            kept = export_controlled(model, Path(tmp), filename, options)
+            plain = kept.path.read_bytes()
+        extra = {key: kept.extra[key] for key in ("calibration", "quantization") if key in kept.extra}
+    else:
+        extra = {"calibration": calibration_record(options)} if core == "int8" else {}
+        # The plain file's bytes first (what export writes for `core`), then its app variant.
+        meta = embedded_metadata("tflite", core, options, **extra)
+        plain = finalize_flatbuffer(convert_checked(model, core, options), meta)
     data, meta = app_variant(plain)
     return write_artifact(data, Path(out_dir) / filename, "tflite", meta["precision"], started, spec=options.spec,
                           app=meta["app"], **extra)
