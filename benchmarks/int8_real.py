@@ -9,6 +9,7 @@ epoch: enough weights for timing), in one process:
   * size, p50 at batch 1, throughput at batch 256 (interleaved rounds, warm-up first), top-1
     agreement with Keras on the test images, and every ratio against float32 ONNX.
 A shared machine drifts: read the ratios, measured in one run, and the load average printed.
+The files `export --max-drop` repairs (point 2) are measured by benchmarks/int8_recovery.py.
 
     pip install "edgecnn[bench]"        # openvino, nncf
     python benchmarks/int8_real.py [--rounds 7] [--models mobilenet,reference]
@@ -101,12 +102,6 @@ def edgecnn_subject(name: str, model_path: Path, out: Path, options, threads: in
     return subject
 
 
-def accuracy_loop_rows(subject: Subject, out: Path, options, threads: int) -> dict:
-    """POINT 2 (accuracy-controlled int8, `export --max-drop`): the files its loop writes go here as
-    more rows, name -> (bytes, run, prepare), measured beside the others. Left to the accuracy loop."""
-    return {}
-
-
 def measure(runners: dict, photos: np.ndarray, rounds: int) -> dict[tuple[str, int], float]:
     """Median ns per call per (runner, batch), rounds interleaved (alternating order)."""
     inputs = {(n, b): np.ascontiguousarray(prepare(photos[:b])) for n, (_, _, prepare) in runners.items()
@@ -187,7 +182,6 @@ def main() -> None:
                 model_path = train(TrainConfig(epochs=1, verbose=0), load_mnist(), out).model_path
                 options, name = ExportOptions(), "reference CNN (MNIST, 1 epoch)"
             subject = edgecnn_subject(name, model_path, out, options, args.threads)
-            subject.runners.update(accuracy_loop_rows(subject, out, options, args.threads))
             report(subject, args.rounds)
 
 
