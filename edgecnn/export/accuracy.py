@@ -143,8 +143,12 @@ def holdout(data, seed: int) -> tuple[Any, Any, np.ndarray | None]:
 def judge_set(model, spec, data, seed: int) -> tuple[Any, Judge]:
     """The calibration data (training split less the judge images) and the :class:`Judge`."""
     rest, images, labels = holdout(data, seed)
-    x = spec.preprocessing.apply(images)
-    probs = np.asarray(model.predict(x, batch_size=100, verbose=0), np.float64)
+    # Prepared per batch: 1,000 judge images of 224x224x3 would be 0.6 GB as float32 at once; Keras
+    # batches by 100 either way, so the probabilities are the same.
+    batches = [np.asarray(model.predict(spec.preprocessing.apply(images[i: i + 100]), batch_size=100, verbose=0),
+                          np.float64)
+               for i in range(0, len(images), 100)]
+    probs = np.concatenate(batches) if batches else np.zeros((0, spec.num_classes))
     if spec.head == "logits":
         e = np.exp(probs - probs.max(1, keepdims=True))
         probs = e / e.sum(1, keepdims=True)
