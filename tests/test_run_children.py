@@ -57,9 +57,13 @@ def test_in_child_forwards_lines_returns_and_names_a_crash(capfd):
 
 @pytest.fixture
 def trained_copy(trained_dir, tmp_path):
-    """A copy of the session's model folder: `run --quick` (2 epochs, seed 0) reuses it: no training."""
+    """A copy of the session's model folder: `run --quick` (2 epochs, seed 0) reuses it: no training.
+
+    Only what training wrote: the session's ``exported_dir`` exports into the same folder, and its
+    manifest and files must not pass for this run's."""
     out = tmp_path / "exports"
-    shutil.copytree(trained_dir, out)
+    shutil.copytree(trained_dir, out, ignore=shutil.ignore_patterns(
+        "manifest.json", "*.tflite", "*.onnx", "*.cc", "*.h", "verify.json", "bench.*", "report.*", "*.npz", "bundle"))
     return out
 
 
@@ -125,7 +129,11 @@ def test_run_never_imports_tensorflow_in_its_own_process(tmp_path):
         "99.5 % agreement (n = 60;"), done.stderr
     # The children's lines reached the terminal, in each stage's place, and every file was written.
     export = lines.index("[3] export: TFLite float32 + int8, ONNX float32 + int8")
-    assert [line.split()[0] for line in lines[export + 1:export + 5]] == [
+    # The int8 loop's steps come first, as they are judged (one each: both files meet the tolerance at once).
+    assert [line.split(",")[0].strip() for line in lines[export + 1:export + 3]] == [
+        "int8 TFLite step 0", "int8 ONNX step 0"], done.stdout
+    assert all(line.endswith("(meets the tolerance)") for line in lines[export + 1:export + 3])
+    assert [line.split()[0] for line in lines[export + 3:export + 7]] == [
         "tiny_float32.tflite", "tiny_int8.tflite", "tiny_float32.onnx", "tiny_int8.onnx"]
     assert any(line.startswith("    Verifying 4 artifact(s) against") for line in lines)
     seconds = {line.split()[0]: float(line.split()[-2]) for line in lines if " done in " in line}
