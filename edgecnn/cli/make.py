@@ -12,8 +12,8 @@ import click
 from edgecnn.export import REGISTRY as _EXPORT_REGISTRY
 from edgecnn.platforms.registry import CHOICES as _PLATFORM_CHOICES
 from edgecnn.cli.group import UserError, cli, examples
-from edgecnn.cli.options import (data_option, labels_option, output_dir_option, prepare_option,
-                                 preprocess_option, unsafe_option)
+from edgecnn.cli.options import (data_option, labels_option, max_float_layers_option, output_dir_option,
+                                 prepare_option, preprocess_option, unsafe_option)
 from edgecnn.workspace import Workspace
 
 
@@ -70,8 +70,7 @@ OPSET_RANGE = (13, 18)  # 13: per-channel QDQ; 18: the newest tf2onnx 1.17 write
 @click.option("--max-drop", type=click.FloatRange(min=0), default=None, metavar="POINTS",
               help="int8: repair until agreement with Keras meets the int8 verify tolerance and accuracy drops at "
                    "most POINTS (more calibration, then the fewest layers float32; docs/int8.md). Omitted: as asked.")
-@click.option("--max-float-layers", type=click.IntRange(min=0), default=16, show_default=True, metavar="N",
-              help="With --max-drop: the most layers the int8 repair may keep float32 (0: only the cheap levers).")
+@max_float_layers_option
 @click.option("--opset", type=click.IntRange(*OPSET_RANGE), default=17, show_default=True, help="ONNX opset.")
 @click.option("--model", "model_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Trained .keras model, any Keras image classifier [default: the one train.json in "
@@ -134,8 +133,7 @@ def export(fmt: str, quantize: str | None, calibration_samples: int, seed: int, 
 @click.option("--max-drop", type=click.FloatRange(min=0), default=0.3, show_default=True, metavar="POINTS",
               help="int8 files that miss the int8 verify tolerance are repaired first (more calibration, then the "
                    "fewest layers float32; full integer only with --platform mcu/cortex-m*): docs/int8.md.")
-@click.option("--max-float-layers", type=click.IntRange(min=0), default=16, show_default=True, metavar="N",
-              help="With --max-drop: the most layers the int8 repair may keep float32 (0: only the cheap levers).")
+@max_float_layers_option
 @labels_option
 @preprocess_option
 @unsafe_option

@@ -57,6 +57,12 @@ prepare_option = click.option(
     help="How a photo becomes the input: mnist (invert, crop, centre a digit like MNIST) or resize "
          "(aspect kept, padded) [default: what the model's metadata says].",
 )
+# export and run: the accuracy loop's budget (export.accuracy.DEFAULT_MAX_FLOAT_LAYERS; a literal here, so
+# that the CLI's import does not load numpy).
+max_float_layers_option = click.option(
+    "--max-float-layers", type=click.IntRange(min=0), default=16, show_default=True, metavar="N",
+    help="With --max-drop: the most layers the int8 repair may keep float32 (0: only the cheap levers).",
+)
 # For every command that loads a .keras file: pass it on as edgecnn.model.load_model(path, unsafe=unsafe).
 unsafe_option = click.option(
     "--unsafe", is_flag=True, default=False,

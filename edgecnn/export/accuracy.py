@@ -246,11 +246,11 @@ class _Run:
         shown = tuple(self.backend.display(n) for n in float_layers)
         step = Step(change, parity.agreement, parity.accuracy, drop, len(data), p50, shown,
                     self.backend.label(setting, tuple(float_layers)), parity.passed)
-        log.info("int8 step %d: %s: agreement %.2f%%, %s, %d bytes, p50 %.0f us", len(self.steps), change,
-                 100 * step.agreement, "no labels" if drop is None else f"drop {drop:.2f} points", step.bytes, p50)
+        line = step_line(len(self.steps), step, self.control.suffix)
+        log.info("%s", line)
         watcher = _WATCHER.get()
         if watcher is not None:
-            watcher(step_line(len(self.steps), step, self.control.suffix))
+            watcher(line)
         self.steps.append(step)
         self.settings.append(setting)
         self.nodes.append(tuple(float_layers))
