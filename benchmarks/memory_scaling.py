@@ -6,8 +6,9 @@ into a cached folder: class sub-folders, the loader's seeded 80/20 split). Goals
 1.2x of the 1,000-image figure at every size and under 4 GiB; time no worse than linear.
 
 Peak RSS is sampled every 0.2 s over the whole process tree (the CLI, its bench process, the
-isolated children) and summed: what the machine must hold at once. The kernel's ru_maxrss (the
-largest single process) is printed beside it. The load average is recorded with every figure.
+isolated children) and summed: what the machine must hold at once; each sample is charged to the
+run stage whose line was printed last, and the line printed just before the peak is shown. The
+kernel's ru_maxrss (the largest single process) is printed beside it. The load average is recorded with every figure.
 
     pip install -e ".[bench]"   # psutil
     python benchmarks/memory_scaling.py [--sizes 1000,2000,5000] [--code DIR] [--quick]
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -28,6 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 CLASSES = ("dots", "stripes")
 PHOTO_SIZE = (320, 240)  # width, height: the loader fits them to 224x224 (aspect kept, padded)
+STAGE = re.compile(r"^\[\d+\] (\w+)")  # run's stage lines: "[3] export: ..."
 
 
 def cache() -> Path:
@@ -107,8 +110,17 @@ def run_once(code: Path, data: Path, quick: bool, limit: float) -> dict:
     proc = psutil.Process(child.pid)
     peak, usage, status = 0, None, 0
     stopped = False
+    reader = open(out / "run.log")
+    stage, last, at_peak, stages = "start", "", "", {}
     while usage is None:
-        peak = max(peak, tree_rss(proc))
+        for line in reader.readlines():  # the run's lines so far: which stage (and step) each sample falls in
+            found = STAGE.match(line)
+            stage = found.group(1) if found else stage
+            last = line.strip() or last
+        rss = tree_rss(proc)
+        stages[stage] = max(stages.get(stage, 0), rss)
+        if rss > peak:
+            peak, at_peak = rss, f"{stage}: {last[:90]}"
         if peak > limit and not stopped:  # a shared machine: stop the run rather than let it take everything
             stopped = True
             for p in [*proc.children(recursive=True), proc]:
@@ -123,13 +135,15 @@ def run_once(code: Path, data: Path, quick: bool, limit: float) -> dict:
             time.sleep(0.2)
     wall = time.perf_counter() - started
     log.close()
+    reader.close()
     child.returncode = os.waitstatus_to_exitcode(status)
     largest = usage.ru_maxrss * 1024  # the largest single process of the tree (kernel's figure)
     tail = (out / "run.log").read_text().strip().splitlines()[-3:]
     if stopped:
         tail = [f"stopped by this script at {limit / 2**30:.0f} GiB of the tree's RSS (--limit-gib)", *tail]
     return {"images": None, "exit": child.returncode, "seconds": wall, "peak_tree": peak, "largest": largest,
-            "load": (load_before, os.getloadavg()[0]), "out": out, "tail": tail}
+            "load": (load_before, os.getloadavg()[0]), "out": out, "tail": tail,
+            "stages": stages, "at_peak": at_peak}
 
 
 def main() -> None:
@@ -153,6 +167,8 @@ def main() -> None:
         print(f"{n:7,d} {r['exit']:4d} {r['seconds']:8.1f} {r['seconds'] / n:8.3f} "
               f"{r['peak_tree'] / 2**30:12.2f} GiB {r['peak_tree'] / base[0]:7.2f} {r['largest'] / 2**30:12.2f} GiB "
               f"{r['load'][0]:4.1f}-{r['load'][1]:4.1f}", flush=True)
+        print("        peak per stage: " + ", ".join(f"{k} {v / 2**30:.2f}" for k, v in r["stages"].items())
+              + f" GiB; peak at '{r['at_peak']}'")
         if r["exit"] != 0:
             print("        " + " | ".join(r["tail"]))
     print("goal: peak RSS <= 1.2x the 1,000-photo figure and < 4 GiB; seconds per photo not growing")
