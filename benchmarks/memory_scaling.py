@@ -7,8 +7,10 @@ into a cached folder: class sub-folders, the loader's seeded 80/20 split). Goals
 
 Peak RSS is sampled every 0.2 s over the whole process tree (the CLI, its bench process, the
 isolated children) and summed: what the machine must hold at once; each sample is charged to the
-run stage whose line was printed last, and the line printed just before the peak is shown. The
-kernel's ru_maxrss (the largest single process) is printed beside it. The load average is recorded with every figure.
+run stage whose line was printed last (a stage's first samples may still hold the previous
+stage's child as it exits), and the line printed just before the peak is shown. The kernel's
+ru_maxrss (the largest single process) is printed beside it. The load average is recorded with
+every figure.
 
     pip install -e ".[bench]"   # psutil
     python benchmarks/memory_scaling.py [--sizes 1000,2000,5000] [--code DIR] [--quick]
@@ -111,16 +113,16 @@ def run_once(code: Path, data: Path, quick: bool, limit: float) -> dict:
     peak, usage, status = 0, None, 0
     stopped = False
     reader = open(out / "run.log")
-    stage, last, at_peak, stages = "start", "", "", {}
+    stage, lines, at_peak, stages = "start", [], "", {}
     while usage is None:
         for line in reader.readlines():  # the run's lines so far: which stage (and step) each sample falls in
             found = STAGE.match(line)
             stage = found.group(1) if found else stage
-            last = line.strip() or last
+            lines += [line.strip()] if line.strip() else []
         rss = tree_rss(proc)
         stages[stage] = max(stages.get(stage, 0), rss)
         if rss > peak:
-            peak, at_peak = rss, f"{stage}: {last[:90]}"
+            peak, at_peak = rss, f"{stage}: {lines[-1][:90] if lines else ''}"
         if peak > limit and not stopped:  # a shared machine: stop the run rather than let it take everything
             stopped = True
             for p in [*proc.children(recursive=True), proc]:
@@ -135,10 +137,11 @@ def run_once(code: Path, data: Path, quick: bool, limit: float) -> dict:
             time.sleep(0.2)
     wall = time.perf_counter() - started
     log.close()
+    lines += [line.strip() for line in reader.readlines() if line.strip()]
     reader.close()
     child.returncode = os.waitstatus_to_exitcode(status)
     largest = usage.ru_maxrss * 1024  # the largest single process of the tree (kernel's figure)
-    tail = (out / "run.log").read_text().strip().splitlines()[-3:]
+    tail = lines[-3:]
     if stopped:
         tail = [f"stopped by this script at {limit / 2**30:.0f} GiB of the tree's RSS (--limit-gib)", *tail]
     return {"images": None, "exit": child.returncode, "seconds": wall, "peak_tree": peak, "largest": largest,
