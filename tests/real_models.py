@@ -10,8 +10,11 @@ split (``x_train``/``x_test``): 1,000 test images are enough for a Wilson interv
 
 ``keras.applications`` builds BatchNormalization with momentum 0.999: after a few hundred steps
 the moving statistics are still near their initial values and the model is near chance in
-inference. Momentum 0.9 makes a short fit usable: 8 epochs reach 95.9 % on the test photos (about
-5 minutes on 2 cores). Trained once per content hash of the code that makes it (``_key``).
+inference. Momentum 0.9 makes a short fit usable: 8 epochs with +-2 grey levels of noise per step
+reach 98.3 % on the test photos, and the model keeps its answer on every test photo when its input
+moves to the int8 input grid (without the noise: 93.4 %, and 0.4 % of answers change; measured on
+2026-12-03, about 2 minutes on 2 cores). Trained once per content hash of the code that makes it
+(``_key``).
 """
 
 from __future__ import annotations
@@ -95,7 +98,16 @@ def trained(cache: Path, epochs: int = 8) -> tuple[Path, Path]:
     model = mobilenet_v2()
     model.compile(optimizer=keras.optimizers.Adam(2e-3), loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"])
-    model.fit(x_train.astype(np.float32) / 127.5 - 1, y_train, batch_size=32, epochs=epochs, verbose=0)
+    # +-2 grey levels of uniform noise per step: without it the short fit leaves a model that changes
+    # 0.4 % of its answers when its input moves by half a grey level, which every int8 input does
+    # (x / 127.5 - 1 falls between the int8 steps), so no float32 layer could bring an int8 file to
+    # 99.5 % agreement and the repair tests would measure the model's instability, not the loop.
+    import tensorflow as tf
+
+    batches = tf.data.Dataset.from_tensor_slices((x_train, y_train)).shuffle(len(x_train), seed=0).batch(32)
+    batches = batches.map(lambda x, y: ((tf.cast(x, tf.float32) + tf.random.uniform(tf.shape(x), -2.0, 2.0, seed=1))
+                                        / 127.5 - 1, y))
+    model.fit(batches, epochs=epochs, verbose=0)
     tmp = folder / ".mobilenet_v2_035.tmp.keras"
     model.save(tmp)
     tmp_npz.rename(npz)
@@ -115,10 +127,10 @@ def write_photo_folder(dest: Path, x: np.ndarray, y: np.ndarray) -> Path:
     return dest
 
 
-def sensitive_copy(model_path: Path, out: Path, scale: float = 300.0) -> Path:
+def sensitive_copy(model_path: Path, out: Path, scale: float = 1000.0) -> Path:
     """A copy of the trained model made int8-sensitive on purpose, with the same function: channel 0
     of ``block_16_project_BN`` scaled by ``scale`` and ``Conv_1``'s weights from it divided back, so
-    Keras' outputs barely move (about 6e-8) while one tensor's range is ``scale`` times wider."""
+    Keras' outputs barely move (about 1e-7 at x1000) while one tensor's range is ``scale`` times wider."""
     import keras
 
     model = keras.models.load_model(model_path)

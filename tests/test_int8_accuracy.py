@@ -2,9 +2,9 @@
 
 The int8 file that misses: the trained MobileNetV2 with one layer made sensitive on purpose,
 without changing what the network computes: channel 0 of ``block_16_project_BN``'s output is
-scaled x300 and ``Conv_1``'s weights reading it by 1/300 (Keras' outputs move by < 1e-6). The
+scaled x1000 and ``Conv_1``'s weights reading it by 1/1000 (Keras' outputs move by < 2e-7). The
 int8 tensor between them then spends its 256 steps on that channel: the full-integer file agrees
-with Keras on ~30 % of the images. The loop must name those two layers and recover.
+with Keras on ~20 % of the images (x300 left 69 % on the noise-trained test model). The loop must name those two layers and recover.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from click.testing import CliRunner
 from edgecnn.artifact import layer_label, mixed_label
 from edgecnn.export.accuracy import schedule
 
-SCALE = 300.0
+SCALE = 1000.0
 
 
 def test_schedule_adds_one_layer_at_a_time_then_half_again():
@@ -86,7 +86,7 @@ def test_tflite_loop_recovers_the_sensitive_layer_and_names_it(sensitive, tmp_pa
     result, entry = _repaired(model, npz, "tflite", tmp_path)
     q = entry["quantization"]
     steps = q["accuracy_control"]["steps"]
-    assert steps[0]["agreement"] < 0.6 and not steps[0]["passed"]  # measured: 29.8 % on 500 judge images
+    assert steps[0]["agreement"] < 0.6 and not steps[0]["passed"]  # measured: 20.2 % on 500 judge images
     assert steps[-1]["passed"] and steps[-1]["agreement"] >= 0.995
     # The first repair keeps the sensitive tensor float32: its producer and its consumer, by name.
     assert steps[1]["float_layers"] == ["block_16_project_BN", "out_relu"] and steps[1]["agreement"] > 0.98
@@ -186,4 +186,4 @@ def test_the_app_file_gets_the_same_repair(sensitive, tmp_path):
     q = entry["quantization"]
     assert q["float_layers"][:2] == ["block_16_project_BN", "out_relu"] and q["accuracy_control"]["steps"][-1]["passed"]
     label, agreement = _on_the_test_split(model, npz, tmp_path / "mobilenet_v2_035_int8_app.tflite")
-    assert label == q["label"] and agreement >= 0.99, agreement  # without the repair: ~30 %
+    assert label == q["label"] and agreement >= 0.99, agreement  # without the repair: ~20 %
