@@ -187,3 +187,58 @@ def test_the_app_file_gets_the_same_repair(sensitive, tmp_path):
     assert q["float_layers"][:2] == ["block_16_project_BN", "out_relu"] and q["accuracy_control"]["steps"][-1]["passed"]
     label, agreement = _on_the_test_split(model, npz, tmp_path / "mobilenet_v2_035_int8_app.tflite")
     assert label == q["label"] and agreement >= 0.99, agreement  # without the repair: ~20 %
+
+
+def _grid_sensitive(folder: Path) -> tuple[Path, Path, float]:
+    """A model whose answer flips when its input moves half an int8 step, its photos, and the judge
+    images' share of photos it flips: (model.keras, photos.npz, the expected input floor).
+
+    Class 0 when the mean of ``x / 127.5 - 1`` is above 0.006, else class 1. A photo of grey 128
+    has mean 0.0039 for Keras, but the int8 input grid (scale 2/255, zero point -1) carries it as
+    0.0078, half a step away (as every pixel: 128 / 127.5 - 1 = 1/255 falls between two steps).
+    """
+    import keras
+    import numpy as np
+
+    from edgecnn.data.npz import load_npz
+    from edgecnn.export.accuracy import holdout
+
+    rng = np.random.default_rng(0)
+
+    def photos(n: int) -> tuple[np.ndarray, np.ndarray]:
+        kind = rng.permutation(np.arange(n) % 10)  # 1 in 10 a grey-128 photo
+        x = np.where((kind % 2 == 1)[:, None, None, None], rng.integers(170, 256, (n, 8, 8, 3)),
+                     rng.integers(0, 90, (n, 8, 8, 3))).astype(np.uint8)
+        x[kind == 0] = 128
+        return x, np.where(kind % 2 == 1, 0, 1).astype(np.int64)
+
+    x_train, y_train = photos(400)
+    x_test, y_test = photos(100)
+    npz = folder / "grey.npz"
+    np.savez(npz, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
+    model = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.GlobalAveragePooling2D(),
+                              keras.layers.Dense(2, activation="softmax")])
+    model.layers[-1].set_weights([np.array([[1.0, -1.0]] * 3, np.float32) * 1000,
+                                  np.array([-18.0, 18.0], np.float32)])  # 3 * 1000 * 0.006 = 18
+    path = folder / "grey.keras"
+    model.save(path)
+    _, judge, _ = holdout(load_npz(npz, (8, 8, 3)), 0)
+    return path, npz, 1.0 - float((judge == 128).all(axis=(1, 2, 3)).mean())
+
+
+@pytest.mark.slow
+def test_a_model_the_int8_input_grid_flips_is_named_in_the_statement(tmp_path):
+    """No float32 layer fixes what the int8 input does: the loop measures that floor and says so."""
+    model, npz, floor = _grid_sensitive(tmp_path)
+    assert 0.85 < floor < 0.95  # about one judge photo in ten is grey 128
+    result = _export(["--model", str(model), "--data", str(npz), "--preprocess", "symmetric", "--format", "tflite",
+                      "--quantize", "int8", "--max-drop", "50", "--output-dir", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    entry = next(e for e in json.loads((tmp_path / "out" / "manifest.json").read_text())["artifacts"])
+    control = entry["quantization"]["accuracy_control"]
+    assert not control["met"] and control["input_floor"] == pytest.approx(floor)
+    assert max(s["agreement"] for s in control["steps"]) <= floor  # every step, float layers or not
+    statement = control["statement"]
+    assert statement.startswith("int8 cannot meet agreement >= 99.50%") and "\n" not in statement
+    assert f"Keras itself keeps only {floor:.2%} of its answers on the int8 input grid" in statement
+    assert statement in result.output

@@ -13,6 +13,9 @@ cheap levers and ranks its layers. The loop here decides:
 
 It stops at the first file that meets the tolerance: top-1 agreement with Keras >= the int8
 ``min_agreement`` of ``parity.DEFAULT_TOLERANCES`` and an accuracy drop <= ``max_drop`` points.
+When the file as asked misses it and its input is int8, the loop also measures the input floor
+(``input_floor``): how many of Keras' own answers survive the int8 input grid. No float32 layer
+can lift a file above that, so a floor under the tolerance is named in the one-line statement.
 Every file is judged on a held-out part of the *training* split (never the calibration images,
 never the test split), so that ``verify``'s verdict on the test split stays an independent check.
 """
@@ -74,10 +77,12 @@ class Outcome:
     setting: dict[str, Any] = field(default_factory=dict)  # the kept file's setting (calibration, method)
     nodes: tuple[str, ...] = ()  # the kept file's float32 layers as the backend names them
     layers: int = 0  # layers that are int8 in the full-integer file
+    input_floor: float | None = None  # Keras' agreement with itself on the int8 input grid (None: not measured)
 
     def to_json(self) -> dict[str, Any]:
+        floor = None if self.input_floor is None else round(self.input_floor, 6)
         return {"met": self.met, "statement": self.statement, "judge": self.judge, "best_step": self.best,
-                "steps": [s.to_json() for s in self.steps]}
+                "input_floor": floor, "steps": [s.to_json() for s in self.steps]}
 
 
 class Backend(Protocol):
@@ -177,6 +182,29 @@ def probabilities(data: bytes, suffix: str, images: np.ndarray, timed: bool = Tr
     return probs, float(np.median(times)) / 1e3, predictor
 
 
+def input_floor(model, judge: Judge, predictor) -> float | None:
+    """Keras' top-1 agreement with its own answers on the judge images as an int8 input carries them
+    (quantized to the file's input scale and back): the most any file with that input can reach,
+    whatever stays float32. ``x / 127.5 - 1`` falls half-way between int8 steps, so every pixel moves
+    by half a step; a model that this flips cannot be repaired by float layers. None for a float input
+    or an input Keras does not take as it is (a grey input the graph widens to RGB).
+    """
+    from edgecnn.runtime.base import dequantize
+
+    spec = predictor.input_spec
+    if not spec.quantized:
+        return None
+    tops = []
+    for i in range(0, len(judge.images), 100):
+        x = dequantize(predictor.prepare(judge.images[i: i + 100]), spec)
+        if tuple(x.shape[1:]) != tuple(model.input_shape[1:]):
+            return None
+        tops.append(np.asarray(model.predict(x, batch_size=100, verbose=0)).argmax(1))
+    if not tops:
+        return None
+    return float((np.concatenate(tops) == judge.keras_probs.argmax(1)).mean())
+
+
 def schedule(budget: int, available: int) -> list[int]:
     """How many ranked layers each repair step keeps in float32: 1, 2, 3, 4, 6, 8, 12, 16, …"""
     counts, k = [], 1
@@ -233,12 +261,14 @@ class _Run:
         self.settings: list[dict[str, Any]] = []
         self.nodes: list[tuple[str, ...]] = []  # each step's float layers as the backend names them
         self.total = 0
+        self.predictor: Any = None  # the last step's loaded file (the input floor reads step 0's)
+        self.floor: float | None = None
 
     def try_file(self, change: str, setting: dict[str, Any], float_layers: tuple[str, ...]) -> Step:
         from edgecnn.parity import Tolerance, compare
 
         data = self.backend.build(setting, float_layers, {})
-        probs, p50, _ = probabilities(data, self.control.suffix, self.judge.images)
+        probs, p50, self.predictor = probabilities(data, self.control.suffix, self.judge.images)
         tolerance = Tolerance(min_agreement=self.control.min_agreement, max_accuracy_drop=self.control.max_drop)
         parity = compare(probs, self.judge.keras_probs, self.judge.labels, "int8", tolerance,
                          self.judge.keras_accuracy)
@@ -266,17 +296,21 @@ class _Run:
 
 def control_loop(backend: Backend, judge: Judge, control: Control,
                  report: Callable[[Step], None] = lambda step: None,
-                 rank: Callable[[dict[str, Any]], list[tuple[tuple[str, ...], float]]] | None = None) -> Outcome:
+                 rank: Callable[[dict[str, Any]], list[tuple[tuple[str, ...], float]]] | None = None,
+                 floor: Callable[[Any], float | None] | None = None) -> Outcome:
     """Run the repair loop of the module docstring; ``report`` sees each step as it is judged.
 
     ``rank(setting)`` orders groups of layers by the int8 error each group adds (most harmful
     first; a group is what keeps one tensor in float32: its producer and its consumers); without
-    it (or with ``control.full_integer``) only the cheap levers apply.
+    it (or with ``control.full_integer``) only the cheap levers apply. ``floor(predictor)`` (for
+    example ``input_floor``) measures, once step 0 misses, the agreement no float layer can pass.
     """
     run = _Run(backend, judge, control, report)
     setting = backend.initial()
     run.total = len(backend.layers(setting))
     step = run.try_file(_describe(setting), setting, ())
+    if not step.passed and floor is not None:
+        run.floor = floor(run.predictor)
     for change, changes in backend.levers(setting):
         if step.passed:
             break
@@ -297,7 +331,7 @@ def control_loop(backend: Backend, judge: Judge, control: Control,
                 break
     best = run.best()
     return Outcome(tuple(run.steps), best, run.steps[best].passed, _statement(run, best), judge.text,
-                   run.settings[best], run.nodes[best], run.total)
+                   run.settings[best], run.nodes[best], run.total, run.floor)
 
 
 def _describe(setting: dict[str, Any]) -> str:
@@ -317,11 +351,16 @@ def _statement(run: _Run, best: int) -> str:
                + f" ({step.label})")
     if step.passed:
         return f"int8 meets {target} at step {best}: {reached}"
+    floor = ""
+    if run.floor is not None and run.floor < control.min_agreement:
+        floor = (f"; Keras itself keeps only {run.floor:.2%} of its answers on the int8 input grid (the file's "
+                 "input scale), so no float32 layer can reach the agreement: retrain with noise in the "
+                 "input, or judge with a lower verify --min-agreement")
     if control.full_integer:
         return (f"int8 cannot meet {target} with every layer int8 (full integer, as a microcontroller needs) "
-                f"after {len(run.steps)} steps; best: {reached}")
+                f"after {len(run.steps)} steps; best: {reached}{floor}")
     return (f"int8 cannot meet {target} within {control.max_float_layers} float32 layers; "
-            f"kept the best: {reached}")
+            f"kept the best: {reached}{floor}")
 
 
 def quantization_record(outcome: Outcome) -> dict[str, Any]:

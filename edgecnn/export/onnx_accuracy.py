@@ -103,7 +103,7 @@ class OnnxBackend:
 
 def export_controlled(model, out_dir: Path, filename: str, options) -> Artifact:
     """The int8 ONNX file the accuracy loop keeps, written as ``onnx.export_int8`` writes one."""
-    from edgecnn.export.accuracy import Control, control_loop, judge_set, quantization_record
+    from edgecnn.export.accuracy import Control, control_loop, input_floor, judge_set, quantization_record
     from edgecnn.export.common import calibration_data, write_artifact
     from edgecnn.parity import DEFAULT_TOLERANCES
 
@@ -114,7 +114,8 @@ def export_controlled(model, out_dir: Path, filename: str, options) -> Artifact:
     backend = OnnxBackend(model, options, pool=len(rest.x_train), plain_options=plain)
     control = Control(options.max_drop, float(DEFAULT_TOLERANCES["int8"].min_agreement or 0.0),
                       options.max_float_layers, False, ".onnx")
-    outcome = control_loop(backend, judge, control, rank=lambda setting: backend.rank(setting, judge))
+    outcome = control_loop(backend, judge, control, rank=lambda setting: backend.rank(setting, judge),
+                           floor=lambda predictor: input_floor(model, judge, predictor))
     log.info("%s: %s", filename, outcome.statement)
     record = quantization_record(outcome)
     data = backend.build(outcome.setting, outcome.nodes, record)

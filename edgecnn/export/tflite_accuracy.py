@@ -195,7 +195,7 @@ def export_controlled(model, out_dir: Path, filename: str, options, pair: bool =
     import time
 
     from edgecnn.errors import ExportError
-    from edgecnn.export.accuracy import Control, control_loop, judge_set, quantization_record
+    from edgecnn.export.accuracy import Control, control_loop, input_floor, judge_set, quantization_record
     from edgecnn.export.common import calibration_data, calibration_record, write_artifact
     from edgecnn.parity import DEFAULT_TOLERANCES
 
@@ -206,7 +206,8 @@ def export_controlled(model, out_dir: Path, filename: str, options, pair: bool =
     backend = TFLiteBackend(model, options, pair, model_metadata, pool=len(rest.x_train), plain_options=plain)
     control = Control(options.max_drop, float(DEFAULT_TOLERANCES["int8"].min_agreement or 0.0),
                       options.max_float_layers, full_integer, ".tflite")
-    outcome = control_loop(backend, judge, control, rank=lambda setting: backend.rank(setting, judge))
+    outcome = control_loop(backend, judge, control, rank=lambda setting: backend.rank(setting, judge),
+                           floor=lambda predictor: input_floor(model, judge, predictor))
     log.info("%s: %s", filename, outcome.statement)
     if full_integer and not outcome.met:
         raise ExportError(f"{outcome.statement}; not written")  # export_models names the file
