@@ -97,3 +97,25 @@ def test_the_batch_follows_the_image_size_not_the_data_set():
     assert batch_size_for((28, 28), 1000) == 1000  # MNIST keeps its 10 calls over the test set
     assert batch_size_for((224, 224, 3), 1000) == 27  # 16 MiB of float32 input per call
     assert batch_size_for((4000, 4000, 3), 1000) == 1
+
+
+def test_the_int8_loop_judges_large_photos_in_capped_batches(monkeypatch):
+    """export --max-drop runs every candidate file over up to 1,000 judge images: in batches that
+    follow the image size (a runtime's activations grow with the batch), not 250 at a time."""
+    import edgecnn.export.accuracy as accuracy
+    import edgecnn.runtime as runtime
+
+    seen: list[int] = []
+
+    class Recording:
+        def predict(self, x):
+            seen.append(len(x))
+            return np.zeros((len(x), 5), np.float32)
+
+    monkeypatch.setattr(runtime, "load", lambda path, options=None: Recording())
+    photos = np.zeros((100, 224, 224, 3), np.uint8)
+    probs, _, _ = accuracy.probabilities(b"", ".onnx", photos, timed=False)
+    assert probs.shape == (100, 5) and seen[:-1] == [27, 27, 27, 19] and seen[-1] == 1  # then one timing call
+    seen.clear()
+    accuracy.probabilities(b"", ".onnx", np.zeros((300, 28, 28), np.uint8), timed=False)
+    assert seen[:2] == [250, 50]  # small images keep the old batch
