@@ -14,8 +14,9 @@ cheap levers and ranks its layers. The loop here decides:
 It stops at the first file that meets the tolerance: top-1 agreement with Keras >= the int8
 ``min_agreement`` of ``parity.DEFAULT_TOLERANCES`` and an accuracy drop <= ``max_drop`` points.
 When the file as asked misses it and its input is int8, the loop also measures the input floor
-(``input_floor``): how many of Keras' own answers survive the int8 input grid. No float32 layer
-can lift a file above that, so a floor under the tolerance is named in the one-line statement.
+(``input_floor``): how many of Keras' own answers survive the int8 input grid. Float32 layers do
+not lift a file above that (bar errors that cancel by chance), so a floor under the tolerance is
+named in the one-line statement.
 Every file is judged on a held-out part of the *training* split (never the calibration images,
 never the test split), so that ``verify``'s verdict on the test split stays an independent check.
 """
@@ -191,8 +192,8 @@ def probabilities(data: bytes, suffix: str, images: np.ndarray, timed: bool = Tr
 
 def input_floor(model, judge: Judge, predictor) -> float | None:
     """Keras' top-1 agreement with its own answers on the judge images as an int8 input carries them
-    (quantized to the file's input scale and back): the most any file with that input can reach,
-    whatever stays float32. ``x / 127.5 - 1`` falls half-way between int8 steps, so every pixel moves
+    (quantized to the file's input scale and back): what a file with that input can be expected to
+    reach at best, whatever stays float32. ``x / 127.5 - 1`` falls half-way between int8 steps, so every pixel moves
     by half a step; a model that this flips cannot be repaired by float layers. None for a float input
     or an input Keras does not take as it is (a grey input the graph widens to RGB).
     """
