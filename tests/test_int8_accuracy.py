@@ -4,7 +4,8 @@ The int8 file that misses: the trained MobileNetV2 with one layer made sensitive
 without changing what the network computes: channel 0 of ``block_16_project_BN``'s output is
 scaled x1000 and ``Conv_1``'s weights reading it by 1/1000 (Keras' outputs move by < 2e-7). The
 int8 tensor between them then spends its 256 steps on that channel: the full-integer file agrees
-with Keras on ~20 % of the images (x300 left 69 % on the noise-trained test model). The loop must name those two layers and recover.
+with Keras on ~20 % of the images (x300 left 69 % on the noise-trained test model). The loop must
+name those two layers and recover.
 """
 
 from __future__ import annotations
@@ -195,7 +196,8 @@ def _grid_sensitive(folder: Path) -> tuple[Path, Path, float]:
 
     Class 0 when the mean of ``x / 127.5 - 1`` is above 0.006, else class 1. A photo of grey 128
     has mean 0.0039 for Keras, but the int8 input grid (scale 2/255, zero point -1) carries it as
-    0.0078, half a step away (as every pixel: 128 / 127.5 - 1 = 1/255 falls between two steps).
+    0.0078, half a step away (as it does every pixel: x / 127.5 - 1 is an odd multiple of 1/255, the
+    grid's steps even ones).
     """
     import keras
     import numpy as np
