@@ -146,17 +146,21 @@ def holdout(data, seed: int) -> tuple[Any, Any, np.ndarray | None]:
     return rest, images, None if y is None else y[judge]
 
 
-def judge_set(model, spec, data, seed: int) -> tuple[Any, Judge]:
-    """The calibration data (training split less the judge images) and the :class:`Judge`."""
+def _keras_outputs(model, images: np.ndarray, prepare: Callable[[np.ndarray], np.ndarray], classes: int) -> np.ndarray:
+    """Keras' outputs on uint8 ``images``, each batch ``prepare``d to the model's input when it is
+    predicted: 1,000 judge images of 224x224x3 would be 0.6 GB as float32 at once."""
     from edgecnn.data.stream import batch_size_for
 
-    rest, images, labels = holdout(data, seed)
-    # Prepared per batch: 1,000 judge images of 224x224x3 would be 0.6 GB as float32 at once.
     step = batch_size_for(images.shape[1:], 100)
-    batches = [np.asarray(model.predict(spec.preprocessing.apply(images[i: i + step]), batch_size=step, verbose=0),
-                          np.float64)
+    batches = [np.asarray(model.predict(prepare(images[i: i + step]), batch_size=step, verbose=0), np.float64)
                for i in range(0, len(images), step)]
-    probs = np.concatenate(batches) if batches else np.zeros((0, spec.num_classes))
+    return np.concatenate(batches) if batches else np.zeros((0, classes))
+
+
+def judge_set(model, spec, data, seed: int) -> tuple[Any, Judge]:
+    """The calibration data (training split less the judge images) and the :class:`Judge`."""
+    rest, images, labels = holdout(data, seed)
+    probs = _keras_outputs(model, images, spec.preprocessing.apply, spec.num_classes)
     if spec.head == "logits":
         e = np.exp(probs - probs.max(1, keepdims=True))
         probs = e / e.sum(1, keepdims=True)
@@ -193,25 +197,21 @@ def probabilities(data: bytes, suffix: str, images: np.ndarray, timed: bool = Tr
 def input_floor(model, judge: Judge, predictor) -> float | None:
     """Keras' top-1 agreement with its own answers on the judge images as an int8 input carries them
     (quantized to the file's input scale and back): what a file with that input can be expected to
-    reach at best, whatever stays float32. ``x / 127.5 - 1`` falls half-way between int8 steps, so every pixel moves
-    by half a step; a model that this flips cannot be repaired by float layers. None for a float input
-    or an input Keras does not take as it is (a grey input the graph widens to RGB).
+    reach at best, whatever stays float32. ``x / 127.5 - 1`` falls half-way between int8 steps, so
+    every pixel moves by half a step; a model that this flips cannot be repaired by float layers.
+    None for a float input or an input Keras does not take as it is (a grey input the graph widens
+    to RGB).
     """
-    from edgecnn.data.stream import batch_size_for
     from edgecnn.runtime.base import dequantize
 
     spec = predictor.input_spec
-    if not spec.quantized:
+    if not spec.quantized or not len(judge.images):
         return None
-    tops, step = [], batch_size_for(judge.images.shape[1:], 100)
-    for i in range(0, len(judge.images), step):
-        x = dequantize(predictor.prepare(judge.images[i: i + step]), spec)
-        if tuple(x.shape[1:]) != tuple(model.input_shape[1:]):
-            return None
-        tops.append(np.asarray(model.predict(x, batch_size=step, verbose=0)).argmax(1))
-    if not tops:
+    if tuple(predictor.prepare(judge.images[:1]).shape[1:]) != tuple(model.input_shape[1:]):
         return None
-    return float((np.concatenate(tops) == judge.keras_probs.argmax(1)).mean())
+    outputs = _keras_outputs(model, judge.images, lambda batch: dequantize(predictor.prepare(batch), spec),
+                             judge.keras_probs.shape[1])
+    return float((outputs.argmax(1) == judge.keras_probs.argmax(1)).mean())
 
 
 def schedule(budget: int, available: int) -> list[int]:
@@ -264,23 +264,26 @@ def step_line(index: int, step: Step, suffix: str) -> str:
 class _Run:
     """One loop's state: the judge, the steps so far, the best file."""
 
-    def __init__(self, backend: Backend, judge: Judge, control: Control, report: Callable[[Step], None]):
+    def __init__(self, backend: Backend, judge: Judge, control: Control, report: Callable[[Step], None],
+                 floor: Callable[[Any], float | None] | None = None):
         self.backend, self.judge, self.control, self.report = backend, judge, control, report
+        self.measure_floor = floor
         self.steps: list[Step] = []
         self.settings: list[dict[str, Any]] = []
         self.nodes: list[tuple[str, ...]] = []  # each step's float layers as the backend names them
         self.total = 0
-        self.predictor: Any = None  # the last step's loaded file (the input floor reads step 0's)
-        self.floor: float | None = None
+        self.floor: float | None = None  # measured on step 0's file when it misses
 
     def try_file(self, change: str, setting: dict[str, Any], float_layers: tuple[str, ...]) -> Step:
         from edgecnn.parity import Tolerance, compare
 
         data = self.backend.build(setting, float_layers, {})
-        probs, p50, self.predictor = probabilities(data, self.control.suffix, self.judge.images)
+        probs, p50, predictor = probabilities(data, self.control.suffix, self.judge.images)
         tolerance = Tolerance(min_agreement=self.control.min_agreement, max_accuracy_drop=self.control.max_drop)
         parity = compare(probs, self.judge.keras_probs, self.judge.labels, "int8", tolerance,
                          self.judge.keras_accuracy)
+        if not self.steps and not parity.passed and self.measure_floor is not None:
+            self.floor = self.measure_floor(predictor)
         drop = None if parity.accuracy_delta is None else -parity.accuracy_delta
         shown = tuple(self.backend.display(n) for n in float_layers)
         step = Step(change, parity.agreement, parity.accuracy, drop, len(data), p50, shown,
@@ -314,12 +317,10 @@ def control_loop(backend: Backend, judge: Judge, control: Control,
     it (or with ``control.full_integer``) only the cheap levers apply. ``floor(predictor)`` (for
     example ``input_floor``) measures, once step 0 misses, the agreement no float layer can pass.
     """
-    run = _Run(backend, judge, control, report)
+    run = _Run(backend, judge, control, report, floor)
     setting = backend.initial()
     run.total = len(backend.layers(setting))
     step = run.try_file(_describe(setting), setting, ())
-    if not step.passed and floor is not None:
-        run.floor = floor(run.predictor)
     for change, changes in backend.levers(setting):
         if step.passed:
             break
