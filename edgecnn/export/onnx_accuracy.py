@@ -37,6 +37,7 @@ class OnnxBackend:
         self.fp32 = float32_model(model, options)
         self.records: dict[tuple[Any, ...], Any] = {}  # (setting, float nodes) -> QuantRecord
         self.protos: dict[tuple[Any, ...], Any] = {}
+        self.calibrations: dict[tuple[Any, ...], Any] = {}  # (samples, method, plain) -> ORT's TensorsData
 
     def initial(self) -> dict[str, Any]:
         o = self.options
@@ -61,15 +62,25 @@ class OnnxBackend:
         """(int8 ModelProto, QuantRecord), once per setting and float set."""
         key = self._key(setting, float_layers)
         if key not in self.protos:
-            from edgecnn.export.common import calibration_images
             from edgecnn.export.onnx_int8 import quantize_int8
+
+            self.protos[key], self.records[key] = quantize_int8(
+                self.fp32, None, calibrate_method=setting["method"], per_channel=setting["per_channel"],
+                nodes_to_exclude=tuple(float_layers), ranges=self._ranges(setting))
+        return self.protos[key], self.records[key]
+
+    def _ranges(self, setting: dict[str, Any]) -> Any:
+        """The activation ranges of a calibration setting, computed once: the ranges do not depend on
+        which layers stay float32, so each repair step quantizes without calibrating again."""
+        key = (setting["samples"], setting["method"], bool(setting.get("plain")))
+        if key not in self.calibrations:
+            from edgecnn.export.common import calibration_images
+            from edgecnn.export.onnx_int8 import calibrate, calibrated_op_types
 
             chosen = self.plain_options if setting.get("plain") else self.options
             images = calibration_images(replace(chosen, calibration_samples=setting["samples"]))
-            self.protos[key], self.records[key] = quantize_int8(
-                self.fp32, images, calibrate_method=setting["method"], per_channel=setting["per_channel"],
-                nodes_to_exclude=tuple(float_layers))
-        return self.protos[key], self.records[key]
+            self.calibrations[key] = calibrate(self.fp32, images, calibrated_op_types(self.fp32), setting["method"])
+        return self.calibrations[key]
 
     def build(self, setting: dict[str, Any], float_layers: tuple[str, ...], record: dict[str, Any]) -> bytes:
         from edgecnn.export.common import calibration_record, embedded_metadata
