@@ -241,7 +241,7 @@ def calibrate(fp32_proto, images: np.ndarray, op_types: list[str] | None, calibr
             x = next(self._it, None)
             return None if x is None else {name: x}
 
-    with tempfile.TemporaryDirectory(prefix="edgecnn-onnx-calibrate-") as work:
+    with _root_errors_only(), tempfile.TemporaryDirectory(prefix="edgecnn-onnx-calibrate-") as work:
         src = Path(work) / "fp32.onnx"
         src.write_bytes(fp32_proto.SerializeToString())
         calibrator = create_calibrator(src, op_types, augmented_model_path=str(Path(work) / "augmented_model.onnx"),
@@ -278,10 +278,9 @@ class _PartSession:
     batch's ranges: the minimum of the parts' ReduceMin outputs, the maximum of their ReduceMax ones.
     Min and max do not depend on how a batch is split, so the moving average over batches of
     ``CALIBRATION_BATCH`` (what the ranges mean) is unchanged, byte for byte, while the activations
-    held at once are a part's: every tensor the calibrator reads is a graph output, live until the
-    call returns. Calibrating a 224x224x3 MobileNetV2 on 500 images (two rounds, load 1.2-2): whole
-    batches of 16 raised RSS by 1.41-1.46 GiB at the peak in 37-40 s, parts of 8 by 0.14-0.50 GiB in
-    39-40 s, parts of 4 by 0.23-0.68 GiB in 40-42 s."""
+    ONNX Runtime allocates for one call are a part's. Calibrating a 224x224x3 MobileNetV2 on 500
+    images (two rounds, load 1.2-2): whole batches of 16 raised RSS by 1.41-1.46 GiB at the peak in
+    37-40 s, parts of 8 by 0.14-0.50 GiB in 39-40 s, parts of 4 by 0.23-0.68 GiB in 40-42 s."""
 
     def __init__(self, session: Any, part: int):
         self.session, self.part = session, part
@@ -314,24 +313,29 @@ def _quantize_static(fp32_proto, ranges: Any, op_types: list[str] | None, exclud
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.calibrate import save_tensors_data
 
-    # quantize_static warns on the root logger to run its shape pre-processing; the cleaned
-    # graph already has static shapes, so that advice is noise in the CLI's output.
+    with _root_errors_only(), tempfile.TemporaryDirectory(prefix="edgecnn-onnx-") as work:
+        src, dst, cache = Path(work) / "fp32.onnx", Path(work) / "int8.onnx", Path(work) / "ranges.json"
+        src.write_bytes(fp32_proto.SerializeToString())
+        save_tensors_data(ranges, cache)
+        quantize_static(
+            str(src), str(dst), None, quant_format=getattr(QuantFormat, quant_format),
+            activation_type=QuantType.QUInt8 if activations == "uint8" else QuantType.QInt8,
+            weight_type=QuantType.QInt8, per_channel=per_channel, reduce_range=reduce_range,
+            op_types_to_quantize=op_types, nodes_to_exclude=exclude,
+            calibrate_method=ranges.calibration_method, calibration_cache_path=cache,
+        )
+        return onnx.load(str(dst))
+
+
+@contextlib.contextmanager
+def _root_errors_only():
+    """ONNX Runtime's quantization tools warn on the root logger (e.g. to run its shape pre-processing;
+    the cleaned graph already has static shapes): noise in the CLI's output, so errors only within."""
     root = logging.getLogger()
     level = root.level
     root.setLevel(max(level, logging.ERROR))
     try:
-        with tempfile.TemporaryDirectory(prefix="edgecnn-onnx-") as work:
-            src, dst, cache = Path(work) / "fp32.onnx", Path(work) / "int8.onnx", Path(work) / "ranges.json"
-            src.write_bytes(fp32_proto.SerializeToString())
-            save_tensors_data(ranges, cache)
-            quantize_static(
-                str(src), str(dst), None, quant_format=getattr(QuantFormat, quant_format),
-                activation_type=QuantType.QUInt8 if activations == "uint8" else QuantType.QInt8,
-                weight_type=QuantType.QInt8, per_channel=per_channel, reduce_range=reduce_range,
-                op_types_to_quantize=op_types, nodes_to_exclude=exclude,
-                calibrate_method=ranges.calibration_method, calibration_cache_path=cache,
-            )
-            return onnx.load(str(dst))
+        yield
     finally:
         root.setLevel(level)
 
