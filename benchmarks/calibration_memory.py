@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-import _common  # the repo on sys.path
+import _common  # noqa: F401 (the repo on sys.path)
 
 
 def main() -> None:
