@@ -238,6 +238,6 @@ def test_the_int8_loop_says_when_its_judge_images_cannot_establish_the_agreement
 
     few = statement(0.998, 500)
     assert few.startswith("int8 meets agreement >= 99.50%, drop <= 0.3 points at step 0: agreement 99.80%")
-    assert few.endswith("; 500 judge images cannot establish it (95 % interval 98.9-100.0 %): "
+    assert few.endswith("; 500 judge images cannot establish it (95 % interval 98.9–100.0 %): "
                         "verify's verdict on the test split decides")
     assert statement(1.0, 2000).endswith("agreement 100.00%, drop 0.00 points (int8)")  # 2,000 without a miss: >= 99.81 %

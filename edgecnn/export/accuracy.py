@@ -377,13 +377,13 @@ def _judge_caveat(run: _Run, step: Step) -> str:
     """When the judge images are too few to establish the agreement, say so: the loop stops on the
     point value, and a few hundred judge images cannot show 99.5 % (500 with 1 disagreement: 95 %
     interval 98.9-100 %), so verify on the test split is the verdict (it can still be INCONCLUSIVE)."""
-    from edgecnn.verdicts import wilson_interval
+    from edgecnn.verdicts import interval_text, wilson_interval
 
     n = len(run.judge.images)
     low, high = wilson_interval(int(round(step.agreement * n)), n)
     if low >= run.control.min_agreement:
         return ""
-    return (f"; {n:,} judge images cannot establish it (95 % interval {100 * low:.1f}-{100 * high:.1f} %): "
+    return (f"; {n:,} judge images cannot establish it (95 % interval {interval_text(low, high)} %): "
             "verify's verdict on the test split decides")
 
 

@@ -267,7 +267,7 @@ def calibrate(fp32_proto, images: np.ndarray, op_types: list[str] | None, calibr
                 for i in range(0, len(images), HISTOGRAM_CHUNK):
                     calibrator.collect_data(Reader(images[i: i + HISTOGRAM_CHUNK]))
             ranges = calibrator.compute_data()
-        del calibrator  # its session, before the folder holding its model goes
+        del calibrator, session  # the session, before the folder holding its model goes
     if printed.getvalue().strip():
         log.debug("ONNX Runtime's calibrator: %s", " | ".join(printed.getvalue().split("\n")).strip(" |"))
     return ranges
