@@ -27,15 +27,14 @@ def mobilenet_onnx(mobilenet, tmp_path_factory) -> Path:
 
 
 def _keras_and_file(mobilenet, path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Keras' and the file's probabilities on the 1,000 test photos."""
     from edgecnn.model import load_model
     from edgecnn.runtime import load
 
     model_path, npz = mobilenet
     x_test = np.load(npz)["x_test"]
     x = x_test.astype(np.float32) / np.float32(127.5) - np.float32(1.0)
-    keras_top = load_model(model_path).predict(x, verbose=0, batch_size=100).argmax(1)
-    file_top = load(path).predict(x_test).argmax(1)
-    return keras_top, file_top
+    return load_model(model_path).predict(x, verbose=0, batch_size=100), load(path).predict(x_test)
 
 
 def test_int8_onnx_is_int8_on_mobilenet(mobilenet_onnx):
@@ -56,9 +55,21 @@ def test_int8_onnx_is_int8_on_mobilenet(mobilenet_onnx):
 
 def test_int8_onnx_agrees_with_keras_on_mobilenet(mobilenet, mobilenet_onnx):
     """>= 99.5 % top-1 agreement with Keras on the 1,000 test photos (at most 5 disagreements)."""
-    keras_top, file_top = _keras_and_file(mobilenet, mobilenet_onnx / "mobilenet_v2_035_int8.onnx")
-    assert len(keras_top) == 1000
-    assert np.mean(keras_top == file_top) >= 0.995, int(np.sum(keras_top != file_top))
+    keras_p, file_p = _keras_and_file(mobilenet, mobilenet_onnx / "mobilenet_v2_035_int8.onnx")
+    assert len(keras_p) == 1000
+    assert np.mean(keras_p.argmax(1) == file_p.argmax(1)) >= 0.995, int(np.sum(keras_p.argmax(1) != file_p.argmax(1)))
+
+
+def test_int8_onnx_probabilities_stay_close_to_keras_on_mobilenet(mobilenet, mobilenet_onnx):
+    """The int8 file's probabilities are within 0.5 points of Keras' on average (total variation).
+
+    Top-1 agreement alone is a coarse guard on a model that has learnt its task: with 8-bit weights
+    that this CPU's int8 kernels saturate (no VNNI; ``reduce_range=False``) the file still met
+    99.5 % on the test photos, but its mean distance rose from 0.0013 to 0.0085 (2026-12-03).
+    """
+    keras_p, file_p = _keras_and_file(mobilenet, mobilenet_onnx / "mobilenet_v2_035_int8.onnx")
+    distance = 0.5 * np.abs(keras_p - file_p).sum(1)
+    assert distance.mean() <= 0.005, (float(distance.mean()), float(distance.max()))
 
 
 def _make_sensitive(proto, factor: float = 300.0):
