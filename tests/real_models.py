@@ -18,9 +18,9 @@ per step. On 2,000 photos alone (8 epochs) the result depended on the machine: 9
 photos on one, 97.1 % on another, where 9 test photos were within 0.1 of a tie between two classes
 and 2 changed their answer when the input moved to the int8 input grid, so which int8 file agreed
 with Keras on 99.5 % was decided by the few photos the model could not tell apart, not by the
-quantization (4-10 disagreements from one calibration sample to the next). On 6,000: 99.9 %,
-no test photo within 0.1 of a tie, none changed by the input grid (measured on 2026-12-03, 198 s on
-2 cores). A model that has learnt its task is what the int8 goals are about. Trained once per
+quantization (the same settings gave 4-7 disagreements from one 500-image calibration sample to
+the next). On 6,000: 99.9 %, no test photo within 0.1 of a tie, none changed by the input grid
+(measured on 2026-12-03, 200-220 s on 2 cores). A model that has learnt its task is what the int8 goals are about. Trained once per
 content hash of the code that makes it (``_key``).
 """
 
