@@ -35,6 +35,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from edgecnn.artifact import layer_label
+
 log = logging.getLogger(__name__)
 
 JUDGE_FRACTION = 0.25  # of the training split, per class, held out to judge every step
@@ -286,8 +288,12 @@ class _Run:
             self.floor = self.measure_floor(predictor)
         drop = None if parity.accuracy_delta is None else -parity.accuracy_delta
         shown = tuple(self.backend.display(n) for n in float_layers)
-        step = Step(change, parity.agreement, parity.accuracy, drop, len(data), p50, shown,
-                    self.backend.label(setting, tuple(float_layers)), parity.passed)
+        label = self.backend.label(setting, tuple(float_layers))
+        if label != layer_label(len(float_layers), self.total):
+            # the file keeps more layers float32 than were asked (ONNX Runtime leaves a pool float32 when
+            # the layer before it is): the step says what the file is, not only what changed
+            change = f"{change} (the file: {label})"
+        step = Step(change, parity.agreement, parity.accuracy, drop, len(data), p50, shown, label, parity.passed)
         line = step_line(len(self.steps), step, self.control.suffix)
         log.info("%s", line)
         watcher = _WATCHER.get()
