@@ -76,9 +76,10 @@ def _bounds(lo: float, hi: float, limit: float, scale: float = 100.0) -> str:
     return "–".join(f"{scale * b:.{digits}f}".replace("-", "−") for b in (lo, hi))  # a minus sign, not a dash
 
 
-def interval_text(lo: float, hi: float) -> str:
-    """"87.7–99.6": a 95 % interval of fractions, in percent with one decimal."""
-    return _bounds(lo, hi, 2.0)
+def interval_text(lo: float, hi: float, limit: float = 2.0) -> str:
+    """"87.7–99.6": a 95 % interval of fractions, in percent with one decimal (more where one decimal
+    would make a bound read as ``limit``, a tolerance it is judged against)."""
+    return _bounds(lo, hi, limit)
 
 
 def percent(fraction: float) -> str:

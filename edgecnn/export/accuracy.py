@@ -389,7 +389,8 @@ def _judge_caveat(run: _Run, step: Step) -> str:
     low, high = wilson_interval(int(round(step.agreement * n)), n)
     if low >= run.control.min_agreement:
         return ""
-    return (f"; {n:,} judge images cannot establish it (95 % interval {interval_text(low, high)} %): "
+    interval = interval_text(low, high, run.control.min_agreement)  # 99.48, not 99.5, below a 99.5 % tolerance
+    return (f"; {n:,} judge images cannot establish it (95 % interval {interval} %): "
             "verify's verdict on the test split decides")
 
 
