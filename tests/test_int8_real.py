@@ -26,15 +26,17 @@ def mobilenet_onnx(mobilenet, tmp_path_factory) -> Path:
     return out
 
 
-def _keras_and_file(mobilenet, path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Keras' and the file's probabilities on the 1,000 test photos."""
+@pytest.fixture(scope="module")
+def int8_and_keras(mobilenet, mobilenet_onnx) -> tuple[np.ndarray, np.ndarray]:
+    """Keras' and the int8 ONNX file's probabilities on the 1,000 test photos (computed once for the tests here)."""
     from edgecnn.model import load_model
     from edgecnn.runtime import load
 
     model_path, npz = mobilenet
     x_test = np.load(npz)["x_test"]
     x = x_test.astype(np.float32) / np.float32(127.5) - np.float32(1.0)
-    return load_model(model_path).predict(x, verbose=0, batch_size=100), load(path).predict(x_test)
+    keras_p = load_model(model_path).predict(x, verbose=0, batch_size=100)
+    return keras_p, load(mobilenet_onnx / "mobilenet_v2_035_int8.onnx").predict(x_test)
 
 
 def test_int8_onnx_is_int8_on_mobilenet(mobilenet_onnx):
@@ -53,21 +55,21 @@ def test_int8_onnx_is_int8_on_mobilenet(mobilenet_onnx):
     assert record["float_nodes"] == [] and record["label"] == "int8" and record["int8_layers"] == 64
 
 
-def test_int8_onnx_agrees_with_keras_on_mobilenet(mobilenet, mobilenet_onnx):
+def test_int8_onnx_agrees_with_keras_on_mobilenet(int8_and_keras):
     """>= 99.5 % top-1 agreement with Keras on the 1,000 test photos (at most 5 disagreements)."""
-    keras_p, file_p = _keras_and_file(mobilenet, mobilenet_onnx / "mobilenet_v2_035_int8.onnx")
+    keras_p, file_p = int8_and_keras
     assert len(keras_p) == 1000
     assert np.mean(keras_p.argmax(1) == file_p.argmax(1)) >= 0.995, int(np.sum(keras_p.argmax(1) != file_p.argmax(1)))
 
 
-def test_int8_onnx_probabilities_stay_close_to_keras_on_mobilenet(mobilenet, mobilenet_onnx):
+def test_int8_onnx_probabilities_stay_close_to_keras_on_mobilenet(int8_and_keras):
     """The int8 file's probabilities are within 0.5 points of Keras' on average (total variation).
 
     Top-1 agreement alone is a coarse guard on a model that has learnt its task: with 8-bit weights
     that this CPU's int8 kernels saturate (no VNNI; ``reduce_range=False``) the file still met
     99.5 % on the test photos, but its mean distance rose from 0.0013 to 0.0085 (2026-12-03).
     """
-    keras_p, file_p = _keras_and_file(mobilenet, mobilenet_onnx / "mobilenet_v2_035_int8.onnx")
+    keras_p, file_p = int8_and_keras
     distance = 0.5 * np.abs(keras_p - file_p).sum(1)
     assert distance.mean() <= 0.005, (float(distance.mean()), float(distance.max()))
 
