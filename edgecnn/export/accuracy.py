@@ -35,8 +35,6 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from edgecnn.artifact import layer_label
-
 log = logging.getLogger(__name__)
 
 JUDGE_FRACTION = 0.25  # of the training split, per class, held out to judge every step
@@ -108,6 +106,9 @@ class Backend(Protocol):
 
     def label(self, setting: dict[str, Any], float_layers: tuple[str, ...]) -> str:
         """What the file is: ``int8`` or ``int8, 3 of 65 layers float32``."""
+
+    def float_count(self, setting: dict[str, Any], float_layers: tuple[str, ...]) -> int:
+        """How many layers the file keeps float32: ``float_layers`` and any the format adds (a rule's)."""
 
 
 @dataclass(frozen=True)
@@ -289,9 +290,10 @@ class _Run:
         drop = None if parity.accuracy_delta is None else -parity.accuracy_delta
         shown = tuple(self.backend.display(n) for n in float_layers)
         label = self.backend.label(setting, tuple(float_layers))
-        if label != layer_label(len(float_layers), self.total):
-            # the file keeps more layers float32 than were asked (ONNX Runtime leaves a pool float32 when
-            # the layer before it is): the step says what the file is, not only what changed
+        if self.backend.float_count(setting, tuple(float_layers)) > (self.backend.float_count(setting, ())
+                                                                      + len(float_layers)):
+            # the file keeps more layers float32 than its rule and the step asked (ONNX Runtime leaves a pool
+            # float32 when the layer before it is): the step says what the file is, not only what changed
             change = f"{change} (the file: {label})"
         step = Step(change, parity.agreement, parity.accuracy, drop, len(data), p50, shown, label, parity.passed)
         line = step_line(len(self.steps), step, self.control.suffix)

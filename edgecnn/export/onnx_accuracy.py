@@ -100,6 +100,9 @@ class OnnxBackend:
     def label(self, setting: dict[str, Any], float_layers: tuple[str, ...]) -> str:
         return str(self.quantized(setting, float_layers)[1].label)  # the rule's float layers count too
 
+    def float_count(self, setting: dict[str, Any], float_layers: tuple[str, ...]) -> int:
+        return len(self.quantized(setting, float_layers)[1].float_nodes)  # the rule's too (onnx_int8.rule_excluded)
+
     def display(self, layer: str) -> str:
         return layer
 

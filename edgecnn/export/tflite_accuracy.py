@@ -117,6 +117,9 @@ class TFLiteBackend:
     def label(self, setting: dict[str, Any], float_layers: tuple[str, ...]) -> str:
         return layer_label(len(float_layers), len(self.layers(setting)))
 
+    def float_count(self, setting: dict[str, Any], float_layers: tuple[str, ...]) -> int:
+        return len(float_layers)  # the converter keeps nothing float32 of its own
+
     def display(self, layer: str) -> str:
         """'mobilenet_v2_035_1/block_1_expand_relu_1/Relu6;…' -> 'block_1_expand_relu' (the Keras layer)."""
         for part in layer.split(";")[0].split("/"):
