@@ -414,20 +414,23 @@ def test_int8_onnx_keeps_the_reference_cnns_convolutions_float32(exported_dir):
 
 
 def test_int8_onnx_rule_and_record_on_a_small_graph():
-    """A 3-channel convolution and a grouped one are quantized; excluding one by name keeps it
-    float32 and the record counts it."""
+    """The convolution on the 3-channel input (a stem) stays float32 by the rule, the grouped one is
+    quantized; excluding it by name keeps it float32 too, and the record counts both."""
     from edgecnn.export.onnx_int8 import layer_nodes, quantize_int8, rule_excluded
 
     model = _onnx_model()
-    assert rule_excluded(model) == []
-    x = np.random.default_rng(0).random((16, 3, 10, 10), dtype=np.float32)
     convs = [n for n in layer_nodes(model) if n.startswith("Conv_")]  # unnamed nodes: <OpType>_<index>
+    assert rule_excluded(model) == convs[:1] and rule_excluded(model, stem_channels=1) == []
+    x = np.random.default_rng(0).random((16, 3, 10, 10), dtype=np.float32)
+    total = len(layer_nodes(model))
     _, record = quantize_int8(model, x)
-    assert record.float_nodes == () and record.label == "int8"
-    assert dict(record.int8_op_types)["Conv"] == 2 and len(record.int8_nodes) == len(layer_nodes(model))
-    _, mixed = quantize_int8(model, x, nodes_to_exclude=convs[:1])
-    assert mixed.float_nodes == tuple(convs[:1]) and mixed.float_op_types == (("Conv", 1),)
-    assert mixed.label == f"int8, 1 of {len(layer_nodes(model))} layers float32"
+    assert record.float_nodes == tuple(convs[:1]) and record.label == f"int8, 1 of {total} layers float32"
+    assert dict(record.int8_op_types)["Conv"] == 1 and len(record.int8_nodes) == total - 1
+    _, plain = quantize_int8(model, x, stem_channels=1)
+    assert plain.float_nodes == () and plain.label == "int8" and dict(plain.int8_op_types)["Conv"] == 2
+    _, mixed = quantize_int8(model, x, nodes_to_exclude=convs[1:2])
+    assert mixed.float_nodes == tuple(convs) and mixed.float_op_types == (("Conv", 2),)
+    assert mixed.label == f"int8, 2 of {total} layers float32"
     with pytest.raises(ValueError, match="no node named"):
         quantize_int8(model, x, nodes_to_exclude=["nope"])
 

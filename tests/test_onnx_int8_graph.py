@@ -17,12 +17,13 @@ from edgecnn.export.onnx_graph import clean_graph  # noqa: E402
 
 
 def _conv_pool_relu(relu_first: bool):
-    """image (N, 3, 12, 12) -> Conv 6@3x3 -> [Relu, MaxPool 2x2 | MaxPool, Relu] -> Flatten -> Gemm 3 -> Softmax.
+    """image (N, 4, 12, 12) -> Conv 6@3x3 -> [Relu, MaxPool 2x2 | MaxPool, Relu] -> Flatten -> Gemm 3 -> Softmax.
 
     The convolution's bias pulls most outputs below zero, so a Relu that goes missing changes the
-    class of most images."""
+    class of most images. Four input channels: on three or fewer the rule keeps the convolution float32
+    (a stem), and these graphs are about an int8 one."""
     rng = np.random.default_rng(0)
-    w = rng.normal(0, 0.3, (6, 3, 3, 3)).astype(np.float32)
+    w = rng.normal(0, 0.3, (6, 4, 3, 3)).astype(np.float32)
     b = np.full(6, -0.6, np.float32)
     g = rng.normal(0, 0.3, (3, 6 * 5 * 5)).astype(np.float32)
     inits = [numpy_helper.from_array(w, "w"), numpy_helper.from_array(b, "b"), numpy_helper.from_array(g, "g"),
@@ -40,7 +41,7 @@ def _conv_pool_relu(relu_first: bool):
             helper.make_node("Gemm", ["f", "g", "gb"], ["logits"], name="dense", transB=1),
             helper.make_node("Softmax", ["logits"], ["probabilities"], name="softmax")]
     graph = helper.make_graph([conv, *act, *tail], "g",
-                              [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["batch", 3, 12, 12])],
+                              [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["batch", 4, 12, 12])],
                               [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["batch", 3])],
                               inits)
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
@@ -54,7 +55,7 @@ def _top1(proto, x):
 @pytest.mark.parametrize("relu_first", [True, False])
 def test_a_relu_next_to_a_max_pool_survives_quantization(relu_first):
     model = _conv_pool_relu(relu_first)
-    x = np.random.default_rng(1).uniform(-1, 1, (400, 3, 12, 12)).astype(np.float32)
+    x = np.random.default_rng(1).uniform(-1, 1, (400, 4, 12, 12)).astype(np.float32)
     int8, record = onnx_int8.quantize_int8(model, x[:200])
     agreement = float((_top1(int8, x[200:]) == _top1(model, x[200:])).mean())
     # ONNX Runtime drops a Relu that follows a MaxPool without clipping the pool's range: without
@@ -85,7 +86,7 @@ def test_calibration_gives_onnx_runtimes_own_file(method, images, tmp_path):
 
     model = onnx_int8.named(_conv_pool_relu(relu_first=True))
     rng = np.random.default_rng(2)
-    x = (rng.uniform(-1, 1, (images, 3, 12, 12)) * rng.uniform(0.2, 3.0, (images, 1, 1, 1))).astype(np.float32)
+    x = (rng.uniform(-1, 1, (images, 4, 12, 12)) * rng.uniform(0.2, 3.0, (images, 1, 1, 1))).astype(np.float32)
     ops = onnx_int8.calibrated_op_types(model)
     step = onnx_int8.CALIBRATION_BATCH if method == "MinMax" else 1
 
@@ -120,7 +121,7 @@ def test_histogram_calibration_adds_up_its_chunks():
 
     model = onnx_int8.named(_conv_pool_relu(relu_first=True))
     rng = np.random.default_rng(3)
-    x = rng.uniform(-1, 1, (40, 3, 12, 12)).astype(np.float32)
+    x = rng.uniform(-1, 1, (40, 4, 12, 12)).astype(np.float32)
     x[:onnx_int8.HISTOGRAM_CHUNK] *= 10
     ops = onnx_int8.calibrated_op_types(model)
     chunked = onnx_int8.calibrate(model, x, ops, "Percentile")

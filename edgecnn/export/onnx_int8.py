@@ -13,12 +13,17 @@ MobileNetV2 and on the reference CNN):
 * every convolution (regular, depthwise, pointwise), Gemm/MatMul, Add, and pooling goes to int8
   (``LAYER_OP_TYPES``: the "layers" a record counts), with the ops ONNX Runtime carries along
   in int8 between them (``PASSENGER_OP_TYPES``: ReLU/ReLU6 fused into the convolution, reshapes);
-* except a convolution on a 1-channel input (``group == 1`` and one input channel): QLinearConv
-  has no kernel worth the name for it (on the reference CNN it took 80 % of the int8 file's
-  time); a convolution fed by an op with no int8 kernel (the reference CNN's second one, after
-  tanh): an int8 island that quantizes its input and dequantizes its output on every call
-  (reference CNN, batch 1: 1.04x float32's p50 with it in int8, 0.88x with it in float32; the
-  Gemms stay int8 even so: 0.83x, the measured choice before); and Softmax: the file's output is
+* except a convolution on an image's own channels (``group == 1`` and at most
+  ``STEM_CHANNELS`` = 3 input channels: a grey or RGB stem): QLinearConv has no kernel worth the
+  name for so few channels (on the reference CNN the 1-channel one took 80 % of the int8 file's
+  time; on the MobileNetV2 0.35 of tests/real_models.py, 96x96, one thread, its 3-channel stem in
+  float32 makes the file 0.73-0.79x float32's p50 at batch 1 against 0.79-0.82x with the stem
+  int8 on an AVX-512 VNNI CPU (benchmarks/onnx_stem.py, three processes), 0.49x against 0.60x on
+  an AVX2 one, with throughput at batch 256 equal within the noise); a convolution fed by an op
+  with no int8 kernel (the reference CNN's second one, after tanh): an int8 island that quantizes
+  its input and dequantizes its output on every call (reference CNN, batch 1: 1.04x float32's p50
+  with it in int8, 0.88x with it in float32; the Gemms stay int8 even so: 0.83x, the measured
+  choice before); and Softmax: the file's output is
   float32 probabilities, which a uint8 softmax would round to steps of 1/256.
 
 ``rank_onnx_nodes`` orders the quantized nodes by their own int8 error, for the accuracy loop
@@ -55,6 +60,7 @@ CALIBRATION_PART = 8  # images per calibration call within a batch (memory only:
 HISTOGRAM_CHUNK = 16  # Entropy / Percentile: images whose tensors are held at once (``calibrate``)
 MOVING_AVERAGE = {"moving_average": True, "averaging_constant": 0.1}  # create_calibrator's names
 FORMAT, ACTIVATIONS, WEIGHTS = "QOperator", "uint8", "int8"
+STEM_CHANNELS = 3  # a convolution on this many input channels or fewer stays float32 (the rule)
 
 
 @dataclass(frozen=True)
@@ -95,9 +101,11 @@ def _initializers(graph) -> dict:
     return {init.name: init for init in graph.initializer}
 
 
-def rule_excluded(proto) -> list[str]:
-    """The layer nodes the rule keeps in float32 (module docstring): convolutions on a 1-channel
-    input, and convolutions fed by an op with no int8 kernel (tanh, sigmoid, …)."""
+def rule_excluded(proto, stem_channels: int = STEM_CHANNELS) -> list[str]:
+    """The layer nodes the rule keeps in float32 (module docstring): convolutions on at most
+    ``stem_channels`` input channels, and convolutions fed by an op with no int8 kernel (tanh, sigmoid, …).
+    Unnamed nodes are named as ``named`` names them."""
+    proto = named(proto)
     inits = _initializers(proto.graph)
     producer = {out: node for node in proto.graph.node for out in node.output}
     int8_capable = (*LAYER_OP_TYPES, *PASSENGER_OP_TYPES)
@@ -107,8 +115,8 @@ def rule_excluded(proto) -> list[str]:
             continue
         group = next((a.i for a in node.attribute if a.name == "group"), 1)
         source = producer.get(node.input[0])
-        if (group == 1 and inits[node.input[1]].dims[1] == 1) or (source is not None
-                                                                  and source.op_type not in int8_capable):
+        stem = group == 1 and inits[node.input[1]].dims[1] <= stem_channels
+        if stem or (source is not None and source.op_type not in int8_capable):
             excluded.append(node.name)
     return excluded
 
@@ -152,15 +160,16 @@ def layer_nodes(proto) -> list[str]:
 
 def quantize_int8(fp32_proto, images: np.ndarray | None, *, calibrate_method: str = "MinMax", per_channel: bool = True,
                   nodes_to_exclude=(), quant_format: str = FORMAT, activations: str = ACTIVATIONS,
-                  reduce_range: bool = True, ranges: Any = None) -> tuple[Any, QuantRecord]:
+                  reduce_range: bool = True, ranges: Any = None,
+                  stem_channels: int = STEM_CHANNELS) -> tuple[Any, QuantRecord]:
     """Static int8 quantization of ``fp32_proto`` calibrated on ``images`` (float32 NHWC, preprocessed).
 
     Quantizes the layers of ``LAYER_OP_TYPES`` except the rule's (``rule_excluded``) and
     ``nodes_to_exclude`` (names of ``fp32_proto``'s nodes), which stay float32. Returns the int8
     ModelProto (without edgecnn metadata) and its QuantRecord. ``ranges``: what ``calibrate`` gave
     for these images and this method (then ``images`` is not needed): the accuracy loop calibrates
-    once per setting, not once per set of float32 layers. ``quant_format``, ``activations`` and
-    ``reduce_range`` exist for the benchmarks; the defaults are what export ships.
+    once per setting, not once per set of float32 layers. ``quant_format``, ``activations``,
+    ``reduce_range`` and ``stem_channels`` exist for the benchmarks; the defaults are what export ships.
     """
     fp32_proto = named(fp32_proto)
     if calibrate_method not in CALIBRATE_METHODS:
@@ -170,7 +179,7 @@ def quantize_int8(fp32_proto, images: np.ndarray | None, *, calibrate_method: st
     if unknown:
         raise ValueError(f"nodes_to_exclude: no node named {', '.join(unknown)} in the graph")
     layers = layer_nodes(fp32_proto)
-    excluded = set(rule_excluded(fp32_proto)) | set(nodes_to_exclude)
+    excluded = set(rule_excluded(fp32_proto, stem_channels)) | set(nodes_to_exclude)
     excluded |= {n.name for n in fp32_proto.graph.node if n.op_type == "Softmax"}
     excluded |= set(unfused_activations(fp32_proto))
     ops = calibrated_op_types(fp32_proto)
