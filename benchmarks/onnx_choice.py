@@ -136,9 +136,12 @@ def int8_variants(fp32, images) -> dict[str, bytes]:
                                               activations="int8")[0].SerializeToString(),
         "QOperator u8 rule, 7-bit w [export]": quantize_int8(fp32, images)[0].SerializeToString(),
     }
+    # The rule's stem clause against the rule without it (only 1-channel convolutions float32).
+    out["[export] but stem int8"] = quantize_int8(fp32, images, stem_channels=1)[0].SerializeToString()
     ruled = set(rule_excluded(fp32))
     first = next(n for n in layers if n not in ruled)
-    out["[export] + first layer float32"] = quantize_int8(fp32, images, nodes_to_exclude=[first])[0].SerializeToString()
+    out["[export] + first int8 layer float32"] = quantize_int8(fp32, images,
+                                                             nodes_to_exclude=[first])[0].SerializeToString()
     return out
 
 
