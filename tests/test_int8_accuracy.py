@@ -175,8 +175,8 @@ def test_onnx_loop_recovers_the_sensitive_layer_and_names_it(sensitive, tmp_path
     # when the convolution before it is): the step then says what the file is, not only what was asked.
     # What a step asks for is the rule's float32 layers (step 0's file: the 3-channel stem) and its own.
     total = len(q["float_nodes"]) + q["int8_layers"]
-    ruled = 0 if steps[0]["label"] == "int8" else int(steps[0]["label"].split()[1])
-    assert ruled == 1 and not steps[0]["float_layers"], steps[0]
+    ruled = 1  # the 3-channel stem
+    assert steps[0]["label"] == layer_label(ruled, total) and not steps[0]["float_layers"], steps[0]
     for step in steps:
         asked = layer_label(ruled + len(step["float_layers"]), total)
         assert (step["label"] == asked) != step["change"].endswith(f" (the file: {step['label']})"), step
